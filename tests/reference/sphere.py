@@ -619,6 +619,20 @@ class RadialSolution:
     sigma_h_surface: np.ndarray
     steps: dict = field(default_factory=dict)
 
+    def concentration_at(self, r, k=-1):
+        """``c`` [mol m-3] at radii ``r`` for output ``k``, by linear
+        interpolation between nodes (error ``O(h^2)``, like the scheme)."""
+        return np.interp(np.asarray(r, dtype=float), self.r, self.c[k])
+
+    def stresses(self, mechanics: "Mechanics", k=-1, r=None, c_ref=0.0) -> "SphereStresses":
+        """Stresses of output ``k`` from :func:`thermoelastic_stresses` on the
+        nodal profile; at the nodes, or interpolated linearly to ``r``."""
+        s = thermoelastic_stresses(self.r, self.c[k], self.r[-1], mechanics.Omega, mechanics.E, mechanics.nu, c_ref)
+        if r is None:
+            return s
+        rr = np.asarray(r, dtype=float)
+        return SphereStresses(*(np.interp(rr, self.r, f) for f in s))
+
 
 def _solve_tridiagonal(lower, diag, upper, rhs):
     """Thomas algorithm (no pivoting; used on diagonally dominant systems)."""
