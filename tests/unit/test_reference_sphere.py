@@ -318,6 +318,20 @@ def test_solver_time_convergence_to_series(scheme, lo, hi):
     assert lo < fitted_order(TEND / np.array(steps), err) < hi
 
 
+def test_solver_nonlinear_diffusivity_self_convergence():
+    """D(c) varying by a factor ~6 over the profile: differences between
+    successive refinements fall at 2nd order in space (BDF2 step fixed) and in
+    time (mesh fixed); Newton stays quadratic (few iterations)."""
+    d_of_c = lambda c: D * (0.2 + (c / 3000.0) ** 2)  # noqa: E731
+    sols = [radial_diffusion_1d(R, d_of_c, C0, [TEND], flux=J, n_cells=n, dt=TEND / 100) for n in (20, 40, 80, 160)]
+    diffs = [np.max(np.abs(a.c[-1] - b.c[-1][::2])) for a, b in zip(sols[:-1], sols[1:])]
+    assert 1.85 < fitted_order([1, 0.5, 0.25], diffs) < 2.15
+    assert max(s.steps["newton_iterations"].max() for s in sols) <= 6
+    sols = [radial_diffusion_1d(R, d_of_c, C0, [TEND], flux=J, n_cells=60, dt=TEND / n) for n in (10, 20, 40, 80)]
+    diffs = [np.max(np.abs(a.c[-1] - b.c[-1])) for a, b in zip(sols[:-1], sols[1:])]
+    assert 1.85 < fitted_order([1, 0.5, 0.25], diffs) < 2.15
+
+
 def test_solver_mass_conservation():
     # BDF2 and constant flux: exactly linear mass growth
     sol = radial_diffusion_1d(R, lambda c: D * (1 + c / 5000), C0, [50.0, 200.0], flux=J, n_cells=60, dt=7.0)
@@ -391,6 +405,13 @@ def test_galvanostatic_potential_consistent_with_inverse_bv():
     i0 = exchange_current_density(st["c_surface"], kin.c_e, cmax, kin.k)
     assert bv_flux(eta, i0) == pytest.approx(j, rel=1e-10)
     assert np.all(eta < 0)
+    # without stress in the potential: same state, phi_s lower by Omega sigma_h(R)/F
+    no = radial_diffusion_1d(
+        R, D, c0, [300.0, 1000.0], current=I, kinetics=kin, mechanics=mech, stress_assisted="shortcut",
+        stress_in_potential=False, n_cells=80, dt=10.0,
+    )
+    assert np.array_equal(no.c, sol.c) and np.array_equal(no.sigma_h_surface, sol.sigma_h_surface)
+    assert sol.phi_s - no.phi_s == pytest.approx(OMEGA * sol.sigma_h_surface / FARADAY, rel=1e-9)
 
 
 def test_potentiostatic_reproduces_galvanostatic():
@@ -430,3 +451,7 @@ def test_bad_input_is_rejected():
         radial_diffusion_1d(R, D, C0, [1.0], phi_s=3.9)
     with pytest.raises(ValueError, match="t = "):
         crank_constant_flux([0.0], -1.0, R, D, J, C0)
+    with pytest.raises(ValueError, match="r must lie in"):
+        crank_constant_flux([0.0, 1.1 * R], 1.0, R, D, J, C0)
+    with pytest.raises(ValueError, match="start at r = 0"):
+        thermoelastic_stresses(np.linspace(0.1 * R, R, 10), np.ones(10), R, OMEGA, E_MOD, NU)
