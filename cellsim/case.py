@@ -210,9 +210,6 @@ class SolverSpec(StrictModel):
     rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
     atol: float = Field(1e-12, gt=0, description="Newton absolute tolerance on the scaled residual [-].")
     max_iterations: int = Field(15, ge=1, description="Newton iteration limit per step.")
-    reuse_factorisation: bool = Field(
-        True, description="Reuse the LU factors across Newton steps and time steps (GMRES preconditioned by them)."
-    )
 
 
 class Case(StrictModel):
