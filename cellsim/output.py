@@ -657,7 +657,11 @@ class RunOutput:
             self.close("completed")
         elif not self._closed:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            self.close("failed", reason=f"{exc_type.__name__}: {msg}")
+            try:
+                self.close("failed", reason=f"{exc_type.__name__}: {msg}")
+            except Exception as close_exc:  # keep the run's own exception as the one raised
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"cellsim: also failed to finalise the output folder: {close_exc}")
         return False  # re-raise
 
 
