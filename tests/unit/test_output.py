@@ -482,3 +482,28 @@ def test_field_units_documented():
         "displacement", "hydrostatic_stress", "von_mises_stress",
     }
     json.dumps(FIELD_UNITS)
+
+
+def test_git_commit_of_the_source_tree(tmp_path):
+    import subprocess
+
+    assert co.git_commit(tmp_path) is None  # not a repository
+    pkg = Path(co.__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("cellsim is not running from a git checkout here")
+    g = co.git_commit()
+    assert g is not None and g["commit"] == head and isinstance(g["dirty"], bool)
+
+
+def test_read_timeseries_rejects_ragged_rows(tmp_path):
+    p = tmp_path / "timeseries.csv"
+    p.write_text("time [s],voltage [V]\n0,4.2\n1\n")
+    with pytest.raises(ValueError, match="row 3 has 1 values"):
+        read_timeseries(p)
+    p.write_text("time [s],voltage [V]\n0,4.2\n1,\n")
+    ts = read_timeseries(tmp_path)
+    assert ts["time [s]"].tolist() == [0.0, 1.0] and np.isnan(ts["voltage [V]"][1])
