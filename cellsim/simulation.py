@@ -57,8 +57,17 @@ def _key(col, op):
     return ("min_" if op == "<" else "max_") + base
 
 
-def run_case(case: Case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
+def run_case(case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
     """Run a validated case, writing the output contract into outdir (collective)."""
+    if getattr(case, "model", "particle") == "halfcell":
+        from .halfcell.run import run_halfcell
+
+        return run_halfcell(case, outdir, comm=comm, command=command)
+    return run_particle(case, outdir, comm=comm, command=command)
+
+
+def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
+    """Single-particle run (see :mod:`cellsim.particle_model`)."""
     from mpi4py import MPI
 
     from .dolfinx_env import require_dolfinx
