@@ -223,7 +223,7 @@ class Case(StrictModel):
         None, description="Material of the coating (core_shell geometry only)."
     )
     physics: PhysicsSpec = Field(default_factory=PhysicsSpec, description="Physics switches and bath.")
-    control: ControlSpec = Field(default_factory=ControlSpec, description="Surface reaction control.")
+    control: ControlSpec = Field(description="Surface reaction control (required).")
     time: TimeSpec = Field(default_factory=TimeSpec, description="Time stepping.")
     stop: StopSpec = Field(default_factory=StopSpec, description="Cut-offs.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Output options.")

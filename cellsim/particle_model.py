@@ -94,7 +94,8 @@ class ParticleModel:
         core = self.regions[0][1]
         self.core = core
 
-        qdeg = 2 * max(disc.displacement_degree, disc.concentration_degree)
+        # exact for affine cells: mass 2 p_c, elasticity 2 (p_u - 1) + p_c
+        qdeg = max(2 * disc.concentration_degree, 2 * (disc.displacement_degree - 1) + disc.concentration_degree)
         dx = ufl.Measure("dx", domain=msh, subdomain_data=tm.cell_tags, metadata={"quadrature_degree": qdeg})
         surf_tags = tuple(tm.interfaces["particle_electrolyte"])
         ds = ufl.Measure("ds", domain=msh, subdomain_data=tm.facet_tags, metadata={"quadrature_degree": 6})

@@ -91,7 +91,7 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
         value = err.get("input")
         if etype == "extra_forbidden":
             bad = str(clean[-1])
-            owner = _model_at(root, tuple(clean[:-1])) if root is not None else None
+            owner = _owner_for_loc(root, loc[:-1]) if root is not None else None
             valid = list(owner.model_fields) if owner is not None else []
             if not valid:
                 for m in _union_members(root, tuple(clean[:-1])):
@@ -100,12 +100,67 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
             hint = f"; did you mean '{close[0]}'?" if close else ""
             allowed = f" Valid keys here: {', '.join(sorted(valid))}." if valid else ""
             lines.append(f"{key}: unknown key{hint}{allowed}")
+        elif etype == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            tag, expected = ctx.get("tag"), str(ctx.get("expected_tags", ""))
+            allowed = [t.strip().strip("'") for t in expected.split(",") if t.strip()]
+            disc = ctx.get("discriminator", "'kind'").strip("'")
+            close = difflib.get_close_matches(str(tag), allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            lines.append(f"{key}.{disc} = {tag!r}: unknown {disc}{hint} Allowed: {', '.join(allowed)}.")
         elif etype == "missing":
             lines.append(f"{key}: required key is missing")
         else:
             msg = err.get("msg", "invalid value")
             lines.append(f"{key} = {_show(value)}: {msg}")
     return "\n".join(lines)
+
+
+def _model_candidates(ann) -> list:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    out = []
+    for a in typing.get_args(ann):
+        out.extend(_model_candidates(a))
+    return out
+
+
+def _tag_values(model) -> set:
+    import typing
+
+    vals = set()
+    for f in model.model_fields.values():
+        if typing.get_origin(f.annotation) is typing.Literal:
+            vals.update(typing.get_args(f.annotation))
+    return vals
+
+
+def _owner_for_loc(root, loc) -> type[BaseModel] | None:
+    """Walk a pydantic error location (tags included) to the model that owns its last key."""
+    cur = root
+    parts = list(loc)
+    i = 0
+    while i < len(parts) and cur is not None:
+        part = parts[i]
+        if not isinstance(part, str):
+            i += 1
+            continue
+        field = cur.model_fields.get(part)
+        if field is None:
+            return None
+        cands = _model_candidates(field.annotation)
+        nxt = cands[0] if len(cands) == 1 else None
+        if len(cands) > 1 and i + 1 < len(parts):
+            for m in cands:
+                if parts[i + 1] in _tag_values(m):
+                    nxt = m
+                    i += 1  # skip the tag
+                    break
+        cur = nxt
+        i += 1
+    return cur
 
 
 def _is_tag(root, path, part) -> bool:
