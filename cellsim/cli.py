@@ -44,9 +44,10 @@ def cmd_check(args) -> int:
     if case is None:
         return EXIT_BAD_INPUT
     if _rank() == 0:
-        g = case.geometry
-        print(f"{args.case}: valid case ({g.kind} geometry, {case.control.mode} control, material "
-              f"{case.material.name}, t_end = {case.time.t_end:g} s)")
+        g = getattr(case, "geometry", None)
+        print(f"{args.case}: valid {case.model} case"
+              + (f" ({g.kind} geometry)" if g is not None else "")
+              + (f": {case.title}" if getattr(case, "title", "") else ""))
     return EXIT_OK
 
 
@@ -147,7 +148,7 @@ def cmd_info(args) -> int:
 def cmd_schema(args) -> int:
     from .docs import case_reference_markdown
 
-    print(case_reference_markdown())
+    sys.stdout.write(case_reference_markdown())
     return EXIT_OK
 
 

@@ -11,9 +11,10 @@ from pydantic_core import PydanticUndefined
 def _type_name(ann) -> str:
     origin = typing.get_origin(ann)
     if origin is typing.Literal:
-        return " | ".join(repr(a) for a in typing.get_args(ann))
+        return " or ".join(repr(a) for a in typing.get_args(ann))
     if origin is typing.Union or str(origin) == "types.UnionType":
-        return " | ".join(_type_name(a) for a in typing.get_args(ann) if a is not type(None)) + " (optional)"
+        return " or ".join(_type_name(a) for a in typing.get_args(ann) if a is not type(None)) + (
+            " (optional)" if type(None) in typing.get_args(ann) else "")
     if origin is typing.Annotated:
         return _type_name(typing.get_args(ann)[0])
     return getattr(ann, "__name__", str(ann))

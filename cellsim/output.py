@@ -612,6 +612,26 @@ class RunOutput:
                 _write_json_atomic(self.outdir / MANIFEST, self.manifest)
 
     # -- end -----------------------------------------------------------------------------
+    def fail_local(self, reason: str) -> None:
+        """Record a failure without any collective call (for errors raised on some ranks only).
+
+        Rank 0 marks manifest.json "failed" with the reason; any rank flushes what it can.
+        The caller then aborts the MPI job (the other ranks may be inside a collective).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._csv_fh is not None:
+            try:
+                self._csv_fh.flush()
+                self._csv_fh.close()
+            except OSError:  # pragma: no cover
+                pass
+        if self.rank == 0 and self.manifest is not None:
+            self.manifest.update({"status": "failed", "reason": reason, "end_time": _now_iso(),
+                                  "wall_time_s": _time.perf_counter() - self._t0, "steps": self._nrows})
+            _write_json_atomic(self.outdir / MANIFEST, self.manifest)
+
     def close(self, status: str, reason: str = "", summary: dict | None = None) -> None:
         """Close field files and finalise manifest.json (collective; a second call is a no-op).
 

@@ -114,8 +114,10 @@ class ParticleModel:
         self.x_init = x0
         D_ref = float(np.asarray(core.diffusivity(np.array(x0))))
         xc = msh.geometry.x[:, :gdim]
-        lo = comm.allreduce(xc.min(axis=0) if xc.size else np.full(gdim, np.inf), op=MPI.MIN)
-        hi = comm.allreduce(xc.max(axis=0) if xc.size else np.full(gdim, -np.inf), op=MPI.MAX)
+        lo = np.array(xc.min(axis=0) if xc.size else np.full(gdim, np.inf))
+        hi = np.array(xc.max(axis=0) if xc.size else np.full(gdim, -np.inf))
+        comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+        comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
         self.centre = 0.5 * (lo + hi)
 
         # --- spaces and unknowns

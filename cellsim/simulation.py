@@ -26,6 +26,12 @@ class RunResult:
     outdir: Path
 
 
+def _collective_errors():
+    from .geometry.mesh import GeometryError
+
+    return (GeometryError,)
+
+
 BASE_COLUMNS = ["time [s]", "step [-]", "dt [s]", "newton iterations [-]", "krylov iterations [-]"]
 
 
@@ -78,6 +84,7 @@ def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -
     from .particle_model import ParticleModel, diagnostic_columns
 
     comm = comm or MPI.COMM_WORLD
+    COLLECTIVE_ERRORS = _collective_errors()  # raised on every rank together
     outdir = Path(outdir)
     wall0 = time.perf_counter()
     out = RunOutput(outdir, comm, case_to_toml(case), columns=BASE_COLUMNS + diagnostic_columns(case),
@@ -157,6 +164,14 @@ def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -
         out.close(status, reason, summary)
     except Exception as exc:
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        if comm.size > 1 and not isinstance(exc, COLLECTIVE_ERRORS):
+            # raised on this rank only: the others may wait in a collective call forever
+            import sys
+            import traceback
+
+            print(f"cellsim (rank {comm.rank}): {reason}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            out.fail_local(reason)
+            comm.Abort(1)
         get_logger().error(f"failed: {reason}")
         out.close(status, reason, {"steps": step, "final time [s]": t})
         raise
