@@ -1,0 +1,185 @@
+"""The ``cellsim`` command: run | check | mesh | plot | info | schema.
+
+Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
+manifest.json), 2 invalid case or command line, 3 DOLFINx missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_NO_DOLFINX = 0, 1, 2, 3
+
+
+def _rank() -> int:
+    try:
+        from mpi4py import MPI
+
+        return MPI.COMM_WORLD.rank
+    except Exception:  # pragma: no cover - mpi4py missing
+        return 0
+
+
+def _err(msg: str) -> None:
+    if _rank() == 0:
+        print(f"cellsim: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _load(path):
+    from .case import load_case
+    from .schema import CaseError
+
+    try:
+        return load_case(path)
+    except CaseError as exc:
+        _err(str(exc))
+        return None
+
+
+def cmd_check(args) -> int:
+    case = _load(args.case)
+    if case is None:
+        return EXIT_BAD_INPUT
+    if _rank() == 0:
+        g = case.geometry
+        print(f"{args.case}: valid case ({g.kind} geometry, {case.control.mode} control, material "
+              f"{case.material.name}, t_end = {case.time.t_end:g} s)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    case = _load(args.case)
+    if case is None:
+        return EXIT_BAD_INPUT
+    from .dolfinx_env import MissingDolfinxError
+
+    try:
+        from .simulation import run_case
+
+        outdir = Path(args.output) if args.output else Path("results") / Path(args.case).stem
+        res = run_case(case, outdir, command=" ".join(shlex.quote(a) for a in sys.argv))
+    except MissingDolfinxError as exc:
+        _err(str(exc))
+        return EXIT_NO_DOLFINX
+    except Exception as exc:  # reason already in manifest.json
+        _err(f"run failed: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+    if _rank() == 0:
+        print(f"cellsim: {res.status} ({res.reason}); results in {res.outdir.resolve()}", flush=True)
+    return EXIT_OK if res.status in ("completed", "cut-off") else EXIT_FAILED
+
+
+def cmd_mesh(args) -> int:
+    from .dolfinx_env import MissingDolfinxError, require_dolfinx
+
+    try:
+        require_dolfinx()
+    except MissingDolfinxError as exc:
+        _err(str(exc))
+        return EXIT_NO_DOLFINX
+    from mpi4py import MPI
+
+    from .geometry.report import mesh_command
+
+    outdir = args.output or str(Path("results") / (Path(args.case).stem + "_mesh"))
+    return mesh_command(args.case, outdir, MPI.COMM_WORLD)
+
+
+def cmd_plot(args) -> int:
+    from .postprocess import plot
+
+    if not Path(args.outdir).is_dir():
+        _err(f"{args.outdir}: no such output folder")
+        return EXIT_BAD_INPUT
+    if _rank() == 0:
+        for p in plot(args.outdir):
+            print(p)
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    from . import __version__
+
+    lines = [f"cellsim {__version__}", f"python {platform.python_version()}"]
+    if args.materials:
+        from .materials import MATERIALS
+
+        for name, m in sorted(MATERIALS.items()):
+            lines.append(f"material {name}: c_max {m.c_max:g} mol m-3; {m.citation}; mechanics: "
+                         f"{m.mechanics_citation}")
+    from .dolfinx_env import MissingDolfinxError, require_dolfinx
+
+    try:
+        dolfinx = require_dolfinx()
+    except MissingDolfinxError as exc:
+        lines.append(str(exc))
+        if _rank() == 0:
+            print("\n".join(lines))
+        return EXIT_OK
+    import basix
+    import ffcx
+    import ufl
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    comm = MPI.COMM_WORLD
+    lines += [
+        f"dolfinx {dolfinx.__version__} (git {dolfinx.git_commit_hash[:10]})",
+        f"basix {basix.__version__}, ffcx {ffcx.__version__}, ufl {ufl.__version__}",
+        "petsc {}.{}.{}".format(*PETSc.Sys.getVersion()) + f", scalar type {PETSc.ScalarType.__name__}",
+        f"MPI: {MPI.Get_library_version().splitlines()[0].strip()}; size {comm.size}",
+        "PETSc solver packages: " + ", ".join(
+            p for p in ("mumps", "superlu_dist", "superlu", "hypre", "ml", "hpddm", "scalapack", "metis",
+                        "parmetis", "ptscotch")
+            if PETSc.Sys.hasExternalPackage(p)),
+        f"GAMG: built in; hypre: {'yes' if PETSc.Sys.hasExternalPackage('hypre') else 'no'}",
+    ]
+    if comm.rank == 0:
+        print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from .docs import case_reference_markdown
+
+    print(case_reference_markdown())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cellsim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a case (also under mpiexec -n N)")
+    r.add_argument("case", help="case file (TOML)")
+    r.add_argument("-o", "--output", help="output folder (default results/<case name>)")
+    r.set_defaults(func=cmd_run)
+    c = sub.add_parser("check", help="validate a case file (no DOLFINx needed)")
+    c.add_argument("case")
+    c.set_defaults(func=cmd_check)
+    m = sub.add_parser("mesh", help="build and report the geometry of a case (also under mpiexec)")
+    m.add_argument("case")
+    m.add_argument("-o", "--output", help="output folder (default results/<case name>_mesh)")
+    m.set_defaults(func=cmd_mesh)
+    pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
+    pl.add_argument("outdir")
+    pl.set_defaults(func=cmd_plot)
+    i = sub.add_parser("info", help="versions, MPI size, PETSc solver packages")
+    i.add_argument("--materials", action="store_true", help="also list the parameter sets")
+    i.set_defaults(func=cmd_info)
+    s = sub.add_parser("schema", help="print the case-file reference (Markdown)")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,718 @@
+"""The output folder of a run: case, manifest, time series and fields.
+
+Every run writes into one folder (DESIGN.md section 4)::
+
+    OUTDIR/
+      case.toml            the case as resolved (defaults filled), text as given
+      manifest.json        versions, git commit, MPI size, hosts, command line,
+                           start/end time, wall time, status and reason, summary,
+                           and an index of the field files (see below)
+      timeseries.csv       one row per accepted step, header = column names with
+                           units ("time [s]", "voltage [V]", ...); written by rank 0
+                           and flushed after every row
+      fields/<region>.xdmf + fields/<region>.h5
+                           XDMF3 + HDF5 for ParaView, one file per region, all
+                           output times, mesh written once at the start
+      fields/<region>.pvd  + .pvtu/.vtu pieces
+                           the same fields as a VTK time series (PyVista reads it)
+
+Status in the manifest: ``running`` while the run goes on, then ``completed``,
+``cut-off`` (a protocol limit such as a voltage cut-off ended it) or ``failed``
+(with the reason, for example the exception that stopped it).
+
+Fields have stable names and SI units, listed in :data:`FIELD_UNITS`. A field is
+written as it is when it is
+
+* continuous Lagrange of the same degree as the mesh geometry (point data), or
+* a cell-wise constant (discontinuous Lagrange degree 0; cell data), whatever its
+  value shape: a DG0 3x3 stress tensor is written with 9 components per cell
+  (row-major ``s_xx s_xy s_xz s_yx ...``, a symmetric space is expanded to 9).
+
+XDMF and VTK in DOLFINx 0.11 accept nothing else (checked: "Degree of output
+Function must be same as mesh degree", "Function and Mesh dof layouts do not
+match", and for VTK "All point-wise Functions written to VTK file must have same
+element"), so any other Lagrange field u is converted to continuous Lagrange
+v of the mesh degree with the same value shape before writing:
+
+* continuous, higher degree (P2 on a P1 mesh): nodal interpolation,
+  v(x_i) = u(x_i), exact at the mesh nodes;
+* discontinuous of degree >= 1 (DG1 stress from P2 displacement): lumped L2
+  projection, v_i = (int_Omega u phi_i dx) / (int_Omega phi_i dx), a weighted
+  average of the cells that meet at node i (point evaluation would take one
+  arbitrary cell's value).
+
+The manifest records for each field how it was written (``"written_as"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time as _time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Field name -> SI unit. These names are the contract with post-processing and users
+#: (README lists them); :meth:`RunOutput.write_fields` refuses any other name. A physics
+#: module that adds a field registers it here (``FIELD_UNITS["name"] = "unit"``).
+FIELD_UNITS: dict[str, str] = {
+    "lithium_concentration": "mol m-3",  # c_s in the active particles
+    "electrolyte_concentration": "mol m-3",  # c_e, salt concentration
+    "solid_potential": "V",  # phi_s, electronic potential (Li metal = 0 V)
+    "electrolyte_potential": "V",  # phi_e
+    "displacement": "m",  # u, vector
+    "stress": "Pa",  # Cauchy stress tensor sigma (3x3 or 2x2)
+    "hydrostatic_stress": "Pa",  # sigma_h = tr(sigma)/3, positive in tension
+    "von_mises_stress": "Pa",  # sqrt(3/2 s:s), s = deviatoric stress
+    "interface_damage": "-",  # cohesive damage d in [0, 1]
+}
+
+#: Allowed final states of a run.
+FINAL_STATUSES = ("completed", "cut-off", "failed")
+
+MANIFEST = "manifest.json"
+TIMESERIES = "timeseries.csv"
+CASE = "case.toml"
+FIELDS_DIR = "fields"
+FORMAT_VERSION = 1
+
+# Outputs of an earlier run in the same folder, removed before a new run starts so that
+# no stale result can be mistaken for a new one. Only these names are touched.
+_STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png")
+_STALE_GLOBS = ("fields*.png",)
+
+_UNIT_RE = re.compile(r"^\S.*\s\[[^\[\]]*\]$")
+
+
+# --------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------
+class _SerialComm:
+    """Stand-in for an MPI communicator when ``comm=None`` (single process, no mpi4py)."""
+
+    rank = 0
+    size = 1
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def gather(self, obj, root=0):
+        return [obj]
+
+    def allgather(self, obj):
+        return [obj]
+
+    def barrier(self):
+        return None
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` so that readers never see a partial file."""
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=True)
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _module_version(modname: str, attr: str = "__version__") -> str | None:
+    try:
+        mod = __import__(modname)
+        for part in modname.split(".")[1:]:
+            mod = getattr(mod, part)
+        v = getattr(mod, attr, None)
+        return None if v is None else str(v)
+    except Exception:
+        return None
+
+
+def collect_versions() -> dict[str, str | None]:
+    """Versions of cellsim and the numerical stack; a package that is missing gives None.
+
+    Importing DOLFINx here is harmless in a run (it is already imported); without DOLFINx
+    the entries are None.
+    """
+    import platform
+
+    try:
+        import dolfinx_solver  # noqa: F401  (orders MPI/PETSc loading in the PyPI wheel)
+    except ImportError:
+        pass
+    v: dict[str, str | None] = {
+        "cellsim": _module_version("cellsim"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "dolfinx": _module_version("dolfinx"),
+        "dolfinx_git_commit": _module_version("dolfinx", "git_commit_hash"),
+        "basix": _module_version("basix"),
+        "ffcx": _module_version("ffcx"),
+        "ufl": _module_version("ufl"),
+        "mpi4py": _module_version("mpi4py"),
+        "petsc": None,
+        "petsc4py": _module_version("petsc4py"),
+        "mpi_library": None,
+        "h5py": _module_version("h5py"),
+    }
+    try:
+        from petsc4py import PETSc
+
+        v["petsc"] = ".".join(str(i) for i in PETSc.Sys.getVersion())
+    except Exception:
+        pass
+    try:
+        from mpi4py import MPI
+
+        v["mpi_library"] = MPI.Get_library_version().strip().splitlines()[0].strip()
+    except Exception:
+        pass
+    try:
+        import importlib.metadata as md
+
+        v["dolfinx_solver_real"] = md.version("dolfinx-solver-real")
+    except Exception:
+        v["dolfinx_solver_real"] = None
+    return v
+
+
+def git_commit(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the git tree holding ``path`` (default: the
+    cellsim package), or None when it is not a git checkout or git is missing."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        if not re.fullmatch(r"[0-9a-f]{40}", sha):
+            return None
+        st = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return {"commit": sha, "dirty": bool(st.strip())}
+    except Exception:
+        return None
+
+
+def _check_columns(columns: list[str]) -> list[str]:
+    cols = [str(c) for c in columns]
+    if not cols:
+        raise ValueError("timeseries columns: at least one column is required")
+    seen = set()
+    for c in cols:
+        if not _UNIT_RE.match(c):
+            raise ValueError(
+                f"timeseries column {c!r}: a column name must end with its unit in square "
+                "brackets, e.g. 'time [s]', 'voltage [V]', 'newton iterations [-]'"
+            )
+        if c in seen:
+            raise ValueError(f"timeseries column {c!r} is given twice")
+        seen.add(c)
+    return cols
+
+
+def _format_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    f = float(v)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return repr(f)  # shortest text that reads back to the same double
+
+
+# --------------------------------------------------------------------------------------
+# field preparation (DOLFINx)
+# --------------------------------------------------------------------------------------
+def _same_mesh(a, b) -> bool:
+    return a is b or getattr(a, "_cpp_object", a) is getattr(b, "_cpp_object", b)
+
+
+class _FieldSlot:
+    """One output field of a region: the user's Function and what is written for it."""
+
+    def __init__(self, u, msh):
+        self.name = u.name
+        self.source = u
+        self.out = u
+        self.location = "point"
+        self.written_as = "as computed"
+        self._project = None
+
+        V = u.function_space
+        ue = V.ufl_element()
+        be = getattr(ue, "basix_element", None)
+        family = getattr(be, "family", None)
+        import basix
+
+        if family is None or family != basix.ElementFamily.P:
+            raise ValueError(
+                f"field '{self.name}': only Lagrange (continuous or discontinuous) functions "
+                f"can be written; got element {ue}. Interpolate it into a Lagrange space first."
+            )
+        degree = be.degree
+        discontinuous = bool(be.discontinuous)
+        gdeg = msh.geometry.cmap.degree if not hasattr(msh.geometry, "cmaps") else msh.geometry.cmaps[0].degree
+        shape = tuple(V.value_shape)
+        self.value_shape = shape
+        if discontinuous and degree == 0:
+            self.location = "cell"
+            return
+        if not discontinuous and degree == gdeg:
+            return
+        import dolfinx.fem as fem
+
+        Vout = fem.functionspace(msh, ("Lagrange", gdeg, shape) if shape else ("Lagrange", gdeg))
+        self.out = fem.Function(Vout, name=self.name)
+        if not discontinuous:
+            self.written_as = f"interpolated into continuous Lagrange P{gdeg}"
+            self._project = self._interpolate
+        else:
+            self.written_as = f"lumped L2 projection onto continuous Lagrange P{gdeg}"
+            self._setup_lumped(Vout, degree)
+            self._project = self._lumped
+
+    # nodal interpolation (continuous source of higher degree)
+    def _interpolate(self):
+        self.out.interpolate(self.source)
+
+    # lumped L2 projection: v_i = (u, phi_i) / (1, phi_i)
+    def _setup_lumped(self, Vout, degree):
+        import ufl
+        import dolfinx.fem as fem
+
+        msh = Vout.mesh
+        qdeg = degree + Vout.ufl_element().basix_element.degree
+        dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": qdeg})
+        v = ufl.TestFunction(Vout)
+        self._num_form = fem.form(ufl.inner(self.source, v) * dx)
+        Vs = fem.functionspace(msh, ("Lagrange", Vout.ufl_element().basix_element.degree))
+        w = fem.assemble_vector(fem.form(ufl.TestFunction(Vs) * dx))
+        w.scatter_reverse(_insert_add())
+        w.scatter_forward()
+        self._weights = w.array.copy()
+        self._bs = Vout.dofmap.index_map_bs
+
+    def _lumped(self):
+        import dolfinx.fem as fem
+
+        num = fem.assemble_vector(self._num_form)
+        num.scatter_reverse(_insert_add())
+        num.scatter_forward()
+        n = self._weights.size
+        vals = num.array[: n * self._bs].reshape(n, self._bs) / self._weights[:, None]
+        self.out.x.array[: n * self._bs] = vals.ravel()
+        self.out.x.scatter_forward()
+
+    def update(self):
+        if self._project is not None:
+            self._project()
+
+    def describe(self) -> dict:
+        return {
+            "unit": FIELD_UNITS.get(self.name),
+            "location": self.location,
+            "value_shape": list(self.value_shape),
+            "written_as": self.written_as,
+        }
+
+
+def _insert_add():
+    import dolfinx.la as la
+
+    return la.InsertMode.add
+
+
+class _RegionWriter:
+    """The XDMF and VTK files of one region; opened on first use, mesh written first."""
+
+    def __init__(self, outdir: Path, region: str, functions: list):
+        import dolfinx.io as io
+
+        if not functions:
+            raise ValueError(f"write_fields: region '{region}' has no functions")
+        msh = functions[0].function_space.mesh
+        names = [f.name for f in functions]
+        for f in functions:
+            if not _same_mesh(f.function_space.mesh, msh):
+                raise ValueError(
+                    f"write_fields: region '{region}': field '{f.name}' lives on another mesh "
+                    f"than '{functions[0].name}'; all fields of a region must share its mesh"
+                )
+        self.region = region
+        self.mesh = msh
+        self.names = names
+        self.slots = [_FieldSlot(f, msh) for f in functions]
+        self.xdmf_rel = f"{FIELDS_DIR}/{region}.xdmf"
+        self.pvd_rel = f"{FIELDS_DIR}/{region}.pvd"
+        comm = msh.comm
+        self.xdmf = io.XDMFFile(comm, str(outdir / self.xdmf_rel), "w")
+        # The region's mesh goes first: functions on a submesh refer to it by xpath.
+        self.xdmf.write_mesh(msh)
+        self.vtk = io.VTKFile(comm, str(outdir / self.pvd_rel), "w")
+        self.times: list[float] = []
+
+    def check(self, t: float, functions: list) -> None:
+        """Raise (on every rank alike) if this output time or field set cannot be written."""
+        if self.times and not t > self.times[-1]:
+            raise ValueError(
+                f"write_fields: region '{self.region}': time {t!r} s is not after the last "
+                f"output time {self.times[-1]!r} s (output times must increase)"
+            )
+        names = [f.name for f in functions]
+        if sorted(names) != sorted(self.names):
+            raise ValueError(
+                f"write_fields: region '{self.region}' was opened with fields {sorted(self.names)}, "
+                f"now given {sorted(names)}; every output time must carry the same fields"
+            )
+
+    def write(self, t: float, functions: list) -> None:
+        self.check(t, functions)
+        by_name = {f.name: f for f in functions}
+        for slot in self.slots:
+            if by_name[slot.name] is not slot.source:
+                # a new Function object with the same name: rebuild the slot on it
+                new = _FieldSlot(by_name[slot.name], self.mesh)
+                slot.__dict__.update(new.__dict__)
+            slot.update()
+        for slot in self.slots:
+            self.xdmf.write_function(slot.out, t)
+        self.vtk.write_function([s.out for s in self.slots], t)
+        self.times.append(float(t))
+
+    def close(self) -> None:
+        self.xdmf.close()
+        self.vtk.close()
+
+    def describe(self) -> dict:
+        return {
+            "xdmf": self.xdmf_rel,
+            "pvd": self.pvd_rel,
+            "times": list(self.times),
+            "fields": {s.name: s.describe() for s in self.slots},
+        }
+
+
+# --------------------------------------------------------------------------------------
+# the run's output folder
+# --------------------------------------------------------------------------------------
+class RunOutput:
+    """The output folder of one run (collective object: build it on every rank).
+
+    Parameters
+    ----------
+    outdir:
+        Output folder; created if missing. Earlier cellsim outputs in it (manifest.json,
+        timeseries.csv, case.toml, fields/, plots) are removed first; other files are left.
+    comm:
+        MPI communicator of the run (``None``: one process, no MPI).
+    case_toml:
+        The resolved case as TOML text; written unchanged to ``case.toml``.
+    columns:
+        Time-series column names, each ending with its unit in brackets ("time [s]").
+    meta:
+        Extra JSON-serialisable facts stored under ``"meta"`` in the manifest
+        (case name, case file path, ...).
+
+    Use it as a context manager: leaving the block with an exception closes the run as
+    ``failed`` with the exception as reason (and re-raises); leaving it normally without
+    having called :meth:`close` closes it as ``completed``. Because closing is collective,
+    an exception raised on some ranks only cannot be recorded (the other ranks are
+    elsewhere); solver failures in DOLFINx/PETSc are collective, so this is the usual case.
+    """
+
+    def __init__(self, outdir, comm, case_toml: str, columns: list[str], meta: dict | None = None):
+        self.comm = comm if comm is not None else _SerialComm()
+        self.rank = self.comm.rank
+        self.outdir = Path(outdir).resolve()
+        # Validation is the same on every rank, so every rank raises together.
+        if not isinstance(case_toml, str):
+            raise TypeError(f"case_toml must be the case text (str), got {type(case_toml).__name__}")
+        self.columns = _check_columns(columns)
+        self._colset = set(self.columns)
+        self._closed = False
+        self._csv_fh = None
+        self._csv = None
+        self._regions: dict[str, _RegionWriter] = {}
+        self._nrows = 0
+        self._t0 = _time.perf_counter()
+        self._last_row: dict[str, float] = {}
+
+        hosts = self.comm.gather(socket.gethostname(), root=0)
+        error = None
+        if self.rank == 0:
+            try:
+                self._prepare_dir()
+                (self.outdir / CASE).write_text(case_toml, encoding="utf-8")
+                self.manifest = self._initial_manifest(meta or {}, hosts)
+                _write_json_atomic(self.outdir / MANIFEST, self.manifest)
+                self._csv_fh = open(self.outdir / TIMESERIES, "w", newline="", encoding="utf-8")
+                self._csv = csv.writer(self._csv_fh, lineterminator="\n")
+                self._csv.writerow(self.columns)
+                self._csv_fh.flush()
+            except Exception as exc:  # report to every rank, so that all raise
+                error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.manifest = None
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            if self._csv_fh is not None:
+                self._csv_fh.close()
+            raise OSError(f"cannot set up output folder {self.outdir}: {error}")
+        self.comm.barrier()  # fields/ exists before any rank opens a file in it
+
+    # -- set-up ------------------------------------------------------------------------
+    def _prepare_dir(self) -> None:
+        out = self.outdir
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"{out} exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _STALE_FILES:
+            p = out / name
+            if p.is_file() or p.is_symlink():
+                p.unlink()
+        for pat in _STALE_GLOBS:
+            for p in out.glob(pat):
+                if p.is_file():
+                    p.unlink()
+        if (out / FIELDS_DIR).is_dir():
+            shutil.rmtree(out / FIELDS_DIR)
+        (out / FIELDS_DIR).mkdir()
+
+    def _initial_manifest(self, meta: dict, hosts: list[str]) -> dict:
+        json.dumps(meta, default=_json_default)  # fail early on a non-serialisable meta
+        return {
+            "format": "cellsim-output",
+            "format_version": FORMAT_VERSION,
+            "status": "running",
+            "reason": "",
+            "start_time": _now_iso(),
+            "end_time": None,
+            "wall_time_s": None,
+            "steps": 0,
+            "versions": collect_versions(),
+            "git": git_commit(),
+            "mpi_size": int(self.comm.size),
+            "hostname": socket.gethostname(),
+            "hosts": sorted(set(hosts)),
+            "command_line": list(sys.argv),
+            "cwd": os.getcwd(),
+            "files": {"case": CASE, "timeseries": TIMESERIES, "fields_dir": FIELDS_DIR},
+            "timeseries_columns": list(self.columns),
+            "field_units": dict(FIELD_UNITS),
+            "fields": {},
+            "summary": {},
+            "meta": meta,
+        }
+
+    # -- time series -------------------------------------------------------------------
+    def add_row(self, values: dict[str, float]) -> None:
+        """Append one row to timeseries.csv (rank 0 writes and flushes; not collective).
+
+        Columns missing from ``values`` are left empty (read back as NaN). A key that is
+        not a column raises KeyError on every rank that calls it.
+        """
+        if self._closed:
+            raise RuntimeError("add_row after close()")
+        unknown = [k for k in values if k not in self._colset]
+        if unknown:
+            raise KeyError(
+                f"timeseries: unknown column(s) {unknown}; the columns are {self.columns}"
+            )
+        self._nrows += 1
+        if self.rank != 0:
+            return
+        self._csv.writerow([_format_value(values.get(c)) for c in self.columns])
+        self._csv_fh.flush()
+        self._last_row = {k: values[k] for k in values}
+
+    @property
+    def steps(self) -> int:
+        """Number of rows written so far."""
+        return self._nrows
+
+    # -- fields --------------------------------------------------------------------------
+    def write_fields(self, t: float, fields: dict[str, list]) -> None:
+        """Write the fields of every region at time ``t`` [s] (collective).
+
+        ``fields`` maps a region name (used as file name: fields/<region>.xdmf/.pvd) to the
+        Functions on that region's mesh; every Function's ``.name`` must be a key of
+        :data:`FIELD_UNITS`. Files open on the first call; later calls append a time.
+        """
+        if self._closed:
+            raise RuntimeError("write_fields after close()")
+        t = float(t)
+        for region, funcs in fields.items():
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(region)):
+                raise ValueError(
+                    f"write_fields: region name {region!r} must be letters, digits, '_', '-', '.'"
+                )
+            names = [f.name for f in funcs]
+            bad = [n for n in names if n not in FIELD_UNITS]
+            if bad:
+                raise ValueError(
+                    f"write_fields: region '{region}': field name(s) {bad} are not documented "
+                    f"output names; use one of {sorted(FIELD_UNITS)} (set Function.name) or "
+                    "register a new one in cellsim.output.FIELD_UNITS with its unit"
+                )
+            if len(set(names)) != len(names):
+                raise ValueError(f"write_fields: region '{region}': duplicate field names {names}")
+        for region, w in self._regions.items():
+            if region in fields:
+                w.check(t, list(fields[region]))
+        new = False
+        for region in sorted(fields):  # same order on every rank
+            funcs = list(fields[region])
+            w = self._regions.get(region)
+            if w is None:
+                w = _RegionWriter(self.outdir, region, funcs)
+                self._regions[region] = w
+                new = True
+            w.write(t, funcs)
+        if self.rank == 0:
+            self.manifest["fields"] = {r: w.describe() for r, w in self._regions.items()}
+            if new:  # the index of field files is in the manifest from the start
+                _write_json_atomic(self.outdir / MANIFEST, self.manifest)
+
+    # -- end -----------------------------------------------------------------------------
+    def close(self, status: str, reason: str = "", summary: dict | None = None) -> None:
+        """Close field files and finalise manifest.json (collective; a second call is a no-op).
+
+        ``status`` is one of ``completed``, ``cut-off``, ``failed``; ``reason`` says why
+        (required words for cut-off and failed are up to the caller); ``summary`` holds
+        JSON-serialisable end results (capacity, final voltage, ...).
+        """
+        if self._closed:
+            return
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"close: status {status!r} is not one of {list(FINAL_STATUSES)}")
+        self._closed = True
+        reasons = self.comm.gather(str(reason or ""), root=0)
+        errors = []
+        for region in sorted(self._regions):
+            try:
+                self._regions[region].close()
+            except Exception as exc:  # pragma: no cover - I/O failure
+                errors.append(f"closing fields of '{region}': {exc}")
+        error = None
+        if self.rank == 0:
+            try:
+                if self._csv_fh is not None:
+                    self._csv_fh.close()
+                why = reasons[0] or next((r for r in reasons if r), "")
+                if errors:
+                    why = "; ".join([why] + errors) if why else "; ".join(errors)
+                m = self.manifest
+                m["status"] = status
+                m["reason"] = why
+                m["end_time"] = _now_iso()
+                m["wall_time_s"] = _time.perf_counter() - self._t0
+                m["steps"] = self._nrows
+                m["fields"] = {r: w.describe() for r, w in self._regions.items()}
+                m["summary"] = dict(summary or {})
+                m["last_row"] = self._last_row
+                _write_json_atomic(self.outdir / MANIFEST, m)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise OSError(f"cannot finalise {self.outdir / MANIFEST}: {error}")
+
+    def __enter__(self) -> "RunOutput":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close("completed")
+        elif not self._closed:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.close("failed", reason=f"{exc_type.__name__}: {msg}")
+        return False  # re-raise
+
+
+# --------------------------------------------------------------------------------------
+# readers (no DOLFINx, no MPI)
+# --------------------------------------------------------------------------------------
+def read_timeseries(path) -> dict[str, np.ndarray]:
+    """Read timeseries.csv (or the folder holding it) into column name -> float array.
+
+    Empty cells are NaN. Columns keep their file order (dicts are ordered).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / TIMESERIES
+    with open(p, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise ValueError(f"{p}: empty file (no header)")
+    header, body = rows[0], rows[1:]
+    data = np.full((len(body), len(header)), np.nan)
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise ValueError(f"{p}: row {i + 2} has {len(row)} values, header has {len(header)}")
+        for j, s in enumerate(row):
+            if s != "":
+                data[i, j] = float(s)
+    return {h: data[:, j].copy() for j, h in enumerate(header)}
+
+
+def read_manifest(outdir) -> dict:
+    """The manifest.json of an output folder as a dict."""
+    p = Path(outdir)
+    if p.is_dir():
+        p = p / MANIFEST
+    with open(p, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def field_files(outdir) -> dict[str, dict]:
+    """Region -> {"xdmf": Path, "pvd": Path, "fields": {...}} from the manifest, or from
+    the files present when the manifest has no index."""
+    out = Path(outdir)
+    res: dict[str, dict] = {}
+    try:
+        idx = read_manifest(out).get("fields", {}) or {}
+    except (OSError, ValueError):
+        idx = {}
+    for region, d in idx.items():
+        res[region] = {
+            "xdmf": out / d["xdmf"],
+            "pvd": out / d["pvd"],
+            "fields": d.get("fields", {}),
+            "times": d.get("times", []),
+        }
+    if not res:
+        for pvd in sorted((out / FIELDS_DIR).glob("*.pvd")):
+            res[pvd.stem] = {"xdmf": pvd.with_suffix(".xdmf"), "pvd": pvd, "fields": {}, "times": []}
+    return res

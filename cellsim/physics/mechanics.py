@@ -1,0 +1,56 @@
+r"""Small-strain linear elasticity with chemical (Vegard) strain (DESIGN.md §3).
+
+    div sigma = 0,    sigma = C : (eps(u) - eps_ch),    eps(u) = sym(grad u),
+    eps_ch = Omega/3 (c - c_ref) I,
+    C : e = lambda tr(e) I + 2 mu e  (isotropic),
+    sigma_h = tr(sigma)/3,  sigma_vm = sqrt(3/2 s:s), s = dev(sigma).
+
+A free particle is loaded only by its chemical strain; its six rigid-body modes are
+removed with Lagrange multipliers (``rigid_body_modes``): int u . r_k dx = 0.
+"""
+
+from __future__ import annotations
+
+import ufl
+
+
+def lame(E, nu):
+    """Lamé parameters (lambda, mu) from Young's modulus and Poisson's ratio."""
+    return E * nu / ((1 + nu) * (1 - 2 * nu)), E / (2 * (1 + nu))
+
+
+def strain(u):
+    return ufl.sym(ufl.grad(u))
+
+
+def stress(u, c, E, nu, omega, c_ref):
+    """Cauchy stress sigma = C : (eps(u) - Omega/3 (c - c_ref) I)."""
+    lmbda, mu = lame(E, nu)
+    gdim = len(u)
+    eps = strain(u) - omega / 3.0 * (c - c_ref) * ufl.Identity(gdim)
+    return lmbda * ufl.tr(eps) * ufl.Identity(gdim) + 2 * mu * eps
+
+
+def hydrostatic(sigma):
+    return ufl.tr(sigma) / 3.0
+
+
+def von_mises(sigma):
+    gdim = ufl.shape(sigma)[0]
+    s = sigma - ufl.tr(sigma) / 3.0 * ufl.Identity(gdim)
+    return ufl.sqrt(1.5 * ufl.inner(s, s) + 1e-300)
+
+
+def rigid_body_modes(x, centre, length):
+    """The 6 (3D) rigid-body modes as UFL vectors: translations and rotations about centre.
+
+    Rotations are scaled by 1/length so that all modes are of order one.
+    """
+    gdim = len(x)
+    e = [ufl.as_vector([1.0 if i == k else 0.0 for i in range(gdim)]) for k in range(gdim)]
+    y = (x - ufl.as_vector(centre)) / length
+    if gdim == 3:
+        rots = [ufl.cross(e[k], y) for k in range(3)]
+    else:
+        rots = [ufl.as_vector([-y[1], y[0]])]
+    return e + rots
