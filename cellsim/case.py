@@ -210,14 +210,12 @@ class SolverSpec(StrictModel):
     rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
     atol: float = Field(1e-12, gt=0, description="Newton absolute tolerance on the scaled residual [-].")
     max_iterations: int = Field(15, ge=1, description="Newton iteration limit per step.")
-    reuse_factorisation: bool = Field(
-        True, description="Reuse the LU factors across Newton steps and time steps (GMRES preconditioned by them)."
-    )
 
 
 class Case(StrictModel):
-    """A single-particle chemo-mechanics case."""
+    """A single-particle chemo-mechanics case (``model = "particle"``, the default)."""
 
+    model: Literal["particle"] = Field("particle", description="Which model: 'particle' or 'halfcell'.")
     title: str = Field("", description="Free text shown in logs and the manifest.")
     geometry: GeometrySpec = Field(description="The particle geometry (see docs/geometry.md).")
     material: MaterialSpec = Field(default_factory=MaterialSpec, description="Active material of the particle.")
@@ -251,7 +249,7 @@ class Case(StrictModel):
         return self
 
 
-def load_case(path: str | Path) -> Case:
+def load_case(path: str | Path):
     """Read and validate a case file; raise CaseError with every problem listed."""
     path = Path(path)
     if not path.is_file():
@@ -263,14 +261,37 @@ def load_case(path: str | Path) -> Case:
     return case_from_dict(data, source=str(path))
 
 
-def case_from_dict(data: dict, source: str = "<case>") -> Case:
+def case_models() -> dict:
+    """Model name -> case schema class. The half-cell schema lives with its model."""
+    models = {"particle": Case}
     try:
-        return Case.model_validate(data)
+        from .halfcell.spec import HalfCellCase
+
+        models["halfcell"] = HalfCellCase
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    return models
+
+
+def case_from_dict(data: dict, source: str = "<case>"):
+    """Validate a case dict against the schema of its ``model`` (default 'particle')."""
+    models = case_models()
+    name = data.get("model", "particle")
+    if name not in models:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), models, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise CaseError(f"{source}: invalid case\nmodel = {name!r}: unknown model{hint} "
+                        f"Allowed: {', '.join(models)}.")
+    cls = models[name]
+    try:
+        return cls.model_validate(data)
     except ValidationError as exc:
-        raise CaseError(f"{source}: invalid case\n" + format_validation_error(exc, Case)) from None
+        raise CaseError(f"{source}: invalid case\n" + format_validation_error(exc, cls)) from None
 
 
-def case_to_toml(case: Case) -> str:
+def case_to_toml(case) -> str:
     """The case with all defaults filled, as TOML (written to the output folder)."""
     import tomli_w
 

@@ -147,7 +147,7 @@ def _module_version(modname: str, attr: str = "__version__") -> str | None:
         for part in modname.split(".")[1:]:
             mod = getattr(mod, part)
         v = getattr(mod, attr, None)
-        return None if v is None else str(v)
+        return None if v is None or str(v) == "" else str(v)
     except Exception:
         return None
 
@@ -205,6 +205,12 @@ def git_commit(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
     cellsim package), or None when it is not a git checkout or git is missing."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
+        # the package must be tracked by that repository (an installed copy inside some
+        # other repository, e.g. a venv in a project folder, must not report its commit)
+        subprocess.run(
+            ["git", "-C", str(where), "ls-files", "--error-unmatch", "__init__.py"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
         sha = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
             capture_output=True, text=True, timeout=10, check=True,
@@ -657,7 +663,11 @@ class RunOutput:
             self.close("completed")
         elif not self._closed:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            self.close("failed", reason=f"{exc_type.__name__}: {msg}")
+            try:
+                self.close("failed", reason=f"{exc_type.__name__}: {msg}")
+            except Exception as close_exc:  # keep the run's own exception as the one raised
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"cellsim: also failed to finalise the output folder: {close_exc}")
         return False  # re-raise
 
 

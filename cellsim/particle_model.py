@@ -36,6 +36,23 @@ from .physics import kinetics, mechanics  # noqa: E402
 from .physics.particle import diffusion_residual  # noqa: E402
 
 
+#: time-series columns written by :meth:`ParticleModel.diagnostics`
+DIAGNOSTIC_COLUMNS = [
+    "particle potential [V]", "current [A]", "surface OCP [V]", "mean concentration [mol m-3]",
+    "surface concentration [mol m-3]", "mean stoichiometry [-]", "min surface stoichiometry [-]",
+    "max surface stoichiometry [-]", "state of charge [-]", "lithium [mol]", "charge passed [C]",
+    "lithium balance error [mol]",
+]
+MECHANICS_COLUMNS = [
+    "max von Mises stress [Pa]", "max hydrostatic stress [Pa]", "min hydrostatic stress [Pa]",
+    "surface hoop stress [Pa]",
+]
+
+
+def diagnostic_columns(case) -> list[str]:
+    return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else [])
+
+
 #: relative stiffness of the elastic foundation that removes the rigid-body modes
 RBM_SPRING = 1e-9
 
@@ -77,7 +94,8 @@ class ParticleModel:
         core = self.regions[0][1]
         self.core = core
 
-        dx = ufl.Measure("dx", domain=msh, subdomain_data=tm.cell_tags)
+        qdeg = 2 * max(disc.displacement_degree, disc.concentration_degree)
+        dx = ufl.Measure("dx", domain=msh, subdomain_data=tm.cell_tags, metadata={"quadrature_degree": qdeg})
         surf_tags = tuple(tm.interfaces["particle_electrolyte"])
         ds = ufl.Measure("ds", domain=msh, subdomain_data=tm.facet_tags, metadata={"quadrature_degree": 6})
         self.dx_all = dx(tuple(t for tags, _ in self.regions for t in tags))
@@ -157,7 +175,7 @@ class ParticleModel:
             # rigid-body modes: a weak elastic foundation of relative stiffness RBM_SPRING.
             # The chemical load is self-equilibrated (orthogonal to rigid motions), so the
             # stresses change by O(RBM_SPRING) relative and no dense constraint rows are needed.
-            F_U += RBM_SPRING / L**2 * ufl.inner(self.U, tests[1]) * self.dx_all
+            F_U += RBM_SPRING * ufl.inner(self.U, tests[1]) * self.dx_all
 
         # surface reaction
         sm = self.surface_mat
@@ -200,23 +218,14 @@ class ParticleModel:
             "snes_atol": sv.atol,
             "snes_stol": 0.0,
             "snes_max_it": sv.max_iterations,
-            "ksp_type": "gmres" if sv.reuse_factorisation else "preonly",
-            "ksp_rtol": 1e-12,
-            "ksp_atol": 1e-30,
-            "ksp_max_it": 60,
-            "ksp_gmres_restart": 60,
+            "ksp_type": "preonly",
             "pc_type": "lu",
             "pc_factor_mat_solver_type": sv.linear_solver,
         }
-        if sv.reuse_factorisation:
-            opts["snes_lag_preconditioner_persists"] = True
         self.problem = NonlinearProblem(forms, unknowns, kind="mpi", petsc_options_prefix="cellsim_particle_",
                                         petsc_options=opts)
         self.snes = self.problem.solver
-        self.reuse = sv.reuse_factorisation
-        self._need_factor = True
         self._last_dt = None
-        self._factor_dt = None
         self._setup_diagnostics()
         self.charge = 0.0  # C passed into the particle
         self.lithium0 = self.total_lithium()
@@ -270,29 +279,12 @@ class ParticleModel:
         res = self._newton()
         self.frozen.value = 0.0
         self.I_app.value = I_keep
-        self._need_factor = True
         return res
 
-    def _request_factorisation(self):
-        """Make SNES rebuild the LU factors once at the next Jacobian, then keep them.
-
-        PETSc's lag -2 means "rebuild at the next chance, then never again" (it becomes -1
-        afterwards); with snes_lag_preconditioner_persists the factors then serve later
-        Newton steps and time steps as a GMRES preconditioner until the next request.
-        """
-        opts = PETSc.Options()
-        key = f"{self.snes.getOptionsPrefix()}snes_lag_preconditioner"
-        opts[key] = -2
-        self.snes.setFromOptions()
-        del opts[key]
-
     def _newton(self) -> StepResult:
+        """Newton (PETSc SNES, LU factorisation every iteration); state unchanged on failure."""
         snap = self._snapshot()
-        if self.reuse:
-            if self._need_factor:
-                self._request_factorisation()
-            if self._need_factor:
-                self._factor_dt = float(self.dt.value)
+        msg = ""
         try:
             self.problem.solve()
             reason = self.snes.getConvergedReason()
@@ -304,13 +296,8 @@ class ParticleModel:
         finite = all(np.isfinite(u.x.array).all() for u in self.unknowns)
         finite = self.comm.allreduce(finite, op=MPI.LAND)
         if reason > 0 and finite:
-            self._need_factor = False
-            # refactor next time if the Krylov solver had to work hard
-            if self.reuse and its > 0 and kits / max(its, 1) > 15:
-                self._need_factor = True
             return StepResult(True, its, kits, "")
         self._restore(snap)
-        self._need_factor = True
         if reason == -100:
             why = msg
         elif not finite:
@@ -321,8 +308,6 @@ class ParticleModel:
 
     def step(self, dt: float) -> StepResult:
         """One backward-Euler step of size dt [s]; on failure the state is left unchanged."""
-        if self._factor_dt is None or not (0.5 <= dt / self._factor_dt <= 2.0):
-            self._need_factor = True
         self.dt.value = dt
         self._last_dt = dt
         self._pre_step = (self._snapshot(), self.charge)

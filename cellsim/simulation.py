@@ -29,8 +29,8 @@ class RunResult:
 BASE_COLUMNS = ["time [s]", "step [-]", "dt [s]", "newton iterations [-]", "krylov iterations [-]"]
 
 
-def check_cutoffs(case: Case, d: dict) -> str:
-    """The reason string of the first cut-off reached, or ''."""
+def check_cutoffs(case: Case, d: dict) -> tuple[str, str, float]:
+    """(reason, column, limit) of the first cut-off reached, or ('', '', nan)."""
     st = case.stop
     checks = [
         ("min surface stoichiometry [-]", st.min_surface_stoichiometry, "<", "surface stoichiometry"),
@@ -48,8 +48,8 @@ def check_cutoffs(case: Case, d: dict) -> str:
             continue
         if (op == "<" and v < lim) or (op == ">" and v > lim):
             word = "below" if op == "<" else "above"
-            return f"{what} {v:.6g} {word} the cut-off {lim:g} (stop.{_key(col, op)})"
-    return ""
+            return f"{what} {v:.6g} {word} the cut-off {lim:g} (stop.{_key(col, op)})", col, lim
+    return "", "", float("nan")
 
 
 def _key(col, op):
@@ -57,8 +57,17 @@ def _key(col, op):
     return ("min_" if op == "<" else "max_") + base
 
 
-def run_case(case: Case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
+def run_case(case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
     """Run a validated case, writing the output contract into outdir (collective)."""
+    if getattr(case, "model", "particle") == "halfcell":
+        from .halfcell.run import run_halfcell
+
+        return run_halfcell(case, outdir, comm=comm, command=command)
+    return run_particle(case, outdir, comm=comm, command=command)
+
+
+def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
+    """Single-particle run (see :mod:`cellsim.particle_model`)."""
     from mpi4py import MPI
 
     from .dolfinx_env import require_dolfinx
@@ -66,18 +75,18 @@ def run_case(case: Case, outdir: str | Path, comm=None, command: str = "") -> Ru
     require_dolfinx()
     from .geometry.mesh import build_mesh
     from .output import RunOutput
-    from .particle_model import ParticleModel
+    from .particle_model import ParticleModel, diagnostic_columns
 
     comm = comm or MPI.COMM_WORLD
     outdir = Path(outdir)
     wall0 = time.perf_counter()
-    out = RunOutput(outdir, comm, case_to_toml(case), columns=[],
+    out = RunOutput(outdir, comm, case_to_toml(case), columns=BASE_COLUMNS + diagnostic_columns(case),
                     meta={"title": case.title, "command": command})
     log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None)
     status, reason, step, t = "failed", "", 0, 0.0
     try:
         log.info(f"cellsim: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
-        tm = build_mesh(case.geometry, comm)
+        tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
         model = ParticleModel(case, tm, comm)
         ndofs = sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
                     for u in model.unknowns)
@@ -88,7 +97,6 @@ def run_case(case: Case, outdir: str | Path, comm=None, command: str = "") -> Ru
         if not res.converged:
             raise RuntimeError(f"initial equilibrium: {res.reason}")
         d = model.diagnostics()
-        out.set_columns(BASE_COLUMNS + list(d))
         row = {"time [s]": 0.0, "step [-]": 0, "dt [s]": 0.0, "newton iterations [-]": res.newton_iterations,
                "krylov iterations [-]": res.krylov_iterations, **d}
         out.add_row(row)
@@ -110,12 +118,16 @@ def run_case(case: Case, outdir: str | Path, comm=None, command: str = "") -> Ru
                               f"failure: {res.reason}")
                     break
                 continue
-            d = model.diagnostics()
-            cut = check_cutoffs(case, d)
+            d_new = model.diagnostics()
+            cut, col, lim = check_cutoffs(case, d_new)
             if cut and dt > dt_locate:
+                # locate the crossing: secant estimate of the step that just reaches it
                 model.reject()
-                dt = max(dt * 0.5, dt_locate)
+                v0, v1 = d[col], d_new[col]
+                frac = (lim - v0) / (v1 - v0) if v1 != v0 else 0.5
+                dt = max(dt_locate, min(0.9 * dt, 1.02 * frac * dt))
                 continue
+            d = d_new
             change = model.max_change()
             model.accept()
             t += dt

@@ -348,6 +348,7 @@ def build_mesh(
     *,
     msh_file: str | None = None,
     verbose: bool = False,
+    order: int = 1,
 ) -> TaggedMesh:
     """Build, mesh (rank 0) and distribute the geometry ``spec`` over ``comm``.
 
@@ -384,6 +385,8 @@ def build_mesh(
                 gmsh_mod.option.setNumber("Mesh.Optimize", 1)
                 t1 = time.perf_counter()
                 gmsh_mod.model.mesh.generate(3)
+                if order > 1:  # curved (isoparametric) elements on the OCC geometry
+                    gmsh_mod.model.mesh.setOrder(order)
                 info = dict(res.info)
                 info["kind"] = spec.kind
                 info["leaf_regions"] = list(res.tags.leaf_regions)

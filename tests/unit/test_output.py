@@ -57,6 +57,22 @@ def shared_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def on_rank0(comm, check) -> None:
+    """Run ``check()`` on rank 0 only, then make every rank pass or fail together (a
+    failure on rank 0 alone would leave the other ranks waiting in the next collective)."""
+    exc, text = None, None
+    if comm.rank == 0:
+        try:
+            check()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            exc, text = e, f"{type(e).__name__}: {e}"
+    text = comm.bcast(text, root=0)
+    if exc is not None:
+        raise exc
+    if text is not None:
+        pytest.fail(f"check on rank 0 failed: {text}")
+
+
 def _cube(comm=MPI.COMM_WORLD, n=N):
     part = mesh.create_cell_partitioner(mesh.GhostMode.shared_facet, 2)
     msh = mesh.create_unit_cube(comm, n, n, n, partitioner=part)
@@ -247,8 +263,10 @@ def test_xdmf_fields_match_functions(shared_dir):
     comm = MPI.COMM_WORLD
     _run_writer(shared_dir, comm)
     comm.barrier()
-    if comm.rank != 0:
-        return
+    on_rank0(comm, lambda: _check_xdmf(shared_dir))
+
+
+def _check_xdmf(shared_dir):
     xd = shared_dir / "fields" / "particle.xdmf"
     assert xd.exists() and xd.with_suffix(".h5").exists()
     index, mp = _xdmf_index(xd)
@@ -298,8 +316,10 @@ def test_vtk_fields_readable_by_pyvista(shared_dir):
     comm = MPI.COMM_WORLD
     _run_writer(shared_dir, comm)
     comm.barrier()
-    if comm.rank != 0:
-        return
+    on_rank0(comm, lambda: _check_vtk(shared_dir))
+
+
+def _check_vtk(shared_dir):
     times, grid = _read_pvd_last(shared_dir / "fields" / "particle.pvd")
     assert times == pytest.approx(TIMES, abs=0, rel=1e-15)
     t = TIMES[-1]
@@ -409,9 +429,7 @@ def test_write_fields_rejects_bad_input(shared_dir):
         out.write_fields(1.0, {"particle": [c, fem.Function(V, name="solid_potential")]})
     out.write_fields(1.0, {"particle": [c]})
     out.close("completed")
-    m = read_manifest(shared_dir) if comm.rank == 0 else None
-    if comm.rank == 0:
-        assert m["fields"]["particle"]["times"] == [0.0, 1.0]
+    assert read_manifest(shared_dir)["fields"]["particle"]["times"] == [0.0, 1.0]
 
 
 @pytest.mark.mpi
@@ -464,3 +482,28 @@ def test_field_units_documented():
         "displacement", "hydrostatic_stress", "von_mises_stress",
     }
     json.dumps(FIELD_UNITS)
+
+
+def test_git_commit_of_the_source_tree(tmp_path):
+    import subprocess
+
+    assert co.git_commit(tmp_path) is None  # not a repository
+    pkg = Path(co.__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(pkg), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("cellsim is not running from a git checkout here")
+    g = co.git_commit()
+    assert g is not None and g["commit"] == head and isinstance(g["dirty"], bool)
+
+
+def test_read_timeseries_rejects_ragged_rows(tmp_path):
+    p = tmp_path / "timeseries.csv"
+    p.write_text("time [s],voltage [V]\n0,4.2\n1\n")
+    with pytest.raises(ValueError, match="row 3 has 1 values"):
+        read_timeseries(p)
+    p.write_text("time [s],voltage [V]\n0,4.2\n1,\n")
+    ts = read_timeseries(tmp_path)
+    assert ts["time [s]"].tolist() == [0.0, 1.0] and np.isnan(ts["voltage [V]"][1])

@@ -1,0 +1,414 @@
+"""Pictures of a finished (or running) run, made from its output folder only.
+
+Nothing here touches solver objects, DOLFINx or MPI: the inputs are the files of the
+output contract (:mod:`cellsim.output`): ``timeseries.csv``, ``manifest.json`` and the
+VTK series ``fields/<region>.pvd``. So ``cellsim plot OUTDIR`` runs on a laptop with
+only numpy, matplotlib and PyVista.
+
+* :func:`plot_timeseries` -> ``timeseries.png``: one panel per physical quantity. Columns
+  are grouped by their unit (the text in brackets), so "voltage [V]" and "particle
+  potential [V]" share a panel, the concentrations [mol m-3] another, the stresses [Pa]
+  a third (drawn in MPa); Newton iterations and the time step dt form a solver panel
+  (dt on a log axis). Columns that are absent or all empty give no panel. When a voltage
+  and a capacity column are present, a voltage-capacity panel is added.
+* :func:`plot_fields` -> ``fields.png``: up to three scalar fields of one region at one
+  output time (the last by default), on the mesh clipped by a plane through its centre
+  so that the interior shows (3D), with scalar bars that carry the unit.
+* :func:`plot` does both (the ``cellsim plot OUTDIR`` command).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cellsim.output import FIELD_UNITS, field_files, read_manifest, read_timeseries
+
+TIME_COLUMN = "time [s]"
+
+#: Fields shown by :func:`plot_fields`, in this order (the first three present).
+FIELD_PRIORITY = (
+    "lithium_concentration",
+    "von_mises_stress",
+    "hydrostatic_stress",
+    "electrolyte_concentration",
+    "electrolyte_potential",
+    "solid_potential",
+    "interface_damage",
+)
+
+# Order of unit panels; units not listed come after, in column order.
+_UNIT_ORDER = ("V", "A m-2", "A", "mol m-3", "-", "Pa", "mA h m-2", "mA h")
+_COLUMN_RE = re.compile(r"^(?P<name>.*\S)\s*\[(?P<unit>[^\[\]]*)\]$")
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """``"voltage [V]"`` -> ``("voltage", "V")``; a column without unit gets ``""``."""
+    m = _COLUMN_RE.match(column.strip())
+    if not m:
+        return column.strip(), ""
+    return m.group("name"), m.group("unit").strip()
+
+
+@dataclass
+class Panel:
+    """One panel of the time-series figure."""
+
+    title: str
+    unit: str
+    columns: list[str]
+    twin: list[str] = field(default_factory=list)  # plotted on a right axis (log scale)
+    scale: float = 1.0  # values are divided by this
+    shown_unit: str = ""
+    x_column: str | None = None  # None: time
+
+
+def _is_solver_column(name: str, unit: str) -> bool:
+    n = name.lower()
+    return "iteration" in n or (n in ("dt", "time step") and unit == "s")
+
+
+def timeseries_panels(data: dict[str, np.ndarray]) -> list[Panel]:
+    """Group the time-series columns into panels (columns that are all NaN are skipped)."""
+    present = [
+        c for c, v in data.items() if c != TIME_COLUMN and np.any(np.isfinite(np.asarray(v, float)))
+    ]
+    solver_main, solver_twin = [], []
+    by_unit: dict[str, list[str]] = {}
+    for c in present:
+        name, unit = split_column(c)
+        if _is_solver_column(name, unit):
+            (solver_twin if unit == "s" else solver_main).append(c)
+        else:
+            by_unit.setdefault(unit, []).append(c)
+    order = [u for u in _UNIT_ORDER if u in by_unit] + [u for u in by_unit if u not in _UNIT_ORDER]
+    panels = []
+    for unit in order:
+        cols = by_unit[unit]
+        names = [split_column(c)[0] for c in cols]
+        title = _panel_title(unit, names)
+        p = Panel(title=title, unit=unit, columns=cols, shown_unit=unit)
+        if unit == "Pa":
+            p.scale, p.shown_unit = 1e6, "MPa"
+        panels.append(p)
+    if solver_main or solver_twin:
+        main = solver_main or solver_twin
+        twin = solver_twin if solver_main else []
+        panels.append(Panel(title="solver", unit="-", columns=main, twin=twin, shown_unit="-"))
+    volt = next((c for c in present if split_column(c) == ("voltage", "V")), None)
+    cap = next((c for c in present if split_column(c)[0].startswith("capacity")), None)
+    if volt and cap:
+        panels.append(
+            Panel(title="voltage vs capacity", unit="V", columns=[volt], shown_unit="V", x_column=cap)
+        )
+    return panels
+
+
+def _panel_title(unit: str, names: list[str]) -> str:
+    known = {
+        "V": "potentials",
+        "mol m-3": "concentrations",
+        "Pa": "stresses",
+        "A m-2": "current densities",
+        "A": "currents",
+    }
+    if len(names) == 1:
+        return names[0]
+    return known.get(unit, ", ".join(names) if len(names) <= 2 else f"quantities in [{unit}]")
+
+
+def _time_axis(t: np.ndarray) -> tuple[np.ndarray, str]:
+    tmax = float(np.nanmax(np.abs(t))) if t.size else 0.0
+    if tmax > 3 * 3600:
+        return t / 3600.0, "time [h]"
+    if tmax > 3 * 60:
+        return t / 60.0, "time [min]"
+    return t, "time [s]"
+
+
+def _new_figure(nrows: int, ncols: int, width: float, height: float):
+    """A matplotlib Figure on the Agg canvas, without pyplot (no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def plot_timeseries(outdir, path=None) -> Path:
+    """Draw ``timeseries.png`` (or ``path``) from ``OUTDIR/timeseries.csv``; returns the path."""
+    outdir = Path(outdir)
+    data = read_timeseries(outdir)
+    nrows_data = len(next(iter(data.values()))) if data else 0
+    if nrows_data == 0:
+        raise ValueError(f"{outdir / 'timeseries.csv'} has no rows to plot")
+    if TIME_COLUMN in data:
+        t, xlabel = _time_axis(data[TIME_COLUMN])
+    else:
+        t, xlabel = np.arange(nrows_data, dtype=float), "step [-]"
+    panels = timeseries_panels(data)
+    if not panels:
+        raise ValueError(f"{outdir / 'timeseries.csv'}: no column besides time has values")
+    ncols = 1 if len(panels) <= 2 else 2
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = _new_figure(nrows, ncols, 6.0 * ncols, 2.9 * nrows + 0.5)
+    marker = "o" if nrows_data <= 30 else None
+    for ax, p in zip(axes.flat, panels):
+        x = t if p.x_column is None else data[p.x_column]
+        for c in p.columns:
+            name, _ = split_column(c)
+            style = "steps-post" if p.title == "solver" else "default"
+            ax.plot(x, data[c] / p.scale, marker=marker, ms=3, lw=1.4, label=name, drawstyle=style)
+        ax.set_ylabel(f"[{p.shown_unit}]" if p.shown_unit else "")
+        ax.set_xlabel(xlabel if p.x_column is None else p.x_column)
+        ax.set_title(p.title, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        if p.twin:
+            ax2 = ax.twinx()
+            for c in p.twin:
+                name, unit = split_column(c)
+                y = np.asarray(data[c], float)
+                ax2.plot(x, y, color="tab:red", ls="--", marker=marker, ms=3, lw=1.2, label=f"{name} [{unit}]")
+                if np.all(y[np.isfinite(y)] > 0):
+                    ax2.set_yscale("log")
+            ax2.set_ylabel(", ".join(p.twin), color="tab:red")
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="best")
+        elif len(p.columns) > 1:
+            ax.legend(fontsize=8, loc="best")
+        if p.title == "solver":
+            ax.yaxis.get_major_locator().set_params(integer=True)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(_run_title(outdir), fontsize=11)
+    out = Path(path) if path is not None else outdir / "timeseries.png"
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def _run_title(outdir: Path) -> str:
+    try:
+        m = read_manifest(outdir)
+    except (OSError, ValueError):
+        return outdir.name
+    bits = [outdir.name, f"status: {m.get('status', '?')}"]
+    if m.get("reason"):
+        bits.append(str(m["reason"])[:80])
+    return " | ".join(bits)
+
+
+# --------------------------------------------------------------------------------------
+# fields (PyVista)
+# --------------------------------------------------------------------------------------
+def select_time(times, time: float | None) -> float:
+    """The stored output time nearest to ``time`` (the last one when None)."""
+    times = [float(v) for v in times]
+    if not times:
+        raise ValueError("the field series has no output times")
+    if time is None:
+        return times[-1]
+    return min(times, key=lambda v: abs(v - float(time)))
+
+
+def read_region(pvd, time: float | None = None):
+    """Read one output time of a region's VTK series; returns ``(grid, t)``.
+
+    Pieces written by several ranks are merged, ghost cells dropped and coincident points
+    (closer than 1e-10 of the bounding-box diagonal) merged, so the grid is the global
+    mesh once; point data of merged points are averaged (the copies are equal).
+    """
+    import pyvista as pv
+
+    reader = pv.get_reader(str(pvd))
+    t = select_time(reader.time_values, time)
+    reader.set_active_time_value(t)
+    data = reader.read()
+    grid = data.combine() if isinstance(data, pv.MultiBlock) else data
+    if "vtkGhostType" in grid.cell_data:
+        ghost = (np.asarray(grid.cell_data["vtkGhostType"]) & 1) != 0
+        if ghost.any():
+            grid = grid.extract_cells(np.flatnonzero(~ghost))
+    # Copies of a node written by different ranks can differ in the last bit (measured:
+    # 1.7e-16 relative), so merge with a tolerance relative to the mesh size.
+    b = np.asarray(grid.bounds, float).reshape(3, 2)
+    diag = float(np.linalg.norm(b[:, 1] - b[:, 0])) or 1.0
+    grid = grid.clean(tolerance=1e-10 * diag)
+    for aux in ("vtkOriginalCellIds", "vtkOriginalPointIds", "vtkGhostType"):
+        for arrays in (grid.cell_data, grid.point_data):
+            if aux in arrays:
+                del arrays[aux]
+    return grid, t
+
+
+def _pick_region(files: dict, region: str | None) -> str:
+    if not files:
+        raise FileNotFoundError("no field files (fields/<region>.pvd) in this output folder")
+    if region is not None:
+        if region not in files:
+            raise KeyError(f"region {region!r} has no fields; regions with fields: {sorted(files)}")
+        return region
+    for r, d in files.items():  # the region with the particle concentration first
+        if "lithium_concentration" in d.get("fields", {}):
+            return r
+    return sorted(files)[0]
+
+
+def _scalar_fields(grid) -> list[tuple[str, str]]:
+    """(name, 'point'|'cell') of the scalar fields to draw, in FIELD_PRIORITY order."""
+    found = []
+    for name in FIELD_PRIORITY:
+        for loc, arrays in (("point", grid.point_data), ("cell", grid.cell_data)):
+            if name in arrays and np.asarray(arrays[name]).ndim == 1:
+                found.append((name, loc))
+                break
+    return found[:3]
+
+
+def plot_fields(outdir, region: str | None = None, time: float | None = None, path=None) -> Path:
+    """Draw ``fields.png`` (``fields_<region>.png`` when ``region`` is given, or ``path``).
+
+    Shows lithium_concentration, von_mises_stress and hydrostatic_stress (or, where a
+    region lacks them, the next fields of :data:`FIELD_PRIORITY`) at the output time
+    nearest ``time`` [s] (default: the last). A 3D mesh is cut by the plane y = y_centre
+    and the half y < y_centre is drawn, so that the cut face shows the interior; the
+    camera looks at the cut face. Stresses are drawn in MPa.
+    """
+    import pyvista as pv
+
+    outdir = Path(outdir)
+    files = field_files(outdir)
+    reg = _pick_region(files, region)
+    grid, t = read_region(files[reg]["pvd"], time)
+    fields = _scalar_fields(grid)
+    if not fields:
+        vec = "displacement" if "displacement" in grid.point_data else None
+        if vec is None:
+            raise ValueError(f"region {reg!r}: no scalar field of {FIELD_PRIORITY} to draw")
+        grid.point_data["displacement magnitude"] = np.linalg.norm(grid.point_data[vec], axis=1)
+        fields = [("displacement magnitude", "point")]
+
+    b = np.asarray(grid.bounds, float).reshape(3, 2)
+    size = float(np.max(b[:, 1] - b[:, 0]))
+    is3d = (b[2, 1] - b[2, 0]) > 1e-9 * size
+    centre = b.mean(axis=1)
+    if is3d:
+        shown = grid.clip(normal="y", origin=centre, invert=True)
+        if shown.n_cells == 0:
+            shown = grid
+    else:
+        shown = grid
+    show_edges = grid.n_cells <= 20000
+
+    n = len(fields)
+    pl = pv.Plotter(off_screen=True, shape=(1, n), window_size=(560 * n, 600), border=False)
+    pl.set_background("white")
+    for k, (name, loc) in enumerate(fields):
+        pl.subplot(0, k)
+        mesh_k = shown.copy()  # one dataset per subplot: each has its own active scalars
+        arrays = mesh_k.point_data if loc == "point" else mesh_k.cell_data
+        vals = np.asarray(arrays[name], float)
+        unit = FIELD_UNITS.get(name, "m" if name == "displacement magnitude" else "")
+        scale = 1.0
+        if unit == "Pa":
+            scale, unit = 1e6, "MPa"
+        key = f"{name} [{unit}]"
+        arrays[key] = vals / scale
+        v = vals / scale
+        lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if v.size else (0.0, 1.0)
+        cmap = "viridis"
+        if name == "hydrostatic_stress" and lo < 0.0 < hi:
+            a = max(-lo, hi)
+            lo, hi, cmap = -a, a, "coolwarm"
+        elif name == "von_mises_stress":
+            cmap = "inferno"
+        elif name.endswith("potential"):
+            cmap = "plasma"
+        if hi <= lo:
+            pad = abs(hi) * 1e-6 or 1e-12
+            lo, hi = lo - pad, hi + pad
+        pl.add_mesh(
+            mesh_k,
+            scalars=key,
+            preference=loc,
+            cmap=cmap,
+            clim=(lo, hi),
+            show_edges=show_edges,
+            edge_color="#555555",
+            line_width=0.3,
+            scalar_bar_args=dict(
+                title=key,
+                vertical=False,
+                n_labels=4,
+                fmt="%.4g",
+                color="black",
+                position_x=0.15,
+                position_y=0.01,
+                width=0.7,
+                height=0.17,
+                title_font_size=16,
+                label_font_size=14,
+            ),
+        )
+        bar = pl.scalar_bars[key]
+        bar.SetTextPositionToPrecedeScalarBar()  # tick labels and title under the bar
+        bar.SetBarRatio(0.3)
+        bar.SetVerticalTitleSeparation(4)
+        pl.add_text(f"{reg}: {name}\nt = {t:.6g} s", font_size=10, color="black", position="upper_left")
+        if is3d:
+            pl.view_vector((0.55, 1.0, 0.5), viewup=(0.0, 0.0, 1.0))
+        else:
+            pl.view_xy()
+        pl.reset_camera()
+        pl.camera.zoom(0.85 if is3d else 1.0)
+        # move the picture up a little, clear of the scalar bar
+        up = np.asarray(pl.camera.up, float)
+        shift = 0.09 * size * up / np.linalg.norm(up)
+        pl.camera.focal_point = tuple(np.asarray(pl.camera.focal_point) - shift)
+        pl.camera.position = tuple(np.asarray(pl.camera.position) - shift)
+    if path is not None:
+        out = Path(path)
+    else:
+        out = outdir / ("fields.png" if region is None else f"fields_{reg}.png")
+    pl.screenshot(str(out))
+    pl.close()
+    return out
+
+
+def plot(outdir) -> list[Path]:
+    """Make every picture the output folder allows; returns the paths written."""
+    outdir = Path(outdir)
+    made = []
+    ts = outdir / "timeseries.csv"
+    if ts.exists():
+        data = read_timeseries(ts)
+        if data and len(next(iter(data.values()))) > 0:
+            made.append(plot_timeseries(outdir))
+    if field_files(outdir):
+        made.append(plot_fields(outdir))
+    if not made:
+        raise FileNotFoundError(f"{outdir}: nothing to plot (no timeseries rows, no fields)")
+    return made
+
+
+def main(argv=None) -> int:
+    """``python -m cellsim.postprocess OUTDIR [OUTDIR ...]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m cellsim.postprocess OUTDIR [OUTDIR ...]", file=sys.stderr)
+        return 2
+    for d in args:
+        for p in plot(d):
+            print(p)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
