@@ -198,7 +198,8 @@ class DiscretisationSpec(StrictModel):
     displacement_degree: Literal[1, 2] = Field(
         2, description="Lagrange degree of the displacement (2: stresses piecewise linear)."
     )
-    geometry_order: Literal[1, 2] = Field(2, description="Order of the mesh geometry (2: curved elements).")
+    geometry_order: Literal[1, 2] = Field(
+        1, description="Order of the mesh geometry (2: curved isoparametric elements, slower to assemble).")
 
 
 class SolverSpec(StrictModel):
@@ -210,6 +211,9 @@ class SolverSpec(StrictModel):
     rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
     atol: float = Field(1e-12, gt=0, description="Newton absolute tolerance on the scaled residual [-].")
     max_iterations: int = Field(15, ge=1, description="Newton iteration limit per step.")
+    reuse_factorisation: bool = Field(
+        True, description="Keep the LU factors across Newton iterations and steps as a GMRES preconditioner; "
+        "rebuilt when GMRES slows down or a step fails (false: factorise every Newton iteration).")
 
 
 class Case(StrictModel):

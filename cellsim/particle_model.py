@@ -221,14 +221,22 @@ class ParticleModel:
             "snes_atol": sv.atol,
             "snes_stol": 0.0,
             "snes_max_it": sv.max_iterations,
-            "ksp_type": "preonly",
             "pc_type": "lu",
             "pc_factor_mat_solver_type": sv.linear_solver,
         }
+        if sv.reuse_factorisation:
+            # Newton with GMRES preconditioned by LU factors kept across iterations and steps
+            opts.update({"ksp_type": "gmres", "ksp_rtol": 1e-10, "ksp_atol": 1e-30, "ksp_max_it": 40,
+                         "ksp_gmres_restart": 40, "snes_lag_preconditioner_persists": True})
+        else:
+            opts["ksp_type"] = "preonly"
+        self.reuse = sv.reuse_factorisation
+        self._need_factor = True
         self.problem = NonlinearProblem(forms, unknowns, kind="mpi", petsc_options_prefix="cellsim_particle_",
                                         petsc_options=opts)
         self.snes = self.problem.solver
         self._last_dt = None
+        self._increment = None
         self._setup_diagnostics()
         self.charge = 0.0  # C passed into the particle
         self.lithium0 = self.total_lithium()
@@ -276,16 +284,48 @@ class ParticleModel:
         I_keep = float(self.I_app.value)
         self.I_app.value = 0.0
         self.frozen.value = 1.0
+        self._need_factor = True
         if self.mode == "galvanostatic":
             xs = self.X.x.array.mean() * self.cs / self.surface_mat.c_max
             self.phi.x.array[:] = float(self.surface_mat.ocp(np.array(xs)))
         res = self._newton()
         self.frozen.value = 0.0
         self.I_app.value = I_keep
+        self._need_factor = True  # the frozen Jacobian differs from the transient one
         return res
 
+    def _request_factorisation(self):
+        """Rebuild the LU factors at the next Jacobian, then keep them (PETSc lag -2 -> -1)."""
+        opts = PETSc.Options()
+        key = f"{self.snes.getOptionsPrefix()}snes_lag_preconditioner"
+        opts[key] = -2
+        self.snes.setFromOptions()
+        del opts[key]
+        self._need_factor = False
+
     def _newton(self) -> StepResult:
-        """Newton (PETSc SNES, LU factorisation every iteration); state unchanged on failure."""
+        """Newton step; with reuse_factorisation the LU factors are kept while GMRES converges
+        fast with them, rebuilt when it slows down (> 15 iterations per Newton iteration) and
+        the step retried with fresh factors when it fails. State unchanged on failure."""
+        if not self.reuse:
+            return self._solve()
+        fresh = self._need_factor
+        if fresh:
+            self._request_factorisation()
+        res = self._solve()
+        if res.converged:
+            if res.krylov_iterations > 15 * max(res.newton_iterations, 1):
+                self._need_factor = True
+            return res
+        if fresh:
+            return res
+        self._request_factorisation()
+        res2 = self._solve()
+        res2.newton_iterations += res.newton_iterations
+        res2.krylov_iterations += res.krylov_iterations
+        return res2
+
+    def _solve(self) -> StepResult:
         snap = self._snapshot()
         msg = ""
         try:
@@ -314,11 +354,18 @@ class ParticleModel:
         self.dt.value = dt
         self._last_dt = dt
         self._pre_step = (self._snapshot(), self.charge)
+        if self._increment is not None:
+            # linear extrapolation of the last accepted step as the Newton starting point
+            inc, dt_prev = self._increment
+            for u, du in zip(self.unknowns, inc):
+                u.x.array[:] += (dt / dt_prev) * du
         if self.mode == "galvanostatic":
             self._predict_potential()
         res = self._newton()
         if res.converged:
             self.charge += dt * self.current()
+        else:
+            self._restore(self._pre_step[0])
         return res
 
     def _predict_potential(self):
@@ -355,6 +402,8 @@ class ParticleModel:
         self.charge = charge
 
     def accept(self):
+        snap = self._pre_step[0]
+        self._increment = ([u.x.array - a for u, a in zip(self.unknowns, snap)], float(self.dt.value))
         self.X_old.x.array[:] = self.X.x.array
 
     def max_change(self) -> float:

@@ -31,7 +31,7 @@ def _flux_case(h, j, physics=None, degree_u=2):
         material={"diffusivity": D0},
         physics=physics or ONE_WAY,
         control={"mode": "flux", "flux": j},
-        discretisation={"displacement_degree": degree_u},
+        discretisation={"displacement_degree": degree_u, "geometry_order": 2},
     )
 
 
