@@ -211,6 +211,8 @@ class SolverSpec(StrictModel):
     rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
     atol: float = Field(1e-12, gt=0, description="Newton absolute tolerance on the scaled residual [-].")
     max_iterations: int = Field(15, ge=1, description="Newton iteration limit per step.")
+    line_search: Literal["basic", "bt", "l2"] = Field(
+        "basic", description="PETSc SNES line search: basic (full Newton steps), bt (backtracking), l2.")
     reuse_factorisation: bool = Field(
         True, description="Keep the LU factors across Newton iterations and steps as a GMRES preconditioner; "
         "rebuilt when GMRES slows down or a step fails (false: factorise every Newton iteration).")

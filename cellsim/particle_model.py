@@ -216,7 +216,7 @@ class ParticleModel:
         sv = case.solver
         opts = {
             "snes_type": "newtonls",
-            "snes_linesearch_type": "basic",
+            "snes_linesearch_type": sv.line_search,
             "snes_rtol": sv.rtol,
             "snes_atol": sv.atol,
             "snes_stol": 0.0,
