@@ -29,6 +29,10 @@ OUTDIR="${2:-results/$NAME-${SLURM_JOB_ID:-local}}"
 MODE="${CELLSIM_MODE:-container}"
 SIF="${CELLSIM_SIF:-cellsim.sif}"
 NP="${SLURM_NTASKS:-2}"
+case "$MODE" in
+    container | srun | venv) ;;
+    *) echo "CELLSIM_MODE must be container, srun or venv (got '$MODE')" >&2; exit 2 ;;
+esac
 mkdir -p "$OUTDIR"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
 
@@ -44,7 +48,16 @@ fi
 
 # Apptainer (or Singularity): the image is read-only, so the results folder is bound
 # on /work/out; a case file from the host is bound read-only under /work/input.
-APPTAINER="$(command -v apptainer || command -v singularity)"
+APPTAINER="$(command -v apptainer || command -v singularity || true)"
+if [[ -z "$APPTAINER" ]]; then
+    echo "neither apptainer nor singularity is on PATH (module load apptainer?)," \
+        "or use CELLSIM_MODE=venv" >&2
+    exit 2
+fi
+if [[ ! -f "$SIF" ]]; then
+    echo "no image $SIF: build it (docs/containers.md) or set CELLSIM_SIF" >&2
+    exit 2
+fi
 BINDS=(--bind "$OUTDIR:/work/out")
 if [[ -f "$CASE" ]]; then
     CASE_DIR="$(cd "$(dirname "$CASE")" && pwd)"
@@ -65,10 +78,6 @@ case "$MODE" in
         ;;
     srun)
         srun --mpi="${CELLSIM_SRUN_MPI:-pmi2}" "${RUN[@]}" cellsim run "$CASE_IN" -o out
-        ;;
-    *)
-        echo "CELLSIM_MODE must be container, srun or venv (got '$MODE')" >&2
-        exit 2
         ;;
 esac
 echo "results in $OUTDIR"
