@@ -517,7 +517,7 @@ class Electrode(MeshControls):
     ``collector_bottom`` (z = -collector_thickness).
     Default sizes: h = min(r_mean/2.5, thickness/6, width/4, depth/4) in the
     electrolyte and collector; particles and binder (inside and on their surfaces)
-    ``interface_mesh_size`` = min(h, r_min/3); balls of size max(2 gap, h_i/2) at
+    ``interface_mesh_size`` = min(h, r_mean/4, r_min/2.5); balls of size max(2 gap, h_i/2) at
     close particle contacts.
     """
 
@@ -701,11 +701,11 @@ class Electrode(MeshControls):
         return min(self.mean_radius() / 2.5, self.thickness / 6, self.width / 4, self.depth / 4)
 
     def h_interface(self):
-        """Size inside and on the particles and binder [m] (default min(h, r_min/3))."""
+        """Size inside and on the particles and binder [m] (default min(h, r_mean/4, r_min/2.5))."""
         if self.interface_mesh_size is not None:
             return self.interface_mesh_size
         lo, _ = self.radius_bounds()
-        return min(self.h(), lo / 3)
+        return min(self.h(), self.mean_radius() / 4, lo / 2.5)
 
     def d_refine(self):
         return self.refinement_distance if self.refinement_distance is not None else self.h()
