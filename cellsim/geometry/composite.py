@@ -464,34 +464,67 @@ def plan_electrode(spec: Electrode) -> dict:
             "or use binder_morphology = 'coating'"
         )
     kmax = 0.8
-    # ratio(x) = min over necks of max(|x - m| / s, k_min): the binder of factor k is
-    # {ratio <= k} minus the particles, so the fraction is a quantile of ratio
-    rat = np.full(tuple(vs.n), np.inf)
+    # a neck ball must not cross a lateral face or the electrode top (near-tangent cuts
+    # of balls and particle circles on a face give slivers): it is kept only while
+    # R = k s <= (distance of its centre to those faces) - 0.1 s  ->  k <= k_face
+    rich = []
     for m0, sc, kmin, lab in cand:
-        if kmin > kmax:
+        mw = np.array([m0[0] % W, m0[1] % D, m0[2]])
+        fd = min(mw[0], W - mw[0], mw[1], D - mw[1])
+        if lab[0] == "pair":
+            fd = min(fd, T - mw[2], mw[2])
+        kface = (fd - 0.1 * sc) / sc
+        if kmin > min(kmax, kface):
             continue
-        for sh in image_shifts(m0, kmax * sc, W, D):
-            m = m0 + sh
-            sl = vs._slices(m - kmax * sc, m + kmax * sc)
-            if sl is None:
-                continue
-            X, Y, Z = vs._grid(sl)
-            val = np.maximum(np.sqrt((X - m[0]) ** 2 + (Y - m[1]) ** 2 + (Z - m[2]) ** 2) / sc, kmin)
-            np.minimum(rat[sl], val, out=rat[sl])
-    vals = np.sort(rat[~solid & np.isfinite(rat)])
-    need = int(round(target * vs.n.prod()))
-    if need >= vals.size or vals[need] > kmax:
+        # voxel indices within kmax s of the centre, with their distance / s
+        sl = vs._slices(mw - kmax * sc, mw + kmax * sc)
+        if sl is None:
+            continue
+        X, Y, Z = vs._grid(sl)
+        rr = np.sqrt((X - mw[0]) ** 2 + (Y - mw[1]) ** 2 + (Z - mw[2]) ** 2) / sc
+        flat = np.ravel_multi_index(np.nonzero(np.ones(X.shape, bool)), X.shape)
+        del flat
+        idx = np.indices(X.shape).reshape(3, -1)
+        gidx = np.ravel_multi_index(tuple(idx[a] + sl[a].start for a in range(3)), tuple(vs.n))
+        keep = (rr.ravel() <= kmax) & ~solid.ravel()[gidx]
+        rich.append((mw, sc, kmin, kface, lab, gidx[keep], rr.ravel()[keep]))
+    if not rich:
         raise PackingError(
-            f"binder_fraction = {target} not reachable with necks (at most "
-            f"{np.sum(vals <= kmax) / vs.n.prod():.3g} with neck radius {kmax} x particle radius "
-            f"and neck_max_gap = {G:.4g} m); raise neck_max_gap, lower binder_fraction or use "
+            f"binder_fraction = {target}: no particle pair or collector gap is below "
+            f"neck_max_gap = {G:.4g} m away from the faces; raise neck_max_gap or use "
             "binder_morphology = 'coating'"
         )
-    k = float(vals[need])
-    chosen = [c for c in cand if c[2] <= k]
-    frac_k = float(np.searchsorted(vals, k, side="right") / vs.n.prod())
-    segs = [(c[0], c[0], c[3]) for c in chosen]
-    scale = np.array([c[1] for c in chosen])
+    ntot = int(vs.n.prod())
+
+    def frac(kk):
+        m = np.zeros(ntot, bool)
+        for mw, sc, kmin, kface, lab, gi, rr in rich:
+            if kmin <= kk <= kface:
+                m[gi[rr <= kk]] = True
+        return m.sum() / ntot
+
+    ks = np.arange(0.05, kmax + 1e-9, 0.01)
+    fr = np.array([frac(kk) for kk in ks])
+    above = np.flatnonzero(fr >= target)
+    if above.size == 0:
+        raise PackingError(
+            f"binder_fraction = {target} not reachable with necks (at most {fr.max():.3g} with "
+            f"neck radius <= {kmax} x particle radius and neck_max_gap = {G:.4g} m); raise "
+            "neck_max_gap, lower binder_fraction or use binder_morphology = 'coating'"
+        )
+    a = ks[above[0] - 1] if above[0] > 0 else 0.0
+    b = ks[above[0]]
+    for _ in range(12):
+        mid = 0.5 * (a + b)
+        if frac(mid) < target:
+            a = mid
+        else:
+            b = mid
+    k = _untangle(b, frac, target, rich, centres, radii, L, spec.h_interface())
+    chosen = [r for r in rich if r[2] <= k <= r[3]]
+    frac_k = float(frac(k))
+    segs = [(r[0], r[0], r[4]) for r in chosen]
+    scale = np.array([r[1] for r in chosen])
     plan["binder"] = {
         "morphology": "necks",
         "segments": [(np.asarray(p0).tolist(), np.asarray(p1).tolist(), lab) for p0, p1, lab in segs],
@@ -501,6 +534,73 @@ def plan_electrode(spec: Electrode) -> dict:
         "fraction_planned": frac_k,
     }
     return plan
+
+
+def tangency_clearance(k, rich, centres, radii, L) -> float:
+    """Smallest distance from tangency among neck balls (R = k s) and particles [m].
+
+    Near-tangent surfaces make tiny CAD edges and slivers. Events: ball-ball and
+    ball-particle (with in-plane images) |d - (R1 + R2)| and |d - |R1 - R2||, and on a
+    particle p of radius r_p the intersection circles of two balls (angular radii
+    cos(theta) = (r_p^2 + d^2 - R^2) / (2 r_p d)) whose angular separation psi is close to
+    theta_a + theta_b or |theta_a - theta_b| (clearance r_p |psi - ...|).
+    """
+    balls = [(r[0], k * r[1]) for r in rich if r[2] <= k <= r[3]]
+    if not balls:
+        return math.inf
+    cb = np.array([b[0] for b in balls])
+    Rb = np.array([b[1] for b in balls])
+    out = math.inf
+    d = np.linalg.norm(cb[:, None, :] - cb[None, :, :], axis=2)
+    iu = np.triu_indices(len(balls), 1)
+    near = d[iu] < (Rb[:, None] + Rb[None, :])[iu] + 1e-3
+    if near.any():
+        dd = d[iu][near]
+        s_ = (Rb[:, None] + Rb[None, :])[iu][near]
+        df = np.abs(Rb[:, None] - Rb[None, :])[iu][near]
+        out = min(out, float(np.min(np.abs(dd - s_))), float(np.min(np.abs(dd - df))))
+    for sh in lateral_shifts(L):
+        cp = centres + sh
+        dp = np.linalg.norm(cb[:, None, :] - cp[None, :, :], axis=2)  # balls x particles
+        touch = dp < Rb[:, None] + radii[None, :]
+        if not touch.any():
+            continue
+        a = np.abs(dp - (Rb[:, None] + radii[None, :]))[touch]
+        b = np.abs(dp - np.abs(Rb[:, None] - radii[None, :]))[touch]
+        out = min(out, float(a.min()), float(b.min()))
+        for pj in np.flatnonzero(touch.any(axis=0)):
+            ia = np.flatnonzero(touch[:, pj])
+            if ia.size < 2:
+                continue
+            rp = radii[pj]
+            v = cb[ia] - cp[pj]
+            dn = np.linalg.norm(v, axis=1)
+            cos_t = np.clip((rp**2 + dn**2 - Rb[ia] ** 2) / (2 * rp * dn), -1, 1)
+            th = np.arccos(cos_t)
+            u = v / dn[:, None]
+            psi = np.arccos(np.clip(u @ u.T, -1, 1))
+            ii, jj = np.triu_indices(ia.size, 1)
+            e1 = np.abs(psi[ii, jj] - (th[ii] + th[jj]))
+            e2 = np.abs(psi[ii, jj] - np.abs(th[ii] - th[jj]))
+            out = min(out, float(rp * min(e1.min(), e2.min())))
+    return out
+
+
+def _untangle(k0, frac, target, rich, centres, radii, L, h) -> float:
+    """A neck factor near k0 whose fraction is within 0.005 of the target and whose
+    tangency clearance is largest (or at least 0.3 h)."""
+    best, best_c = k0, tangency_clearance(k0, rich, centres, radii, L)
+    if best_c >= 0.3 * h:
+        return k0
+    for kk in k0 * (1 + np.concatenate([[0], np.ravel(np.column_stack([np.arange(1, 41), -np.arange(1, 41)]))]) * 0.004):
+        if abs(frac(kk) - target) > 0.005:
+            continue
+        c = tangency_clearance(kk, rich, centres, radii, L)
+        if c > best_c:
+            best, best_c = kk, c
+        if c >= 0.3 * h:
+            break
+    return float(best)
 
 
 def _solve_coating(spec, centres, radii, vs: VoxelSampler, solid, target) -> dict:
@@ -566,10 +666,32 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         sep = occ.addBox(0, 0, T, W, D, ts)
         objs.append((3, sep))
     # particles: one OCC ball per in-plane image meeting the box, clipped to the box
+    bplan = plan.get("binder")
+    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
+    necks_um = []
+    if bplan is not None and bplan["morphology"] == "necks":
+        for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
+            necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
+    for i in range(n):
+        # directions from the particle to neck balls, other particles and faces nearby
+        for m, rb, lab in necks_um:
+            for sh in image_shifts(m, rb, W, D):
+                v = _nearest_image(m + sh - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + rb:
+                    neck_dirs[i].append(v)
+        for j in range(n):
+            if j != i:
+                v = _nearest_image(centres[j] - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
+                    neck_dirs[i].append(v)
+        for k_ in (0, 1):
+            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
+                neck_dirs[i].append(np.eye(3)[k_])
     part_pieces: list[list[int]] = []
-    for c, r in zip(centres, radii):
+    for i, (c, r) in enumerate(zip(centres, radii)):
         shifts = image_shifts(c, r, W, D)
-        balls = [(3, occ.addSphere(*(c + sh), r)) for sh in shifts]
+        axis = _pole_axis(neck_dirs[i])
+        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
         crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
         if crosses:
             clip = occ.addBox(0, 0, 0, W, D, T)
@@ -581,7 +703,6 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     # binder: shells (coating) or short neck cylinders, handed to one fragment together
     # with everything else; a fragment piece is particle > binder > box phase
     binder_tools: list[tuple[int, int]] = []
-    bplan = plan.get("binder")
     if bplan is not None:
         if bplan["morphology"] == "coating":
             t = um(bplan["thickness"])
@@ -589,11 +710,15 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
                 for sh in image_shifts(c, r + t, W, D):
                     binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
         else:
-            for (p0, _p1, _lab), rb in zip(bplan["segments"], bplan["radii"]):
-                m = np.asarray(p0) / MODEL_UNIT
-                rb = um(rb)
+            for m, rb, lab in necks_um:
+                dirs = [_nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
+                if lab[0] == "pair":
+                    dirs.append(_nearest_image(centres[lab[2]] - m, W, D))
+                else:
+                    dirs.append(np.array([0.0, 0.0, 1.0]))
+                axis = _pole_axis(dirs)
                 for sh in image_shifts(m, rb, W, D):
-                    binder_tools.append((3, occ.addSphere(*(m + sh), rb)))
+                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
     if binder_tools and CUT_BINDER_FIRST:
         # remove the parts of the binder tools inside particles first: no cylinder tips
         # or shell cores inside the particles (they would make thin slabs and slivers)
@@ -808,6 +933,42 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         else:
             res.region_sizes["binder"] = min(hi_m, max(min(bplan["radii"]) / 2, hi_m / 3))
     return res
+
+
+_FIB = None
+
+
+def _pole_axis(dirs) -> np.ndarray:
+    """A unit axis far from every direction in ``dirs`` (max |a . u| minimal).
+
+    OpenCASCADE spheres have degenerate poles on their z axis; an intersection curve
+    passing near a pole gives unmeshable surface patches, so the poles are turned away
+    from the contacts and necks.
+    """
+    global _FIB
+    if _FIB is None:
+        n = 200
+        k = np.arange(n) + 0.5
+        phi = np.arccos(1 - k / n)  # upper hemisphere suffices (axis, both poles)
+        th = np.pi * (1 + 5**0.5) * k
+        _FIB = np.column_stack([np.cos(th) * np.sin(phi), np.sin(th) * np.sin(phi), np.cos(phi)])
+    if len(dirs) == 0:
+        return np.array([0.0, 0.0, 1.0])
+    U = np.asarray(dirs, float)
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    score = np.max(np.abs(_FIB @ U.T), axis=1)
+    return _FIB[int(np.argmin(score))]
+
+
+def _add_sphere(occ, c, r, axis) -> int:
+    """OCC sphere with its pole axis turned from z to ``axis``."""
+    t = occ.addSphere(*c, r)
+    ez = np.array([0.0, 0.0, 1.0])
+    ax = np.cross(ez, axis)
+    sn = float(np.linalg.norm(ax))
+    if sn > 1e-9:
+        occ.rotate([(3, t)], *c, *(ax / sn), math.atan2(sn, float(ez @ axis)))
+    return t
 
 
 def _nearest_image(v, W, D):

@@ -355,6 +355,11 @@ def element_quality() -> dict:
     }
 
 
+#: (2D algorithm, 3D algorithm) tried in turn when gmsh fails (e.g. "PLC Error: two
+#: facets intersect" from a surface mesh of near-tangent CAD features)
+RETRY_ALGORITHMS = ((6, None), (5, None), (1, None), (6, 10))
+
+
 def build_mesh(
     spec,
     comm=None,
@@ -398,26 +403,48 @@ def build_mesh(
     try:
         if rank == 0:
             try:
-                gmsh_mod = stack.enter_context(gmsh_session(verbose))
                 builder = _builders()[0][spec.kind]
-                res: BuildResult = builder(spec, plan)
-                regions, interfaces = res.tags.commit()
-                apply_mesh_sizes(
-                    spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
-                )
-                gmsh_mod.option.setNumber("Mesh.Algorithm3D", res.algorithm3d)
-                gmsh_mod.option.setNumber("Mesh.Optimize", 1)
-                t1 = time.perf_counter()
-                gmsh_mod.model.mesh.generate(3)
+                info_retries: list[str] = []
+                for attempt, (alg2, alg3) in enumerate(RETRY_ALGORITHMS):
+                    # a failed gmsh run leaves gmsh unusable: every attempt gets a fresh
+                    # gmsh (finalised and initialised again when this function owns it)
+                    session = contextlib.ExitStack()
+                    gmsh_mod = session.enter_context(gmsh_session(verbose, name=f"cellsim{attempt}"))
+                    t_geo = time.perf_counter()
+                    try:
+                        res: BuildResult = builder(spec, plan)
+                        regions, interfaces = res.tags.commit()
+                        apply_mesh_sizes(
+                            spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
+                        )
+                        gmsh_mod.option.setNumber("Mesh.Algorithm", alg2)
+                        gmsh_mod.option.setNumber("Mesh.Algorithm3D", alg3 or res.algorithm3d)
+                        gmsh_mod.option.setNumber("Mesh.Optimize", 1)
+                        t1 = time.perf_counter()
+                        gmsh_mod.model.mesh.generate(3)
+                        if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
+                            raise RuntimeError("no tetrahedra generated")
+                    except Exception as exc:  # noqa: BLE001 - gmsh raises plain Exception
+                        session.close()
+                        if isinstance(exc, GeometryError) or "mesh" not in str(exc).lower() and "PLC" not in str(exc) and "tetrahedra" not in str(exc):
+                            raise
+                        info_retries.append(f"2D algorithm {alg2}, 3D {alg3 or res.algorithm3d}: {exc}")
+                        continue
+                    stack.push(session)  # keep this gmsh model until it is distributed
+                    break
+                else:
+                    raise RuntimeError("gmsh failed with every algorithm tried: " + "; ".join(info_retries))
                 info = dict(res.info)
                 info["kind"] = spec.kind
+                if info_retries:
+                    info["mesh_retries"] = info_retries
                 info["leaf_regions"] = list(res.tags.leaf_regions)
                 info["leaf_interfaces"] = list(res.tags.leaf_interfaces)
                 info["mesh_size"] = spec.h()
                 info["mesh"] = element_quality()
                 info["timing"] = {
                     "plan_s": t_plan,
-                    "geometry_s": t1 - t0 - t_plan,
+                    "geometry_s": t1 - t_geo,
                     "meshing_s": time.perf_counter() - t1,
                 }
                 if msh_file is not None:
