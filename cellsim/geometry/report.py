@@ -355,3 +355,19 @@ def _jsonable(x):
     if isinstance(x, np.integer):
         return int(x)
     return x
+
+
+def main(argv=None) -> int:
+    """``python -m cellsim.geometry.report CASE -o OUTDIR`` (same as ``cellsim mesh``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="cellsim mesh", description="Build and report a case's geometry.")
+    ap.add_argument("case", help="case file (TOML) with a [geometry] section")
+    ap.add_argument("-o", "--output", required=True, help="output folder")
+    ap.add_argument("--no-picture", action="store_true", help="skip geometry.png")
+    args = ap.parse_args(argv)
+    return mesh_command(args.case, args.output, picture_file=not args.no_picture)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
