@@ -467,40 +467,48 @@ def plan_electrode(spec: Electrode) -> dict:
     # a neck ball must not cross a lateral face or the electrode top (near-tangent cuts
     # of balls and particle circles on a face give slivers): it is kept only while
     # R = k s <= (distance of its centre to those faces) - 0.1 s  ->  k <= k_face
+    # a neck ball must not be nearly tangent to a face: it either stays 0.1 s away from
+    # the lateral faces or crosses them deeply (centre within 0.7 R; the ball continues
+    # periodically), and never crosses the electrode top or (pair necks) the collector
+    # plane. With R = k s this makes k-ranges: valid(k) = k_min <= k <= k_z and
+    # (k <= k_lo or k >= k_hi).
     rich = []
     for m0, sc, kmin, lab in cand:
         mw = np.array([m0[0] % W, m0[1] % D, m0[2]])
-        fd = min(mw[0], W - mw[0], mw[1], D - mw[1])
-        if lab[0] == "pair":
-            fd = min(fd, T - mw[2], mw[2])
-        kface = (fd - 0.1 * sc) / sc
-        if kmin > min(kmax, kface):
+        fl = min(mw[0], W - mw[0], mw[1], D - mw[1])
+        kz = (min(T - mw[2], mw[2]) - 0.1 * sc) / sc if lab[0] == "pair" else math.inf
+        klo, khi = (fl - 0.1 * sc) / sc, fl / (0.7 * sc)
+        if kmin > min(kmax, kz) or (kmin > klo and khi > min(kmax, kz)):
             continue
-        # voxel indices within kmax s of the centre, with their distance / s
-        sl = vs._slices(mw - kmax * sc, mw + kmax * sc)
-        if sl is None:
+        # voxel indices within kmax s of the centre and its images, with distance / s
+        gis, rrs = [], []
+        for sh in image_shifts(mw, kmax * sc, W, D):
+            c = mw + sh
+            sl = vs._slices(c - kmax * sc, c + kmax * sc)
+            if sl is None:
+                continue
+            X, Y, Z = vs._grid(sl)
+            rr = (np.sqrt((X - c[0]) ** 2 + (Y - c[1]) ** 2 + (Z - c[2]) ** 2) / sc).ravel()
+            idx = np.indices(X.shape).reshape(3, -1)
+            gidx = np.ravel_multi_index(tuple(idx[a] + sl[a].start for a in range(3)), tuple(vs.n))
+            keep = (rr <= kmax) & ~solid.ravel()[gidx]
+            gis.append(gidx[keep])
+            rrs.append(rr[keep])
+        if not gis:
             continue
-        X, Y, Z = vs._grid(sl)
-        rr = np.sqrt((X - mw[0]) ** 2 + (Y - mw[1]) ** 2 + (Z - mw[2]) ** 2) / sc
-        flat = np.ravel_multi_index(np.nonzero(np.ones(X.shape, bool)), X.shape)
-        del flat
-        idx = np.indices(X.shape).reshape(3, -1)
-        gidx = np.ravel_multi_index(tuple(idx[a] + sl[a].start for a in range(3)), tuple(vs.n))
-        keep = (rr.ravel() <= kmax) & ~solid.ravel()[gidx]
-        rich.append((mw, sc, kmin, kface, lab, gidx[keep], rr.ravel()[keep]))
+        rich.append((mw, sc, kmin, (kz, klo, khi), lab, np.concatenate(gis), np.concatenate(rrs)))
     if not rich:
         raise PackingError(
             f"binder_fraction = {target}: no particle pair or collector gap is below "
-            f"neck_max_gap = {G:.4g} m away from the faces; raise neck_max_gap or use "
-            "binder_morphology = 'coating'"
+            f"neck_max_gap = {G:.4g} m; raise neck_max_gap or use binder_morphology = 'coating'"
         )
     ntot = int(vs.n.prod())
 
     def frac(kk):
         m = np.zeros(ntot, bool)
-        for mw, sc, kmin, kface, lab, gi, rr in rich:
-            if kmin <= kk <= kface:
-                m[gi[rr <= kk]] = True
+        for r in rich:
+            if _neck_valid(r, kk):
+                m[r[5][r[6] <= kk]] = True
         return m.sum() / ntot
 
     ks = np.arange(0.05, kmax + 1e-9, 0.01)
@@ -521,7 +529,7 @@ def plan_electrode(spec: Electrode) -> dict:
         else:
             b = mid
     k = _untangle(b, frac, target, rich, centres, radii, L, spec.h_interface())
-    chosen = [r for r in rich if r[2] <= k <= r[3]]
+    chosen = [r for r in rich if _neck_valid(r, k)]
     frac_k = float(frac(k))
     segs = [(r[0], r[0], r[4]) for r in chosen]
     scale = np.array([r[1] for r in chosen])
@@ -530,10 +538,16 @@ def plan_electrode(spec: Electrode) -> dict:
         "segments": [(np.asarray(p0).tolist(), np.asarray(p1).tolist(), lab) for p0, p1, lab in segs],
         "shape": "ball at the gap centre (or on the collector below the particle), minus particles",
         "radii": (k * scale).tolist(),
-        "neck_factor": k,
+        "neck_factor": float(k),
         "fraction_planned": frac_k,
     }
     return plan
+
+
+def _neck_valid(r, k) -> bool:
+    """Whether neck ``r`` (see plan_electrode) exists at neck factor k."""
+    kz, klo, khi = r[3]
+    return r[2] <= k <= kz and (k <= klo or k >= khi)
 
 
 def tangency_clearance(k, rich, centres, radii, L) -> float:
@@ -545,7 +559,7 @@ def tangency_clearance(k, rich, centres, radii, L) -> float:
     cos(theta) = (r_p^2 + d^2 - R^2) / (2 r_p d)) whose angular separation psi is close to
     theta_a + theta_b or |theta_a - theta_b| (clearance r_p |psi - ...|).
     """
-    balls = [(r[0], k * r[1]) for r in rich if r[2] <= k <= r[3]]
+    balls = [(r[0], k * r[1]) for r in rich if _neck_valid(r, k)]
     if not balls:
         return math.inf
     cb = np.array([b[0] for b in balls])
@@ -568,6 +582,21 @@ def tangency_clearance(k, rich, centres, radii, L) -> float:
         a = np.abs(dp - (Rb[:, None] + radii[None, :]))[touch]
         b = np.abs(dp - np.abs(Rb[:, None] - radii[None, :]))[touch]
         out = min(out, float(a.min()), float(b.min()))
+        # the ball-particle intersection circle must not touch a lateral face plane
+        ia, ip = np.nonzero(touch)
+        dv = cp[ip] - cb[ia]
+        dn = np.linalg.norm(dv, axis=1)
+        nv = dv / dn[:, None]
+        xa = (dn**2 + Rb[ia] ** 2 - radii[ip] ** 2) / (2 * dn)
+        rho = np.sqrt(np.maximum(Rb[ia] ** 2 - xa**2, 0.0))
+        q = cb[ia] + xa[:, None] * nv
+        for k_, Lk in ((0, L[0]), (1, L[1])):
+            reach = rho * np.sqrt(np.maximum(1 - nv[:, k_] ** 2, 0.0))
+            for plane in (0.0, Lk):
+                dplane = np.abs(q[:, k_] - plane)
+                near = dplane < reach + 0.5 * Rb[ia]
+                if near.any():
+                    out = min(out, float(np.min(np.abs(dplane - reach)[near])))
         for pj in np.flatnonzero(touch.any(axis=0)):
             ia = np.flatnonzero(touch[:, pj])
             if ia.size < 2:
@@ -587,13 +616,13 @@ def tangency_clearance(k, rich, centres, radii, L) -> float:
 
 
 def _untangle(k0, frac, target, rich, centres, radii, L, h) -> float:
-    """A neck factor near k0 whose fraction is within 0.005 of the target and whose
+    """A neck factor near k0 whose fraction is within 0.003 of the target and whose
     tangency clearance is largest (or at least 0.3 h)."""
     best, best_c = k0, tangency_clearance(k0, rich, centres, radii, L)
     if best_c >= 0.3 * h:
         return k0
     for kk in k0 * (1 + np.concatenate([[0], np.ravel(np.column_stack([np.arange(1, 41), -np.arange(1, 41)]))]) * 0.004):
-        if abs(frac(kk) - target) > 0.005:
+        if abs(frac(kk) - target) > 0.003:
             continue
         c = tangency_clearance(kk, rich, centres, radii, L)
         if c > best_c:
@@ -637,7 +666,7 @@ def _solve_coating(spec, centres, radii, vs: VoxelSampler, solid, target) -> dic
     best, best_c = t0, -1.0
     for t in np.linspace(0.85 * t0, 1.15 * t0, 61):
         f = np.searchsorted(pos, t, side="right") / ntot
-        if abs(f - target) > 0.006:
+        if abs(f - target) > 0.003:
             continue
         c = float(np.min(np.abs(events - t))) if events.size else np.inf
         if c > best_c + 1e-15:
