@@ -155,6 +155,7 @@ def apply_mesh_sizes(
     tags: ModelTags,
     refine_interfaces: list[str] | None = None,
     extra_fields: list[int] | None = None,
+    builder_sizes: dict[str, float] | None = None,
 ) -> None:
     """Background size field = min(global h, region sizes, interface thresholds).
 
@@ -170,7 +171,10 @@ def apply_mesh_sizes(
     h = um(spec.h())
     fields: list[int] = list(extra_fields or [])
     hmin = h
-    for name, size in spec.region_sizes().items():
+    sizes = {k: min(v, spec.h()) for k, v in spec.default_region_sizes().items()}
+    sizes.update(builder_sizes or {})
+    sizes.update(spec.region_mesh_size)
+    for name, size in sizes.items():
         vols = tags.volumes_of(name)
         if not vols:
             continue
@@ -281,6 +285,8 @@ class BuildResult:
     info: dict = field(default_factory=dict)
     refine_interfaces: list[str] | None = None
     extra_fields: list[int] | None = None
+    #: default region sizes found while building [m] (the user's region_mesh_size wins)
+    region_sizes: dict[str, float] = field(default_factory=dict)
     algorithm3d: int = 1  # 1 Delaunay, 10 HXT
 
 
@@ -309,15 +315,22 @@ def gmsh_session(verbose: bool = False, name: str = "cellsim"):
             gmsh.finalize()
 
 
-def _builders() -> dict[str, Callable]:
-    from cellsim.geometry import particle
+def _builders() -> tuple[dict[str, Callable], dict[str, Callable]]:
+    from cellsim.geometry import composite, particle
 
-    table = dict(particle.BUILDERS)
-    with contextlib.suppress(ImportError):
-        from cellsim.geometry import composite
+    return {**particle.BUILDERS, **composite.BUILDERS}, dict(composite.PLANS)
 
-        table.update(composite.BUILDERS)
-    return table
+
+def plan_geometry(spec) -> Any:
+    """The seeded, gmsh-free plan of a kind (packing, pores, seeds), or None.
+
+    Raises ValueError (e.g. :class:`~cellsim.geometry.packing.PackingError`) for
+    requests that cannot be built; :func:`build_mesh` calls it before gmsh starts.
+    """
+    if isinstance(spec, dict):
+        spec = GEOMETRY_ADAPTER.validate_python(spec)
+    plans = _builders()[1]
+    return plans[spec.kind](spec) if spec.kind in plans else None
 
 
 def element_quality() -> dict:
@@ -340,6 +353,11 @@ def element_quality() -> dict:
         "quality_mean": float(q.mean()),
         "quality_histogram": np.histogram(q, bins=10, range=(0.0, 1.0))[0].tolist(),
     }
+
+
+#: (2D algorithm, 3D algorithm) tried in turn when gmsh fails (e.g. "PLC Error: two
+#: facets intersect" from a surface mesh of near-tangent CAD features)
+RETRY_ALGORITHMS = ((6, None), (5, None), (1, None), (6, 10))
 
 
 def build_mesh(
@@ -373,27 +391,65 @@ def build_mesh(
     stack = contextlib.ExitStack()
     t0 = time.perf_counter()
     gmsh_mod = None
+    # the plan (packing etc.) runs before gmsh; its ValueErrors reach every rank as such
+    if rank == 0:
+        try:
+            plan = plan_geometry(spec)
+        except ValueError as exc:
+            error = exc
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise error
+    t_plan = time.perf_counter() - t0
     try:
         if rank == 0:
             try:
-                gmsh_mod = stack.enter_context(gmsh_session(verbose))
-                builder = _builders()[spec.kind]
-                res: BuildResult = builder(spec)
-                regions, interfaces = res.tags.commit()
-                apply_mesh_sizes(spec, res.tags, res.refine_interfaces, res.extra_fields)
-                gmsh_mod.option.setNumber("Mesh.Algorithm3D", res.algorithm3d)
-                gmsh_mod.option.setNumber("Mesh.Optimize", 1)
-                t1 = time.perf_counter()
-                gmsh_mod.model.mesh.generate(3)
-                if order > 1:  # curved (isoparametric) elements on the OCC geometry
-                    gmsh_mod.model.mesh.setOrder(order)
+                builder = _builders()[0][spec.kind]
+                info_retries: list[str] = []
+                for attempt, (alg2, alg3) in enumerate(RETRY_ALGORITHMS):
+                    # a failed gmsh run leaves gmsh unusable: every attempt gets a fresh
+                    # gmsh (finalised and initialised again when this function owns it)
+                    session = contextlib.ExitStack()
+                    gmsh_mod = session.enter_context(gmsh_session(verbose, name=f"cellsim{attempt}"))
+                    t_geo = time.perf_counter()
+                    try:
+                        res: BuildResult = builder(spec, plan)
+                        regions, interfaces = res.tags.commit()
+                        apply_mesh_sizes(
+                            spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
+                        )
+                        gmsh_mod.option.setNumber("Mesh.Algorithm", alg2)
+                        gmsh_mod.option.setNumber("Mesh.Algorithm3D", alg3 or res.algorithm3d)
+                        gmsh_mod.option.setNumber("Mesh.Optimize", 1)
+                        t1 = time.perf_counter()
+                        gmsh_mod.model.mesh.generate(3)
+                        if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
+                            raise RuntimeError("no tetrahedra generated")
+                        if order > 1:  # curved (isoparametric) elements on the OCC geometry
+                            gmsh_mod.model.mesh.setOrder(order)
+                    except Exception as exc:  # noqa: BLE001 - gmsh raises plain Exception
+                        session.close()
+                        if isinstance(exc, GeometryError) or "mesh" not in str(exc).lower() and "PLC" not in str(exc) and "tetrahedra" not in str(exc):
+                            raise
+                        info_retries.append(f"2D algorithm {alg2}, 3D {alg3 or res.algorithm3d}: {exc}")
+                        continue
+                    stack.push(session)  # keep this gmsh model until it is distributed
+                    break
+                else:
+                    raise RuntimeError("gmsh failed with every algorithm tried: " + "; ".join(info_retries))
                 info = dict(res.info)
                 info["kind"] = spec.kind
+                if info_retries:
+                    info["mesh_retries"] = info_retries
                 info["leaf_regions"] = list(res.tags.leaf_regions)
                 info["leaf_interfaces"] = list(res.tags.leaf_interfaces)
                 info["mesh_size"] = spec.h()
                 info["mesh"] = element_quality()
-                info["timing"] = {"geometry_s": t1 - t0, "meshing_s": time.perf_counter() - t1}
+                info["timing"] = {
+                    "plan_s": t_plan,
+                    "geometry_s": t1 - t_geo,
+                    "meshing_s": time.perf_counter() - t1,
+                }
                 if msh_file is not None:
                     gmsh_mod.write(msh_file)
                     info["msh_unit"] = "micrometre"

@@ -1,0 +1,117 @@
+"""Benchmark: build + mesh + distribute composite electrodes of about 10, 50, 200 particles.
+
+Each size runs in its own process (so that the peak memory is that run's), serially or
+under ``mpiexec -n N`` when launched so. Reported per size: particle count, tetrahedra,
+wall time of each phase (plan = packing + binder solve, geometry = OpenCASCADE booleans,
+meshing = gmsh, distribute = dolfinx.io.gmsh.model_to_mesh), total, peak resident memory
+of rank 0 (ru_maxrss; gmsh runs in-process), element quality, achieved fractions.
+
+    python benchmarks/mesh_electrode.py                # 10 50 200
+    python benchmarks/mesh_electrode.py 50 --json out.json
+
+Geometry: lognormal radii (mean 2 um, std 0.3 um), active fraction 0.45, binder necks
+0.04, default mesh sizes; the box is sized for the requested particle count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+
+
+def spec_for(n: int) -> dict:
+    mean, std, phi = 2.0e-6, 0.3e-6, 0.45
+    cv2 = (std / mean) ** 2
+    vp = 4 / 3 * math.pi * mean**3 * (1 + cv2) ** 3  # E[r^3] of the lognormal
+    vbox = n * vp / phi
+    thickness = max(12e-6, min(30e-6, (vbox * 2.0) ** (1 / 3)))
+    side = math.sqrt(vbox / thickness)
+    return {
+        "kind": "electrode",
+        "thickness": thickness,
+        "width": side,
+        "depth": side,
+        "collector_thickness": 1.5e-6,
+        "volume_fraction": phi,
+        "binder_fraction": 0.04,
+        "radius_distribution": {"kind": "lognormal", "mean": mean, "std": std},
+        "seed": 1,
+    }
+
+
+def run_one(n: int) -> dict:
+    import resource
+
+    from mpi4py import MPI
+
+    from cellsim.geometry import measure
+    from cellsim.geometry.mesh import build_mesh
+
+    comm = MPI.COMM_WORLD
+    spec = spec_for(n)
+    t0 = time.perf_counter()
+    tm = build_mesh(spec, comm)
+    total = time.perf_counter() - t0
+    vb = tm.info["electrode_volume"]
+    out = {
+        "requested": n,
+        "particles": tm.info["num_particles"],
+        "mpi_ranks": comm.size,
+        "box_m": [spec["width"], spec["depth"], spec["thickness"]],
+        "tetrahedra": tm.info["mesh"]["num_tetrahedra"],
+        "nodes": tm.info["mesh"]["num_nodes"],
+        "timing_s": {**tm.info["timing"], "total": total},
+        "peak_rss_MiB_rank0": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "quality_min": tm.info["mesh"]["quality_min"],
+        "quality_mean": tm.info["mesh"]["quality_mean"],
+        "fraction_particle": measure.region_volume(tm, "particle") / vb,
+        "fraction_binder": measure.region_volume(tm, "binder") / vb,
+        "not_connected": len(tm.info["particles_not_connected"]),
+        "mesh_retries": len(tm.info.get("mesh_retries", [])),
+    }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sizes", nargs="*", type=int, default=[10, 50, 200])
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one is not None:
+        res = run_one(args.one)
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.rank == 0:
+            print("RESULT " + json.dumps(res), flush=True)
+        return 0
+    results = []
+    for n in args.sizes:
+        p = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if p.returncode != 0 or not line:
+            print(f"{n}: failed\n{p.stderr[-2000:]}")
+            continue
+        r = json.loads(line[0][7:])
+        results.append(r)
+        t = r["timing_s"]
+        print(
+            f"{r['particles']:4d} particles  {r['tetrahedra']:8d} tets  total {t['total']:6.1f} s "
+            f"(plan {t['plan_s']:.1f}, geometry {t['geometry_s']:.1f}, mesh {t['meshing_s']:.1f}, "
+            f"distribute {t['distribute_s']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
+            f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
+            f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}",
+            flush=True,
+        )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
