@@ -91,6 +91,8 @@ from ..physics import mechanics  # noqa: E402
 RBM_SPRING = 1e-9
 #: stoichiometry clip inside i0 and U (keeps the kinetics defined while Newton iterates)
 X_CLIP = 1e-9
+#: largest change of any potential in one Newton iteration [V] (damping, see _limit_step)
+MAX_POTENTIAL_STEP = 0.25
 #: smallest salt concentration used inside i0 [mol m-3]
 CE_CLIP = 1e-6
 
@@ -110,7 +112,7 @@ class StepResult:
 _SNES_REASONS = {
     -1: "function domain error", -2: "function count", -3: "linear solve failed", -4: "NaN in residual",
     -5: "maximum iterations", -6: "line search failed", -7: "inner solve failed", -8: "local minimum",
-    -9: "trust region", -11: "Jacobian domain error", -100: "PETSc error",
+    -9: "divergence tolerance", -10: "Jacobian domain error", -11: "trust region", -100: "PETSc error",
 }
 
 
@@ -461,7 +463,6 @@ class HalfCellModel:
             "snes_atol": sv.atol * self.I_ref,
             "snes_stol": 0.0,
             "snes_max_it": sv.max_iterations,
-            "snes_divergence_tolerance": -1.0,
         }
         if sv.linear_solver == "iterative":
             opts.update({"ksp_type": "gmres", "ksp_rtol": sv.ksp_rtol, "ksp_max_it": 1000,
@@ -471,10 +472,27 @@ class HalfCellModel:
         self.problem = NonlinearProblem(self.forms, self.unknowns, kind="mpi", entity_maps=self.entity_maps,
                                         petsc_options_prefix="cellsim_halfcell_", petsc_options=opts)
         self.snes = self.problem.solver
+        self.snes.setDivergenceTolerance(1e300)
+        # local ranges of the potential blocks in the kind="mpi" vector (Newton damping)
+        sizes = [u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+                 for u in self.unknowns]
+        offs = np.concatenate([[0], np.cumsum(sizes)])
+        self._pot_ranges = [(offs[k], offs[k + 1]) for k, n in enumerate(self.block_names)
+                            if n in ("phi_s", "phi_b", "phi_e", "V")]
+        self.snes.setLineSearchPreCheck(self._limit_step)
         if sv.linear_solver == "iterative":
             from .solver import configure_fieldsplit
 
             configure_fieldsplit(self)
+
+    def _limit_step(self, x, y):
+        """Newton damping: scale the whole update so that no potential moves by more than
+        MAX_POTENTIAL_STEP in one iteration (Butler-Volmer is exponential in the potentials)."""
+        a = y.getArray(readonly=True)
+        m = max((np.abs(a[i:j]).max(initial=0.0) for i, j in self._pot_ranges), default=0.0)
+        m = self.comm.allreduce(m, op=MPI.MAX)
+        if m > MAX_POTENTIAL_STEP:
+            y.scale(MAX_POTENTIAL_STEP / m)
 
     def block_index_sets(self):
         """PETSc index sets of every block in the kind='mpi' vector layout (for fieldsplit)."""
@@ -524,9 +542,40 @@ class HalfCellModel:
         return res
 
     def set_current(self, i_app: float):
-        """Galvanostatic control: current density [A m-2] per cross-section, discharge positive."""
+        """Galvanostatic control: current density [A m-2] per cross-section, discharge positive.
+
+        The solid potentials are shifted by the change of the mean Butler-Volmer overpotential
+        that the new current needs (uniform-surface estimate), a better Newton start after a
+        jump of the current than the previous state."""
+        changed = self.mode != "cc" or float(self.i_app.value) != float(i_app)
         self.cv.value = 0.0
         self.i_app.value = float(i_app)
+        if changed:
+            self._predict(float(i_app))
+
+    def _predict(self, i_app: float):
+        """Shift phi_s, phi_b, V by eta(i_app) - mean eta now (uniform-surface Butler-Volmer)."""
+        mat = self.mat
+        A = self.area_pe
+        xs = self._assemble(self._f_cs_surf) / A / self.c_max
+        xs = min(max(xs, 1e-6), 1 - 1e-6)
+        ce = max(self._assemble(self._f_ce_surf) / A, CE_CLIP)
+        i0 = float(el.exchange_current(mat.rate_constant, ce, xs * self.c_max, self.c_max, mat.alpha_a, mat.alpha_c))
+        jt = i_app * self.area_cross / (FARADAY * A)  # mean insertion rate needed
+        f = FARADAY / (R_GAS * self.T)
+        eta = 0.0
+        for _ in range(60):  # scalar Newton on j(eta) = jt, steps limited to 0.1 V
+            g = float(el.butler_volmer_flux(eta, i0, mat.alpha_a, mat.alpha_c, self.T)) - jt
+            dg = -i0 / FARADAY * f * (mat.alpha_c * np.exp(-mat.alpha_c * f * eta)
+                                      + mat.alpha_a * np.exp(mat.alpha_a * f * eta))
+            step = g / dg
+            eta -= max(min(step, 0.1), -0.1)
+            if abs(step) < 1e-10:
+                break
+        shift = eta - self._assemble(self._f_eta) / A
+        for u in (self.phi_s, self.phi_b, self.V):
+            if u is not None:
+                u.x.array[:] += shift
 
     def set_voltage(self, v: float):
         """Potentiostatic control: cell voltage [V] against lithium."""
@@ -646,6 +695,8 @@ class HalfCellModel:
         xs = ufl.min_value(ufl.max_value(self.c_s("+") / self.c_max, X_CLIP), 1 - X_CLIP)
         self._f_ocp = fem.form(self.mat.ocp(xs) * self.dG_pe, entity_maps=em)
         self._f_eta = fem.form(self.eta * self.dG_pe, entity_maps=em)
+        self._f_cs_surf = fem.form(self.c_s("+") * self.dG_pe, entity_maps=em)
+        self._f_ce_surf = fem.form(self.c_e("-") * self.dG_pe, entity_maps=em)
         # per-particle lithium: cell integrals of c_s against a DG0 test function, summed by tag
         rp = self.sub["particle"]
         Q0 = fem.functionspace(rp.mesh, ("DG", 0))

@@ -314,18 +314,19 @@ class HalfCellCase(StrictModel):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo):
+        problems = []
         mesh_given = bool(info.context and info.context.get("mesh_given"))
         if self.geometry is None and not mesh_given:
-            raise ValueError("geometry: required: a [geometry] table with kind = 'half_cell'")
+            problems.append("geometry: required: a [geometry] table with kind = 'half_cell'")
         if self.geometry is not None:
             kind = getattr(self.geometry, "kind", None)
             if kind != "half_cell":
-                raise ValueError(f"geometry.kind = {kind!r}: a half-cell case needs kind = 'half_cell'")
+                problems.append(f"geometry.kind = {kind!r}: a half-cell case needs kind = 'half_cell'")
         st = self.stop
         mat = self.material.resolve()
         x0 = self.physics.initial_stoichiometry if self.physics.initial_stoichiometry is not None else mat.x_100
         if not st.min_surface_stoichiometry < x0 < st.max_surface_stoichiometry:
-            raise ValueError(
+            problems.append(
                 f"physics.initial_stoichiometry = {x0}: must lie inside the stop limits "
                 f"({st.min_surface_stoichiometry}, {st.max_surface_stoichiometry})"
             )
@@ -333,10 +334,12 @@ class HalfCellCase(StrictModel):
             v = getattr(s, "until_voltage", None) if s.mode == "cc" else (s.voltage if s.mode == "cv" else None)
             key = f"protocol.steps.{i}.{'until_voltage' if s.mode == 'cc' else 'voltage'}"
             if v is not None and not st.min_voltage <= v <= st.max_voltage:
-                raise ValueError(
+                problems.append(
                     f"{key} = {v}: must lie within the safety limits [stop.min_voltage, stop.max_voltage] = "
                     f"[{st.min_voltage}, {st.max_voltage}]"
                 )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
