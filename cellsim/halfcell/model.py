@@ -152,8 +152,8 @@ class HalfCellModel:
         self.mat = mat
         self.c_max = mat.c_max
         self.props = nyman2008.properties(case.electrolyte.parameters)
-        qdeg = case.discretisation.quadrature_degree
-        md = {"quadrature_degree": qdeg}
+        md = {"quadrature_degree": case.discretisation.quadrature_degree}  # interfaces
+        md_vol = {"quadrature_degree": case.discretisation.volume_quadrature_degree}
 
         # ---------------------------------------------------------------- regions
         def tags_of(name, required=True):
@@ -250,7 +250,7 @@ class HalfCellModel:
         self.contacts = [(kind, (dS if r else ds)(tag), r) for kind, tag, r in contacts]
         contacts = self.contacts
         self.ds_li = ds(20)
-        self.dx = ufl.Measure("dx", domain=parent, subdomain_data=tm.cell_tags, metadata=md)
+        self.dx = ufl.Measure("dx", domain=parent, subdomain_data=tm.cell_tags, metadata=md_vol)
         dxP, dxE = self.dx(P), self.dx(E)
         dxB = self.dx(B) if B else None
         dxS = self.dx(S) if S else None

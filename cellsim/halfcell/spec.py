@@ -285,7 +285,13 @@ class SolverSpec(StrictModel):
 class DiscretisationSpec(StrictModel):
     """Finite elements (P1 for every concentration and potential)."""
 
-    quadrature_degree: int = Field(4, ge=1, le=10, description="Quadrature degree of all integrals, in [1, 10].")
+    quadrature_degree: int = Field(
+        4, ge=1, le=10, description="Quadrature degree of the interface (Butler-Volmer, contact) integrals, in [1, 10]."
+    )
+    volume_quadrature_degree: int = Field(
+        2, ge=1, le=10, description="Quadrature degree of the volume integrals (P1 fields, smooth coefficients), "
+        "in [1, 10].",
+    )
     displacement_degree: Literal[1, 2] = Field(1, description="Lagrange degree of the displacement (mechanics).")
 
 
