@@ -138,6 +138,8 @@ class HalfCellModel:
     Control: :meth:`set_current` (A m-2, discharge positive) or :meth:`set_voltage`.
     """
 
+    _count = 0  # models built in this process (unique PETSc option prefixes)
+
     def __init__(self, case, tm, comm=None):
         self.case, self.tm = case, tm
         self.comm = comm = comm or tm.mesh.comm
@@ -404,6 +406,13 @@ class HalfCellModel:
         l_c, l_p = el.electrolyte_interface_terms(self.j_li, v_c, v_p, self.ds_li)
         F_ce, F_pe = F_ce + l_c, F_pe + l_p
         F_ce = self.frozen * acc_e + live * F_ce
+        # Row combination (same solution): salt rows minus t+_ref times the charge rows. With a
+        # constant t+ this removes the migration term t+ i_e / F from the salt equation
+        # (div i_e = 0), leaving eps dc/dt = div(D grad c) with (1 - t+) j at the reactive
+        # surfaces; its rows are then no longer dominated by the potential, which the block
+        # preconditioner of the iterative solver needs. For t+(c) only (t+ - t+_ref) remains.
+        self.tplus_ref = float(self.props.transference_number(case.electrolyte.initial_concentration))
+        F_ce = F_ce - self.tplus_ref * ufl.replace(F_pe, {v_p: v_c})
 
         # ---------------------------------------------------------------- mechanics
         forms = {"c_s": F_cs, "phi_s": F_ps, "c_e": F_ce, "phi_e": F_pe}
@@ -425,7 +434,9 @@ class HalfCellModel:
             ctrl_cc = ctrl_cc + i_n * r(r_V) * meas
             ctrl_cv = ctrl_cv + G_cc * (r(V) + self.phi_ref - self.V_set) * r(r_V) * meas
         ctrl_cc = ctrl_cc - self.i_app * r_V * self.ds_li  # int i_app dA over the cross-section = I_app
-        forms["V"] = (1 - self.cv) * ctrl_cc + self.cv * ctrl_cv
+        # sign: -(collector current - I_app), so that the linearised potential block is symmetric
+        # (d/dV = +G A on the diagonal, -G to the contact dofs, as in their own rows)
+        forms["V"] = -(1 - self.cv) * ctrl_cc + self.cv * ctrl_cv
         self.forms = [forms[n] for n in names]
 
         # ---------------------------------------------------------------- solver
@@ -469,8 +480,10 @@ class HalfCellModel:
                          "ksp_gmres_restart": 200, "ksp_norm_type": "unpreconditioned"})
         else:
             opts.update({"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": sv.linear_solver})
+        HalfCellModel._count += 1
+        prefix = f"cellsim_halfcell{HalfCellModel._count}_"
         self.problem = NonlinearProblem(self.forms, self.unknowns, kind="mpi", entity_maps=self.entity_maps,
-                                        petsc_options_prefix="cellsim_halfcell_", petsc_options=opts)
+                                        petsc_options_prefix=prefix, petsc_options=opts)
         self.snes = self.problem.solver
         self.snes.setDivergenceTolerance(1e300)
         # local ranges of the potential blocks in the kind="mpi" vector (Newton damping)
