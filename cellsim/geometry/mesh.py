@@ -155,6 +155,7 @@ def apply_mesh_sizes(
     tags: ModelTags,
     refine_interfaces: list[str] | None = None,
     extra_fields: list[int] | None = None,
+    builder_sizes: dict[str, float] | None = None,
 ) -> None:
     """Background size field = min(global h, region sizes, interface thresholds).
 
@@ -170,7 +171,10 @@ def apply_mesh_sizes(
     h = um(spec.h())
     fields: list[int] = list(extra_fields or [])
     hmin = h
-    for name, size in spec.region_sizes().items():
+    sizes = {k: min(v, spec.h()) for k, v in spec.default_region_sizes().items()}
+    sizes.update(builder_sizes or {})
+    sizes.update(spec.region_mesh_size)
+    for name, size in sizes.items():
         vols = tags.volumes_of(name)
         if not vols:
             continue
@@ -281,6 +285,8 @@ class BuildResult:
     info: dict = field(default_factory=dict)
     refine_interfaces: list[str] | None = None
     extra_fields: list[int] | None = None
+    #: default region sizes found while building [m] (the user's region_mesh_size wins)
+    region_sizes: dict[str, float] = field(default_factory=dict)
     algorithm3d: int = 1  # 1 Delaunay, 10 HXT
 
 
@@ -309,15 +315,22 @@ def gmsh_session(verbose: bool = False, name: str = "cellsim"):
             gmsh.finalize()
 
 
-def _builders() -> dict[str, Callable]:
-    from cellsim.geometry import particle
+def _builders() -> tuple[dict[str, Callable], dict[str, Callable]]:
+    from cellsim.geometry import composite, particle
 
-    table = dict(particle.BUILDERS)
-    with contextlib.suppress(ImportError):
-        from cellsim.geometry import composite
+    return {**particle.BUILDERS, **composite.BUILDERS}, dict(composite.PLANS)
 
-        table.update(composite.BUILDERS)
-    return table
+
+def plan_geometry(spec) -> Any:
+    """The seeded, gmsh-free plan of a kind (packing, pores, seeds), or None.
+
+    Raises ValueError (e.g. :class:`~cellsim.geometry.packing.PackingError`) for
+    requests that cannot be built; :func:`build_mesh` calls it before gmsh starts.
+    """
+    if isinstance(spec, dict):
+        spec = GEOMETRY_ADAPTER.validate_python(spec)
+    plans = _builders()[1]
+    return plans[spec.kind](spec) if spec.kind in plans else None
 
 
 def element_quality() -> dict:
@@ -373,14 +386,26 @@ def build_mesh(
     stack = contextlib.ExitStack()
     t0 = time.perf_counter()
     gmsh_mod = None
+    # the plan (packing etc.) runs before gmsh; its ValueErrors reach every rank as such
+    if rank == 0:
+        try:
+            plan = plan_geometry(spec)
+        except ValueError as exc:
+            error = exc
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise error
+    t_plan = time.perf_counter() - t0
     try:
         if rank == 0:
             try:
                 gmsh_mod = stack.enter_context(gmsh_session(verbose))
-                builder = _builders()[spec.kind]
-                res: BuildResult = builder(spec)
+                builder = _builders()[0][spec.kind]
+                res: BuildResult = builder(spec, plan)
                 regions, interfaces = res.tags.commit()
-                apply_mesh_sizes(spec, res.tags, res.refine_interfaces, res.extra_fields)
+                apply_mesh_sizes(
+                    spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
+                )
                 gmsh_mod.option.setNumber("Mesh.Algorithm3D", res.algorithm3d)
                 gmsh_mod.option.setNumber("Mesh.Optimize", 1)
                 t1 = time.perf_counter()
@@ -393,7 +418,11 @@ def build_mesh(
                 info["leaf_interfaces"] = list(res.tags.leaf_interfaces)
                 info["mesh_size"] = spec.h()
                 info["mesh"] = element_quality()
-                info["timing"] = {"geometry_s": t1 - t0, "meshing_s": time.perf_counter() - t1}
+                info["timing"] = {
+                    "plan_s": t_plan,
+                    "geometry_s": t1 - t0 - t_plan,
+                    "meshing_s": time.perf_counter() - t1,
+                }
                 if msh_file is not None:
                     gmsh_mod.write(msh_file)
                     info["msh_unit"] = "micrometre"

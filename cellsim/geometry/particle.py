@@ -60,7 +60,7 @@ def _single(vol: int, info: dict) -> BuildResult:
     return BuildResult(tags=tags, info=info)
 
 
-def build_sphere(spec: Sphere) -> BuildResult:
+def build_sphere(spec: Sphere, plan=None) -> BuildResult:
     import gmsh
 
     occ = gmsh.model.occ
@@ -79,7 +79,7 @@ def build_sphere(spec: Sphere) -> BuildResult:
     return res
 
 
-def build_ellipsoid(spec: Ellipsoid) -> BuildResult:
+def build_ellipsoid(spec: Ellipsoid, plan=None) -> BuildResult:
     import gmsh
 
     occ = gmsh.model.occ
@@ -100,7 +100,7 @@ def build_ellipsoid(spec: Ellipsoid) -> BuildResult:
     return res
 
 
-def build_cylinder(spec: Cylinder) -> BuildResult:
+def build_cylinder(spec: Cylinder, plan=None) -> BuildResult:
     import gmsh
 
     occ = gmsh.model.occ
@@ -130,7 +130,7 @@ def build_cylinder(spec: Cylinder) -> BuildResult:
     return res
 
 
-def build_core_shell(spec: CoreShell) -> BuildResult:
+def build_core_shell(spec: CoreShell, plan=None) -> BuildResult:
     import gmsh
 
     occ = gmsh.model.occ
