@@ -275,7 +275,7 @@ class SolverSpec(StrictModel):
         "(GAMG on the potential blocks)."
     )
     atol: float = Field(
-        1e-9, gt=0, lt=1, description="Newton absolute tolerance relative to the 1C current: ||F|| < atol I_1C [-]."
+        1e-10, gt=0, lt=1, description="Newton absolute tolerance relative to the 1C current: ||F|| < atol I_1C [-]."
     )
     rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
     max_iterations: int = Field(20, ge=1, le=200, description="Newton iteration limit per time step.")
