@@ -1,4 +1,4 @@
-"""The ``cellsim`` command: run | check | mesh | plot | info | schema.
+"""The ``cellsim`` command: run | check | mesh | tortuosity | plot | info | schema.
 
 Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
 manifest.json), 2 invalid case or command line, 3 DOLFINx missing.
@@ -89,6 +89,22 @@ def cmd_mesh(args) -> int:
     return mesh_command(args.case, outdir, MPI.COMM_WORLD)
 
 
+def cmd_tortuosity(args) -> int:
+    from .dolfinx_env import MissingDolfinxError, require_dolfinx
+
+    try:
+        require_dolfinx()
+    except MissingDolfinxError as exc:
+        _err(str(exc))
+        return EXIT_NO_DOLFINX
+    from mpi4py import MPI
+
+    from .halfcell.tortuosity_cmd import main as tortuosity_main
+
+    outdir = args.output or str(Path("results") / (Path(args.case).stem + "_tortuosity"))
+    return tortuosity_main(args.case, outdir, MPI.COMM_WORLD)
+
+
 def cmd_plot(args) -> int:
     from .postprocess import plot
 
@@ -166,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("case")
     m.add_argument("-o", "--output", help="output folder (default results/<case name>_mesh)")
     m.set_defaults(func=cmd_mesh)
+    t = sub.add_parser("tortuosity", help="tortuosity factors of a case's electrode geometry (TauFactor-like)")
+    t.add_argument("case")
+    t.add_argument("-o", "--output", help="output folder (default results/<case name>_tortuosity)")
+    t.set_defaults(func=cmd_tortuosity)
     pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
     pl.add_argument("outdir")
     pl.set_defaults(func=cmd_plot)

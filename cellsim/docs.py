@@ -57,7 +57,7 @@ def _section(model: type[BaseModel], title: str, lines: list[str], seen: set) ->
 
 
 def case_reference_markdown() -> str:
-    from .case import Case
+    from .case import case_models
 
     lines = [
         "# Case file reference",
@@ -66,5 +66,7 @@ def case_reference_markdown() -> str:
         "`cellsim schema > docs/case_reference.md`; a test keeps it in step. Units are SI.",
         "Unknown keys are errors (the closest valid key is suggested).",
     ]
-    _section(Case, "top level", lines, set())
+    seen: set = set()
+    for name, model in case_models().items():
+        _section(model, f"model = {name!r}: top level", lines, seen)
     return "\n".join(lines) + "\n"
