@@ -4,7 +4,9 @@ Each size runs in its own process (so that the peak memory is that run's), seria
 under ``mpiexec -n N`` when launched so. Reported per size: particle count, tetrahedra,
 wall time of each phase (plan = packing + binder solve, geometry = OpenCASCADE booleans,
 meshing = gmsh, distribute = dolfinx.io.gmsh.model_to_mesh), total, peak resident memory
-of rank 0 (ru_maxrss; gmsh runs in-process), element quality, achieved fractions.
+of rank 0 (ru_maxrss; gmsh runs in-process), CPU time of rank 0 and the 1-minute load
+average (the wall time is inflated on a shared machine), element quality, achieved
+fractions.
 
     python benchmarks/mesh_electrode.py                # 10 50 200
     python benchmarks/mesh_electrode.py 50 --json out.json
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -54,8 +57,10 @@ def run_one(n: int) -> dict:
     comm = MPI.COMM_WORLD
     spec = spec_for(n)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     tm = build_mesh(spec, comm)
     total = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     vb = tm.info["electrode_volume"]
     out = {
         "requested": n,
@@ -64,7 +69,8 @@ def run_one(n: int) -> dict:
         "box_m": [spec["width"], spec["depth"], spec["thickness"]],
         "tetrahedra": tm.info["mesh"]["num_tetrahedra"],
         "nodes": tm.info["mesh"]["num_nodes"],
-        "timing_s": {**tm.info["timing"], "total": total},
+        "timing_s": {**tm.info["timing"], "total": total, "cpu_rank0": cpu},
+        "load_average_1min": os.getloadavg()[0],
         "peak_rss_MiB_rank0": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "quality_min": tm.info["mesh"]["quality_min"],
         "quality_mean": tm.info["mesh"]["quality_mean"],
@@ -102,7 +108,7 @@ def main() -> int:
         print(
             f"{r['particles']:4d} particles  {r['tetrahedra']:8d} tets  total {t['total']:6.1f} s "
             f"(plan {t['plan_s']:.1f}, geometry {t['geometry_s']:.1f}, mesh {t['meshing_s']:.1f}, "
-            f"distribute {t['distribute_s']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
+            f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s, load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
             f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
             f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}",
             flush=True,

@@ -390,18 +390,6 @@ def image_shifts(c, r, W, D) -> list[np.ndarray]:
     return out
 
 
-def segment_shifts(p0, p1, rho, W, D) -> list[np.ndarray]:
-    """In-plane shifts whose copy of the cylinder (p0, p1, rho) meets the box laterally."""
-    lo = np.minimum(p0, p1) - rho
-    hi = np.maximum(p0, p1) + rho
-    out = []
-    for a in (0, -1, 1):
-        for b in (0, -1, 1):
-            if lo[0] + a * W < W and hi[0] + a * W > 0 and lo[1] + b * D < D and hi[1] + b * D > 0:
-                out.append(np.array([a * W, b * D, 0.0]))
-    return out
-
-
 def plan_electrode(spec: Electrode) -> dict:
     """Particle sizes/positions and binder geometry (pure numpy, deterministic by seed).
 

@@ -325,3 +325,20 @@ def test_fifty_particle_electrode_fractions():
     Vb = tm.info["electrode_volume"]
     assert abs(measure.region_volume(tm, "particle") / Vb - 0.45) < 0.02
     assert abs(measure.region_volume(tm, "binder") / Vb - 0.04) < 0.02
+
+
+def test_explicit_particles_cross_lateral_face():
+    """An explicit particle crossing x = 0 continues at x = width: one region, exact volume."""
+    spec = dict(ELECTRODE, volume_fraction=None, radius_distribution=None, binder_fraction=0.0,
+                particles=[{"centre": [0.5e-6, 5e-6, 4e-6], "radius": 2e-6},
+                           {"centre": [5.5e-6, 5e-6, 5e-6], "radius": 1.8e-6}],
+                mesh_size=0.8e-6, interface_mesh_size=0.25e-6)  # fmt: skip
+    tm = build_mesh(spec, MPI.COMM_SELF)
+    assert tm.info["particle_pieces"] == [2, 1]
+    for i, r in enumerate((2e-6, 1.8e-6)):
+        v = measure.region_volume(tm, f"particle_{i}")
+        assert abs(v / (4 / 3 * math.pi * r**3) - 1) < 0.01
+        assert math.isclose(tm.info["exact_volume"][f"particle_{i}"], 4 / 3 * math.pi * r**3, rel_tol=1e-4)
+    # the cut faces of particle 0 are on the lateral faces, named "side"
+    p0 = tm.regions["particle_0"][0]
+    assert (p0,) in measure.interface_sides(tm, "side")
