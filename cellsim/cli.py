@@ -73,7 +73,8 @@ def cmd_run(args) -> int:
     return EXIT_OK if res.status in ("completed", "cut-off") else EXIT_FAILED
 
 
-def cmd_mesh(args) -> int:
+def _case_tool(args, suffix: str, load_tool) -> int:
+    """Run a collective tool ``tool(case_path, outdir, comm) -> exit code`` that needs DOLFINx."""
     from .dolfinx_env import MissingDolfinxError, require_dolfinx
 
     try:
@@ -83,26 +84,26 @@ def cmd_mesh(args) -> int:
         return EXIT_NO_DOLFINX
     from mpi4py import MPI
 
-    from .geometry.report import mesh_command
+    outdir = args.output or str(Path("results") / (Path(args.case).stem + suffix))
+    return load_tool()(args.case, outdir, MPI.COMM_WORLD)
 
-    outdir = args.output or str(Path("results") / (Path(args.case).stem + "_mesh"))
-    return mesh_command(args.case, outdir, MPI.COMM_WORLD)
+
+def cmd_mesh(args) -> int:
+    def tool():
+        from .geometry.report import mesh_command
+
+        return mesh_command
+
+    return _case_tool(args, "_mesh", tool)
 
 
 def cmd_tortuosity(args) -> int:
-    from .dolfinx_env import MissingDolfinxError, require_dolfinx
+    def tool():
+        from .halfcell.tortuosity_cmd import main
 
-    try:
-        require_dolfinx()
-    except MissingDolfinxError as exc:
-        _err(str(exc))
-        return EXIT_NO_DOLFINX
-    from mpi4py import MPI
+        return main
 
-    from .halfcell.tortuosity_cmd import main as tortuosity_main
-
-    outdir = args.output or str(Path("results") / (Path(args.case).stem + "_tortuosity"))
-    return tortuosity_main(args.case, outdir, MPI.COMM_WORLD)
+    return _case_tool(args, "_tortuosity", tool)
 
 
 def cmd_plot(args) -> int:
