@@ -28,7 +28,7 @@ from ..log import get_logger, setup_logging
 
 BASE_COLUMNS = [
     "time [s]", "step [-]", "cycle [-]", "protocol step [-]", "dt [s]", "newton iterations [-]",
-    "krylov iterations [-]",
+    "krylov iterations [-]", "wall time [s]",
 ]
 DIAGNOSTIC_COLUMNS = [
     "voltage [V]", "current density [A m-2]", "capacity [mA h m-2]", "state of charge [-]",
@@ -56,8 +56,9 @@ def columns(model) -> list[str]:
     return BASE_COLUMNS + DIAGNOSTIC_COLUMNS + model.particle_columns()
 
 
-def run_protocol(case, model, out=None, log=None, keep_rows: bool = False) -> LoopResult:
-    """Run the case's protocol on a built model (collective). ``out``: a RunOutput or None."""
+def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_steps: int | None = None) -> LoopResult:
+    """Run the case's protocol on a built model (collective). ``out``: a RunOutput or None;
+    ``max_steps``: stop after that many accepted time steps (benchmarks)."""
     from .protocol import first_crossing, iterate_steps, stop_events
 
     log = log or get_logger()
@@ -65,10 +66,12 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False) -> Lo
     stops = stop_events(case.stop)
     cols = set(columns(model))
     res = LoopResult("completed", "", 0, 0.0)
+    wall0 = time.perf_counter()
     t = 0.0
     d = model.diagnostics()
     row0 = {"time [s]": 0.0, "step [-]": 0, "cycle [-]": 0, "protocol step [-]": 0, "dt [s]": 0.0,
-            "newton iterations [-]": 0, "krylov iterations [-]": 0, **{k: v for k, v in d.items() if k in cols}}
+            "newton iterations [-]": 0, "krylov iterations [-]": 0, "wall time [s]": 0.0,
+            **{k: v for k, v in d.items() if k in cols}}
     if out is not None:
         out.add_row(row0)
         if case.output.fields:
@@ -93,6 +96,10 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False) -> Lo
             if st.mode != "cv" and ev.g(d) <= 0.0:
                 ended = "at start: " + ev.describe(d)
         while not ended:
+            if max_steps is not None and res.steps >= max_steps:
+                finished = False
+                res.status, res.reason = "completed", f"stopped after max_steps = {max_steps} time steps"
+                break
             if t >= t_end * (1 - 1e-12):
                 finished = False
                 res.status, res.reason = "completed", f"reached time.t_end = {t_end:g} s during {st.label}"
@@ -127,7 +134,8 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False) -> Lo
             d = d_new
             row = {"time [s]": t, "step [-]": res.steps, "cycle [-]": st.cycle, "protocol step [-]": st.number,
                    "dt [s]": dt, "newton iterations [-]": sr.newton_iterations,
-                   "krylov iterations [-]": sr.krylov_iterations, **{k: v for k, v in d.items() if k in cols}}
+                   "krylov iterations [-]": sr.krylov_iterations, "wall time [s]": time.perf_counter() - wall0,
+                   **{k: v for k, v in d.items() if k in cols}}
             if out is not None:
                 out.add_row(row)
             if keep_rows:

@@ -318,6 +318,13 @@ class HalfCellCase(StrictModel):
     solver: SolverSpec = Field(default_factory=SolverSpec, description="Nonlinear and linear solvers.")
     discretisation: DiscretisationSpec = Field(default_factory=DiscretisationSpec, description="Discretisation.")
 
+    def summary(self) -> str:
+        """One line describing the case (for ``cellsim check``)."""
+        g = self.geometry
+        steps = ", ".join(s.label() for s in self.protocol.steps)
+        return (f"half-cell ({getattr(g, 'kind', 'no')} geometry), material {self.material.name}, protocol: "
+                f"[{steps}] x {self.protocol.cycles} cycle(s)")
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo):
         problems = []
