@@ -90,6 +90,11 @@ def test_mpiexec_2_gives_the_serial_answer(tmp_path):
     a, b = outs[1], outs[2]
     assert a["time [s]"].shape == b["time [s]"].shape
     for col in a:
+        if col == "krylov iterations [-]":
+            # a solver diagnostic, not part of the answer: GMRES on a differently partitioned
+            # matrix may take one iteration more or less; the answer itself is compared below
+            assert np.all(np.abs(b[col] - a[col]) <= 0.25 * a[col] + 2), (a[col], b[col])
+            continue
         if col == "lithium balance error [mol]":  # round-off on both: compare to the amount of lithium
             for ts in (a, b):
                 assert np.all(np.abs(ts[col]) < 1e-10 * ts["lithium [mol]"])
