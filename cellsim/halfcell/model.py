@@ -442,6 +442,12 @@ class HalfCellModel:
         # ---------------------------------------------------------------- solver
         self._make_solver()
         self._setup_diagnostics()
+        # the collector is an equipotential at V: written as a constant field of its region
+        self._collector_field = None
+        C = tuple(tm.regions.get("current_collector", ()))
+        if C and ncells(C) > 0:
+            rc = itf.make_submeshes(parent, tm.cell_tags, {"current_collector": C})["current_collector"]
+            self._collector_field = fem.Function(fem.functionspace(rc.mesh, ("Lagrange", 1)), name="solid_potential")
         x0 = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else mat.x_100
         self.x_init = x0
         self.set_initial_state(x0, case.electrolyte.initial_concentration)
@@ -894,6 +900,9 @@ class HalfCellModel:
         if self.phi_b is not None:
             self._out_phi_b.x.array[:] = self.phi_b.x.array + ref
             out["binder"] = [self._out_phi_b]
+        if self._collector_field is not None:
+            self._collector_field.x.array[:] = self.voltage()
+            out["current_collector"] = [self._collector_field]
         if self.mech:
             out["particle"] += self._mech_fields()
         return out

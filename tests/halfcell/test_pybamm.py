@@ -65,13 +65,13 @@ def dfn_voltage(t_end, i_app, thickness, porosity, active_fraction, radius, tau,
     raise last
 
 
-def compare(c_rate, h, h_particle, dt_max, max_change, comm=MPI.COMM_WORLD):
+def compare(c_rate, h, h_particle, dt_max, max_change, comm=MPI.COMM_WORLD, extra=None):
     tm = build_column(h=h, h_particle=h_particle, separator=SEPARATOR, comm=comm)
     tau = electrode_tortuosity(tm)
     case = HalfCellCase.model_validate(
         {"model": "halfcell", "protocol": {"steps": [{"mode": "cc", "c_rate": c_rate, "until_soc": 0.0}]},
          "time": {"dt_initial": 2.0 / c_rate, "dt_max": dt_max / c_rate, "max_change": max_change},
-         "output": {"fields": False}},
+         "output": {"fields": False}, **(extra or {})},
         context={"mesh_given": True})
     model = HalfCellModel(case, tm, comm)
     res = run_protocol(case, model, keep_rows=True)
