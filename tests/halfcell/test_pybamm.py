@@ -39,8 +39,10 @@ from gmsh_column import build_column  # noqa: E402
 SEPARATOR = 8e-6
 
 
-def dfn_voltage(t_end, i_app, thickness, porosity, active_fraction, radius, tau, x0, c_max):
-    """PyBaMM half-cell DFN voltage (t, V) for the given parameters (IDAKLU, with fallbacks)."""
+def dfn_voltage(t_end, i_app, thickness, porosity, active_fraction, radius, tau, x0, c_max, var_pts=None,
+                solution=False):
+    """PyBaMM half-cell DFN voltage (t, V) for the given parameters (IDAKLU, with fallbacks);
+    with ``solution=True`` also the PyBaMM solution (for other variables)."""
     pybamm = pytest.importorskip("pybamm")
     from pybamm_halfcell import halfcell_parameters
 
@@ -56,16 +58,20 @@ def dfn_voltage(t_end, i_app, thickness, porosity, active_fraction, radius, tau,
     last = None
     for rtol, atol in ((1e-8, 1e-8), (1e-7, 1e-9), (1e-6, 1e-8)):
         try:
-            sim = pybamm.Simulation(model, parameter_values=pv, var_pts={"x_n": 4, "x_s": 20, "x_p": 30, "r_p": 40},
+            sim = pybamm.Simulation(model, parameter_values=pv,
+                                    var_pts=var_pts or {"x_n": 4, "x_s": 20, "x_p": 30, "r_p": 40},
                                     solver=pybamm.IDAKLUSolver(rtol=rtol, atol=atol))
             sol = sim.solve([0.0, t_end])
-            return np.asarray(sol["Time [s]"].entries), np.asarray(sol["Voltage [V]"].entries)
+            tv = np.asarray(sol["Time [s]"].entries), np.asarray(sol["Voltage [V]"].entries)
+            return (*tv, sol) if solution else tv
         except pybamm.SolverError as exc:  # IDA occasionally fails to start at one tolerance
             last = exc
     raise last
 
 
-def compare(c_rate, h, h_particle, dt_max, max_change, comm=MPI.COMM_WORLD, extra=None):
+def compare(c_rate, h, h_particle, dt_max, max_change, comm=MPI.COMM_WORLD, extra=None, var_pts=None, curves=False):
+    """Run cellsim and the DFN; RMS/max/mean of V_cellsim - V_DFN and the set-up. With
+    ``curves=True`` the result also holds the cellsim rows and the PyBaMM solution."""
     tm = build_column(h=h, h_particle=h_particle, separator=SEPARATOR, comm=comm)
     tau = electrode_tortuosity(tm)
     case = HalfCellCase.model_validate(
@@ -82,17 +88,19 @@ def compare(c_rate, h, h_particle, dt_max, max_change, comm=MPI.COMM_WORLD, extr
     eps_act = model.vol_particles / (L * A)
     e = tau["electrolyte"]
     i_app = c_rate * model.i_1C
-    tp, Vp = dfn_voltage(t[-1], i_app, L, tau["porosity"], eps_act, model.R_ref, e["tortuosity_factor"],
-                         model.x_init, model.c_max)
+    tp, Vp, sol = dfn_voltage(t[-1], i_app, L, tau["porosity"], eps_act, model.R_ref, e["tortuosity_factor"],
+                              model.x_init, model.c_max, var_pts=var_pts, solution=True)
     sel = (t > 0) & (t <= tp[-1])
     dV = V[sel] - np.interp(t[sel], tp, Vp)
     out = {"rms": float(np.sqrt(np.mean(dV**2))), "max": float(np.abs(dV).max()), "mean": float(dV.mean()),
            "steps": res.steps, "points": int(sel.sum()), "tau": e["tortuosity_factor"], "porosity": tau["porosity"],
            "active_fraction": eps_act, "radius": model.R_ref, "dofs": model.num_dofs(), "i_app": i_app,
-           "t_end": float(t[-1]), "dfn_end": float(tp[-1])}
+           "t_end": float(t[-1]), "dfn_end": float(tp[-1]), "thickness": L, "x0": model.x_init, "c_max": model.c_max}
     if comm.rank == 0:
         print(f"\nC-rate {c_rate}: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                                                for k, v in out.items()))
+    if curves:
+        out.update(rows=res.rows, dfn=sol, t=t, V=V, dV=dV, sel=sel)
     return out
 
 
