@@ -17,11 +17,12 @@ Geometry regions used: "particle" (or "core" + "coating"), surface "particle_ele
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
+from . import newton
 from .dolfinx_env import require_dolfinx
+from .newton import StepResult
 from .materials.base import FARADAY, R_GAS
 
 dolfinx = require_dolfinx()
@@ -59,14 +60,6 @@ RBM_SPRING = 1e-9
 
 class SolverFailure(RuntimeError):
     pass
-
-
-@dataclass
-class StepResult:
-    converged: bool
-    newton_iterations: int
-    krylov_iterations: int
-    reason: str
 
 
 def _region_materials(case, tm):
@@ -153,7 +146,6 @@ class ParticleModel:
         vX = tests[0]
         c = cs * self.X
         c_old = cs * self.X_old
-        x = ufl.SpatialCoordinate(msh)
         F_X = 0
         F_U = F_S = 0
         sigma = {}
@@ -327,27 +319,10 @@ class ParticleModel:
 
     def _solve(self) -> StepResult:
         snap = self._snapshot()
-        msg = ""
-        try:
-            self.problem.solve()
-            reason = self.snes.getConvergedReason()
-        except PETSc.Error as exc:  # factorisation failures etc.
-            reason = -100
-            msg = f"PETSc error {exc}"
-        its = self.snes.getIterationNumber()
-        kits = self.snes.getLinearSolveIterations()
-        finite = all(np.isfinite(u.x.array).all() for u in self.unknowns)
-        finite = self.comm.allreduce(finite, op=MPI.LAND)
-        if reason > 0 and finite:
-            return StepResult(True, its, kits, "")
-        self._restore(snap)
-        if reason == -100:
-            why = msg
-        elif not finite:
-            why = "non-finite values in the solution"
-        else:
-            why = f"Newton did not converge (SNES reason {reason}: {_snes_reason(reason)}) after {its} iterations"
-        return StepResult(False, its, kits, why)
+        res = newton.solve(self.problem, self.snes, self.unknowns, self.comm)
+        if not res.converged:
+            self._restore(snap)
+        return res
 
     def step(self, dt: float) -> StepResult:
         """One backward-Euler step of size dt [s]; on failure the state is left unchanged."""
@@ -534,14 +509,3 @@ class ParticleModel:
             d["min hydrostatic stress [Pa]"] = comm.allreduce(sh.min(initial=np.inf), op=MPI.MIN)
             d["surface hoop stress [Pa]"] = comm.allreduce(fem.assemble_scalar(self._f_hoop), op=MPI.SUM) / self.area
         return d
-
-
-_REASONS = {
-    -1: "function domain error", -2: "function count", -3: "linear solve failed", -4: "NaN in residual",
-    -5: "maximum iterations", -6: "line search failed", -7: "inner solve failed", -8: "local minimum",
-    -100: "PETSc error",
-}
-
-
-def _snes_reason(r: int) -> str:
-    return _REASONS.get(r, "diverged")

@@ -4,7 +4,8 @@ Runs the comparison of tests/halfcell/test_pybamm.py (sphere column, Chen2020 NM
 Nyman2008 electrolyte, Xu2019 lithium) at 1C and at C/5 and separates the difference into
 
 * time discretisation of cellsim: the same mesh with half the time steps;
-* mesh of cellsim: a coarser mesh (the trend shows what is left at the fine one);
+* mesh of cellsim: a coarser and a finer particle mesh;
+* the resolved electronic network: particles, carbon-binder and contacts made ideal;
 * discretisation of the DFN: PyBaMM with twice the points in x and r;
 * model: what remains, located along the discharge (RMS per state-of-charge band) and
   set against the non-uniformity the DFN cannot represent: the spread of the surface
@@ -32,6 +33,10 @@ sys.path.insert(0, str(ROOT))
 FINE = {"h": 1.0e-6, "h_particle": 0.5e-6, "dt_max": 60.0, "max_change": 0.01}
 COARSE = {"h": 1.5e-6, "h_particle": 0.75e-6, "dt_max": 60.0, "max_change": 0.01}
 HALF_DT = {"h": 1.0e-6, "h_particle": 0.5e-6, "dt_max": 30.0, "max_change": 0.005}
+FINER_PARTICLES = {"h": 1.0e-6, "h_particle": 0.35e-6, "dt_max": 60.0, "max_change": 0.01}
+# resolved electronic network made near-ideal: the DFN solid phase (10 S m-1) has no contact resistances
+IDEAL_SOLID = {"solid": {"particle_conductivity": 10.0, "binder_conductivity": 500.0,
+                         "particle_binder_conductance": 1e8, "collector_conductance": 1e8}}
 DFN_FINE = {"x_n": 4, "x_s": 40, "x_p": 60, "r_p": 80}
 BANDS = [(1.0, 0.5), (0.5, 0.1), (0.1, 0.0)]
 
@@ -69,6 +74,7 @@ def analyse(r):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="")
+    ap.add_argument("--runs", nargs="*", default=[], help="only these runs (by name) besides '1C fine'")
     args = ap.parse_args(argv)
     from mpi4py import MPI
 
@@ -77,11 +83,16 @@ def main(argv=None) -> int:
     comm = MPI.COMM_WORLD
     report = {}
     runs = {"1C fine": (1.0, FINE), "1C half dt": (1.0, HALF_DT), "1C coarse": (1.0, COARSE),
+            "1C finer particles": (1.0, FINER_PARTICLES), "1C ideal solid": (1.0, {**FINE, "extra": IDEAL_SOLID}),
             "C/5 fine": (0.2, FINE)}
     results = {}
     for name, (rate, kw) in runs.items():
+        if args.runs and name not in args.runs and name != "1C fine":
+            continue
         results[name] = r = compare(rate, comm=comm, curves=True, **kw)
         report[name] = analyse(r)
+        if comm.rank == 0:
+            print(name, json.dumps(report[name]), flush=True)
     # the DFN's own discretisation error: default points against twice as many
     r = results["1C fine"]
     args_dfn = (r["t_end"], r["i_app"], r["thickness"], r["porosity"], r["active_fraction"], r["radius"],
@@ -91,11 +102,15 @@ def main(argv=None) -> int:
     tt = r["t"][r["sel"]]
     d = np.interp(tt, t1, V1) - np.interp(tt, t2, V2)
     report["DFN default - DFN refined (1C)"] = {"rms_mV": 1e3 * _rms(d), "max_mV": 1e3 * float(np.abs(d).max())}
-    # time discretisation: cellsim against itself with half the steps
-    a, b = results["1C fine"], results["1C half dt"]
-    tb = b["t"][b["sel"]]
-    d = np.interp(tb, a["t"], a["V"]) - b["V"][b["sel"]]
-    report["cellsim dt - dt/2 (1C)"] = {"rms_mV": 1e3 * _rms(d), "max_mV": 1e3 * float(np.abs(d).max())}
+    # cellsim against itself: half the time steps, finer particle mesh, ideal electronic network
+    a = results["1C fine"]
+    for name in ("1C half dt", "1C finer particles", "1C ideal solid"):
+        if name in results:
+            b = results[name]
+            tb = b["t"][b["sel"]]
+            d = np.interp(tb, a["t"], a["V"]) - b["V"][b["sel"]]
+            report[f"cellsim 1C fine - {name}"] = {"rms_mV": 1e3 * _rms(d), "max_mV": 1e3 * float(np.abs(d).max()),
+                                                   "mean_mV": 1e3 * float(d.mean())}
     if comm.rank == 0:
         text = json.dumps(report, indent=2)
         print(text)

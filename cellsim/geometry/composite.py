@@ -779,6 +779,45 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     for _, v in gmsh.model.getEntities(3):
         if v not in vol_leaf:
             raise RuntimeError(f"volume {v} is not part of any input")
+    # electronic connectivity: particles, binder and collector volumes sharing a surface
+    def conductive_graph():
+        conductive = {v for v, nme in vol_leaf.items() if nme != "electrolyte" and nme != "separator"}
+        adj: dict[int, set[int]] = {v: set() for v in conductive}
+        for _, s in gmsh.model.getEntities(2):
+            up, _ = gmsh.model.getAdjacencies(2, s)
+            up = [int(u) for u in up]
+            if len(up) == 2 and up[0] in conductive and up[1] in conductive:
+                adj[up[0]].add(up[1])
+                adj[up[1]].add(up[0])
+        return conductive, adj
+
+    def reach(adj, seeds):
+        reached, stack = set(seeds), list(seeds)
+        while stack:
+            v = stack.pop()
+            for w in adj[v]:
+                if w not in reached:
+                    reached.add(w)
+                    stack.append(w)
+        return reached
+
+    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
+    # particles) carry no current and have no defined potential: a floating, singular block
+    # of the potential equations. They are pore space for the physics: merged into the
+    # electrolyte, their volume reported.
+    conductive, adj = conductive_graph()
+    anchored = reach(adj, [v for v in conductive if vol_leaf[v] != "binder"])
+    isolated_binder = sorted(v for v in conductive if vol_leaf[v] == "binder" and v not in anchored)
+    isolated_binder_volume = sum(occ.getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
+    for v in isolated_binder:
+        vol_leaf[v] = "electrolyte"
+    conductive, adj = conductive_graph()
+    reached = reach(adj, [v for v in conductive if vol_leaf[v] == "current_collector"])
+    # a particle counts as connected only when every piece of it is
+    not_connected = sorted(
+        {int(vol_leaf[v][9:]) for v in conductive if vol_leaf[v].startswith("particle_") and v not in reached}
+    )
+
     tags = ModelTags()
     order = [f"particle_{i}" for i in range(n)] + ["binder", "electrolyte", "current_collector", "separator"]
     by_leaf: dict[str, list[int]] = {}
@@ -859,28 +898,6 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     agg("collector_electrode", ["collector_electrolyte", "collector_binder", "collector_particle"])
     agg("electrode_separator", ["separator_electrolyte", "separator_binder"])
 
-    # electronic connectivity: particles, binder and collector volumes sharing a surface
-    conductive = {v for v, nme in vol_leaf.items() if nme != "electrolyte" and nme != "separator"}
-    adj: dict[int, set[int]] = {v: set() for v in conductive}
-    for _, s in gmsh.model.getEntities(2):
-        up, _ = gmsh.model.getAdjacencies(2, s)
-        up = [int(u) for u in up]
-        if len(up) == 2 and up[0] in conductive and up[1] in conductive:
-            adj[up[0]].add(up[1])
-            adj[up[1]].add(up[0])
-    reached = {v for v in conductive if vol_leaf[v] == "current_collector"}
-    stack = list(reached)
-    while stack:
-        v = stack.pop()
-        for w in adj[v]:
-            if w not in reached:
-                reached.add(w)
-                stack.append(w)
-    # a particle counts as connected only when every piece of it is
-    not_connected = sorted(
-        {int(vol_leaf[v][9:]) for v in conductive if vol_leaf[v].startswith("particle_") and v not in reached}
-    )
-
     cad = cad_volumes(vol_leaf)
     areas = cad_areas(surfs)
     Vb = spec.box_volume()
@@ -906,6 +923,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         "min_particle_gap": plan["min_gap"],
         "binder": None if bplan is None else {k: v for k, v in bplan.items() if k not in ("segments",)},
         "particles_not_connected": not_connected,
+        "isolated_binder_merged_into_electrolyte": {"pieces": len(isolated_binder), "volume": isolated_binder_volume},
         "exact_volume": _aggregate_volumes(cad, tags),
         "exact_area": _aggregate_areas(areas, tags),
     }  # fmt: skip

@@ -125,7 +125,8 @@ def summarise(tm) -> dict:
             "min_surface_gap": info.get("min_particle_gap"),
             "not_connected_to_collector": info.get("particles_not_connected"),
         }
-    for key in ("num_grains", "num_pores", "binder", "porosity_cad", "pore_shape"):
+    for key in ("num_grains", "num_pores", "binder", "porosity_cad", "pore_shape",
+                "isolated_binder_merged_into_electrolyte"):
         if key in info:
             rep[key] = info[key]
     msh = tm.mesh
@@ -191,6 +192,10 @@ def _text(rep: dict) -> str:
             L.append(f"  not electronically connected to the collector: {len(nc)} {nc}")
     if rep.get("binder"):
         L.append(f"binder: {rep['binder']}")
+    iso = rep.get("isolated_binder_merged_into_electrolyte")
+    if iso and iso["pieces"]:
+        L.append(f"binder pieces touching no particle and no collector, merged into the electrolyte: "
+                 f"{iso['pieces']} ({iso['volume']:.4g} m3)")
     m = rep["mesh"]
     L += [
         "",

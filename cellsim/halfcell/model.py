@@ -67,17 +67,18 @@ regions ``particle`` (aggregate of ``particle_i``), ``binder`` (optional), ``ele
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
+from .. import newton
 from ..dolfinx_env import require_dolfinx
+from ..newton import StepResult
 from ..materials.base import FARADAY, R_GAS
 
 dolfinx = require_dolfinx()
 import basix.ufl  # noqa: E402
 import ufl  # noqa: E402
-from dolfinx import fem, mesh as dmesh  # noqa: E402
+from dolfinx import fem  # noqa: E402
 from dolfinx.fem.petsc import NonlinearProblem  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
@@ -99,25 +100,6 @@ CE_CLIP = 1e-6
 
 class HalfCellError(ValueError):
     """The mesh does not describe a usable half-cell (missing regions or interfaces)."""
-
-
-@dataclass
-class StepResult:
-    converged: bool
-    newton_iterations: int
-    krylov_iterations: int
-    reason: str
-
-
-_SNES_REASONS = {
-    -1: "function domain error", -2: "function count", -3: "linear solve failed", -4: "NaN in residual",
-    -5: "maximum iterations", -6: "line search failed", -7: "inner solve failed", -8: "local minimum",
-    -9: "divergence tolerance", -10: "Jacobian domain error", -11: "trust region", -100: "PETSc error",
-}
-
-
-def _snes_reason(r: int) -> str:
-    return _SNES_REASONS.get(r, "diverged")
 
 
 def leaf_particles(tm) -> list[tuple[str, int]]:
@@ -690,36 +672,21 @@ class HalfCellModel:
         self.phi_ref.value = float(self.phi_ref.value) + dv
 
     def _newton(self) -> StepResult:
+        """Newton solve; a step that converges to concentrations out of range fails too.
+        State unchanged on failure."""
         snap = self._snapshot()
-        msg = ""
-        try:
-            self.problem.solve()
-            reason = self.snes.getConvergedReason()
-        except PETSc.Error as exc:
-            reason, msg = -100, f"PETSc error {exc}"
-        its = self.snes.getIterationNumber()
-        kits = self.snes.getLinearSolveIterations()
-        finite = all(np.isfinite(u.x.array).all() for u in self.unknowns)
-        finite = self.comm.allreduce(finite, op=MPI.LAND)
-        ok = reason > 0 and finite
-        if ok:
+        res = newton.solve(self.problem, self.snes, self.unknowns, self.comm)
+        if res.converged:
             lo_ce = self.comm.allreduce(self.c_e.x.array.min(initial=np.inf), op=MPI.MIN)
             xs = self.c_s.x.array / self.c_max
             lo_x = self.comm.allreduce(xs.min(initial=np.inf), op=MPI.MIN)
             hi_x = self.comm.allreduce(xs.max(initial=-np.inf), op=MPI.MAX)
-            if lo_ce <= 0.0 or lo_x <= 0.0 or hi_x >= 1.0:
-                self._restore(snap)
-                return StepResult(False, its, kits, f"concentration out of range (min c_e = {lo_ce:.4g} mol m-3, "
-                                  f"x in [{lo_x:.4g}, {hi_x:.4g}])")
-            return StepResult(True, its, kits, "")
+            if lo_ce > 0.0 and lo_x > 0.0 and hi_x < 1.0:
+                return res
+            res = StepResult(False, res.newton_iterations, res.krylov_iterations,
+                             f"concentration out of range (min c_e = {lo_ce:.4g} mol m-3, x in [{lo_x:.4g}, {hi_x:.4g}])")
         self._restore(snap)
-        if reason == -100:
-            why = msg
-        elif not finite:
-            why = "non-finite values in the solution"
-        else:
-            why = f"Newton did not converge (SNES reason {reason}: {_snes_reason(reason)}) after {its} iterations"
-        return StepResult(False, its, kits, why)
+        return res
 
     def step(self, dt: float) -> StepResult:
         """One backward-Euler step; on failure the state is unchanged. Call :meth:`accept`

@@ -31,7 +31,7 @@ from ..dolfinx_env import require_dolfinx
 
 def _electrode_submesh(tm):
     """Submesh of the electrode region (particles, binder, electrolyte) with its cell tags."""
-    dolfinx = require_dolfinx()
+    require_dolfinx()
     from dolfinx import mesh as dmesh
 
     parent = tm.mesh

@@ -81,7 +81,6 @@ def build_column(n=3, radius=3.0e-6, pitch=7.0e-6, binder_radius=0.9e-6, separat
         faces: dict[str, list[int]] = {}
         for _, s in gmsh.model.getEntities(2):
             up, _ = gmsh.model.getAdjacencies(2, s)
-            kinds = sorted({region_of[int(v)] for v in up})
             if len(up) == 1:
                 _, _, zc = occ.getCenterOfMass(2, s)
                 if abs(zc - (L + Ls)) < 1e-6:

@@ -126,7 +126,6 @@ def build(layout: Layout, h: float, comm=MPI.COMM_WORLD, gdim: int | None = None
     fdim = tdim - 1
     msh.topology.create_connectivity(fdim, tdim)
     f2c = msh.topology.connectivity(fdim, tdim)
-    nf = msh.topology.index_map(fdim).size_local + msh.topology.index_map(fdim).num_ghosts
     off, links = f2c.offsets, f2c.array
     cnt = np.diff(off)
     names_p = [f"particle_{i}" for i in range(npart)]

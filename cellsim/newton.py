@@ -1,0 +1,57 @@
+"""One Newton solve of a time step, shared by the particle and the half-cell models.
+
+Runs the PETSc SNES of a DOLFINx ``NonlinearProblem`` and classifies the outcome
+collectively: converged with finite values on every rank, or failed with a reason a user
+can read (SNES reason in words, non-finite values, PETSc error such as a failed
+factorisation). Restoring the state after a failure is the caller's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_SNES_REASONS = {
+    -1: "function domain error", -2: "function count", -3: "linear solve failed", -4: "NaN in residual",
+    -5: "maximum iterations", -6: "line search failed", -7: "inner solve failed", -8: "local minimum",
+    -9: "divergence tolerance", -10: "Jacobian domain error", -11: "trust region", -100: "PETSc error",
+}
+
+
+@dataclass
+class StepResult:
+    converged: bool
+    newton_iterations: int
+    krylov_iterations: int
+    reason: str
+
+
+def snes_reason(r: int) -> str:
+    """SNES converged reason (negative: diverged) in words."""
+    return _SNES_REASONS.get(r, "diverged")
+
+
+def solve(problem, snes, unknowns, comm) -> StepResult:
+    """Solve once; converged only if SNES converged and every rank's values are finite."""
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    msg = ""
+    try:
+        problem.solve()
+        reason = snes.getConvergedReason()
+    except PETSc.Error as exc:  # factorisation failures etc.
+        reason, msg = -100, f"PETSc error {exc}"
+    its = snes.getIterationNumber()
+    kits = snes.getLinearSolveIterations()
+    finite = comm.allreduce(all(np.isfinite(u.x.array).all() for u in unknowns), op=MPI.LAND)
+    if reason > 0 and finite:
+        return StepResult(True, its, kits, "")
+    if reason == -100:
+        why = msg
+    elif not finite:
+        why = "non-finite values in the solution"
+    else:
+        why = f"Newton did not converge (SNES reason {reason}: {snes_reason(reason)}) after {its} iterations"
+    return StepResult(False, its, kits, why)
