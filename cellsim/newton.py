@@ -54,4 +54,23 @@ def solve(problem, snes, unknowns, comm) -> StepResult:
         why = "non-finite values in the solution"
     else:
         why = f"Newton did not converge (SNES reason {reason}: {snes_reason(reason)}) after {its} iterations"
+        if reason == -3:
+            why += _linear_failure(snes, PETSc)
     return StepResult(False, its, kits, why)
+
+
+def _linear_failure(snes, PETSc) -> str:
+    """Why the linear solve failed, e.g. ' (KSP DIVERGED_PCSETUP_FAILED, PC FACTOR_OUTMEMORY)'."""
+    try:
+        ksp = snes.getKSP()
+        names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
+        out = f"KSP {names.get(ksp.getConvergedReason(), ksp.getConvergedReason())}"
+        pcr = ksp.getPC().getFailedReason()
+        pnames = {v: k for k, v in vars(PETSc.PC.FailedReason).items() if isinstance(v, int)}
+        if pcr:
+            out += f", PC {pnames.get(pcr, pcr)}"
+            if pnames.get(pcr) == "FACTOR_OUTMEMORY":
+                out += ": the LU factors do not fit in memory; use solver.linear_solver = 'iterative' or more ranks"
+        return f" ({out})"
+    except Exception:  # diagnostics only: never hide the failure itself
+        return ""
