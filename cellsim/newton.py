@@ -25,6 +25,11 @@ class StepResult:
     newton_iterations: int
     krylov_iterations: int
     reason: str
+    #: False when a smaller time step cannot help (the linear solver ran out of memory)
+    retry: bool = True
+
+
+OUT_OF_MEMORY = ": the LU factors do not fit in memory; use solver.linear_solver = 'iterative' or more ranks"
 
 
 def snes_reason(r: int) -> str:
@@ -56,7 +61,7 @@ def solve(problem, snes, unknowns, comm) -> StepResult:
         why = f"Newton did not converge (SNES reason {reason}: {snes_reason(reason)}) after {its} iterations"
         if reason == -3:
             why += _linear_failure(snes, PETSc)
-    return StepResult(False, its, kits, why)
+    return StepResult(False, its, kits, why, retry=OUT_OF_MEMORY not in why)
 
 
 def _linear_failure(snes, PETSc) -> str:
@@ -70,7 +75,7 @@ def _linear_failure(snes, PETSc) -> str:
         if pcr:
             out += f", PC {pnames.get(pcr, pcr)}"
             if pnames.get(pcr) == "FACTOR_OUTMEMORY":
-                out += ": the LU factors do not fit in memory; use solver.linear_solver = 'iterative' or more ranks"
+                out += OUT_OF_MEMORY
         return f" ({out})"
     except Exception:  # diagnostics only: never hide the failure itself
         return ""

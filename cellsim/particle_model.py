@@ -357,16 +357,7 @@ class ParticleModel:
         i0 = float(kinetics.exchange_current_density(sm.rate_constant, phys.electrolyte_concentration,
                                                      xs * sm.c_max, sm.c_max, sm.alpha_a, sm.alpha_c))
         jt = float(self.I_app.value) / (FARADAY * A)
-        eta = 0.0
-        for _ in range(50):  # scalar Newton on the Butler–Volmer curve
-            f = float(kinetics.insertion_flux(np.array(eta), i0, self.T, sm.alpha_a, sm.alpha_c)) - jt
-            fr = FARADAY / (R_GAS * self.T)
-            df = -i0 / FARADAY * fr * (sm.alpha_c * np.exp(-sm.alpha_c * fr * eta)
-                                      + sm.alpha_a * np.exp(sm.alpha_a * fr * eta))
-            step = f / df
-            eta -= max(min(step, 0.2), -0.2)
-            if abs(step) < 1e-12:
-                break
+        eta = kinetics.overpotential_for_flux(jt, i0, self.T, sm.alpha_a, sm.alpha_c, max_step=0.2)
         phi = float(sm.ocp(np.array(xs))) + sm.partial_molar_volume * sh / FARADAY + eta
         self.phi.x.array[:] = phi
 

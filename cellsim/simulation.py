@@ -117,6 +117,9 @@ def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -
             dt = min(dt, ts.t_end - t)
             res = model.step(dt)
             if not res.converged:
+                if not res.retry:
+                    status, reason = "failed", f"step at t = {t:.6g} s failed: {res.reason}"
+                    break
                 log.info(f"  step at t = {t:.6g} s with dt = {dt:.4g} s failed ({res.reason}); retrying with dt/2")
                 dt *= 0.5
                 if dt < ts.dt_min:

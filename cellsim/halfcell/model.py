@@ -86,6 +86,7 @@ from petsc4py import PETSc  # noqa: E402
 from ..materials import nyman2008, xu2019  # noqa: E402
 from ..physics import electrolyte as el  # noqa: E402
 from ..physics import interface as itf  # noqa: E402
+from ..physics import kinetics  # noqa: E402
 from ..physics import mechanics  # noqa: E402
 
 #: relative stiffness of the elastic foundation that removes rigid-body modes of free particles
@@ -629,16 +630,7 @@ class HalfCellModel:
         ce = max(self._assemble(self._f_ce_surf) / A, CE_CLIP)
         i0 = float(el.exchange_current(mat.rate_constant, ce, xs * self.c_max, self.c_max, mat.alpha_a, mat.alpha_c))
         jt = i_app * self.area_cross / (FARADAY * A)  # mean insertion rate needed
-        f = FARADAY / (R_GAS * self.T)
-        eta = 0.0
-        for _ in range(60):  # scalar Newton on j(eta) = jt, steps limited to 0.1 V
-            g = float(el.butler_volmer_flux(eta, i0, mat.alpha_a, mat.alpha_c, self.T)) - jt
-            dg = -i0 / FARADAY * f * (mat.alpha_c * np.exp(-mat.alpha_c * f * eta)
-                                      + mat.alpha_a * np.exp(mat.alpha_a * f * eta))
-            step = g / dg
-            eta -= max(min(step, 0.1), -0.1)
-            if abs(step) < 1e-10:
-                break
+        eta = kinetics.overpotential_for_flux(jt, i0, float(self.T), mat.alpha_a, mat.alpha_c, max_step=0.1)
         shift = eta - self._assemble(self._f_eta) / A
         for u in (self.phi_s, self.phi_b, self.V):
             if u is not None:

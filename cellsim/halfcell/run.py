@@ -109,6 +109,10 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                 dt = min(dt, st.duration - t_step)
             sr = model.step(dt)
             if not sr.converged:
+                if not sr.retry:
+                    res.status, res.reason = "failed", f"{st.label}: step at t = {t:.6g} s failed: {sr.reason}"
+                    finished = False
+                    break
                 log.info(f"   step at t = {t:.6g} s with dt = {dt:.4g} s failed ({sr.reason}); retrying with dt/2")
                 dt *= 0.5
                 if dt < ts.dt_min:

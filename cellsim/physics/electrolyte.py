@@ -63,21 +63,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import ufl
 
-#: Faraday constant [C mol-1].
-FARADAY = 96485.33212
-#: Gas constant [J mol-1 K-1].
-GAS_CONSTANT = 8.314462618
-
-
-def _is_ufl(x: Any) -> bool:
-    return isinstance(x, ufl.core.expr.Expr)
-
-
-def _exp(x: Any) -> Any:
-    return ufl.exp(x) if _is_ufl(x) else np.exp(x)
+from ..materials.base import FARADAY  # noqa: F401  (re-exported: FARADAY [C mol-1])
+from ..materials.base import R_GAS as GAS_CONSTANT  # [J mol-1 K-1]
+from . import kinetics
 
 
 def transport_factor(porosity: Any = 1.0, bruggeman: float | None = None, tortuosity: Any = None) -> Any:
@@ -197,8 +187,7 @@ def butler_volmer_flux(eta: Any, i0: Any, alpha_a: float, alpha_c: float, T: Any
 
     j = (i0/F) [exp(-alpha_c F eta/(R T)) - exp(alpha_a F eta/(R T))]
     """
-    f = FARADAY / (GAS_CONSTANT * T)
-    return (i0 / FARADAY) * (_exp(-alpha_c * f * eta) - _exp(alpha_a * f * eta))
+    return kinetics.insertion_flux(eta, i0, T, alpha_a, alpha_c)
 
 
 def exchange_current(k: Any, c_e: Any, c_s: Any, c_max: Any, alpha_a: float, alpha_c: float) -> Any:
@@ -208,7 +197,7 @@ def exchange_current(k: Any, c_e: Any, c_s: Any, c_max: Any, alpha_a: float, alp
     alpha_a = alpha_c = 1/2 that is m^2.5 mol^-0.5 s-1, and PyBaMM's Chen2020 ``m_ref``
     [A m-2 (m3 mol-1)^1.5] equals F k. Requires 0 < c_s < c_max and c_e > 0.
     """
-    return FARADAY * k * c_e**alpha_a * (c_max - c_s) ** alpha_a * c_s**alpha_c
+    return kinetics.exchange_current_density(k, c_e, c_s, c_max, alpha_a, alpha_c)
 
 
 def lithium_metal_flux(phi_e: Any, i0: Any, alpha_a: float, alpha_c: float, T: Any) -> Any:

@@ -13,6 +13,8 @@ All functions accept numpy arrays or UFL expressions.
 
 from __future__ import annotations
 
+import math
+
 from ..materials import _math as m
 from ..materials.base import FARADAY, R_GAS
 
@@ -31,3 +33,21 @@ def insertion_flux(eta, i0, temperature, alpha_a=0.5, alpha_c=0.5):
     """Butler–Volmer insertion rate j [mol m-2 s-1] (positive into the particle)."""
     f = FARADAY / (R_GAS * temperature)
     return i0 / FARADAY * (m.exp(-alpha_c * f * eta) - m.exp(alpha_a * f * eta))
+
+
+def overpotential_for_flux(j, i0, temperature, alpha_a=0.5, alpha_c=0.5, max_step=0.1, tol=1e-12) -> float:
+    """The overpotential eta [V] at which :func:`insertion_flux` equals the rate j (scalars).
+
+    Newton on the monotone Butler–Volmer curve from eta = 0, each update limited to
+    ``max_step`` volts. Used for the uniform-surface potential predictors of the models.
+    """
+    f = FARADAY / (R_GAS * temperature)
+    eta = 0.0
+    for _ in range(100):
+        g = float(insertion_flux(eta, i0, temperature, alpha_a, alpha_c)) - j
+        dg = -i0 / FARADAY * f * (alpha_c * math.exp(-alpha_c * f * eta) + alpha_a * math.exp(alpha_a * f * eta))
+        step = g / dg
+        eta -= max(min(step, max_step), -max_step)
+        if abs(step) < tol:
+            break
+    return eta
