@@ -20,28 +20,8 @@ Status in the manifest: ``running`` while the run goes on, then ``completed``,
 ``cut-off`` (a protocol limit such as a voltage cut-off ended it) or ``failed``
 (with the reason, for example the exception that stopped it).
 
-Fields have stable names and SI units, listed in :data:`FIELD_UNITS`. A field is
-written as it is when it is
-
-* continuous Lagrange of the same degree as the mesh geometry (point data), or
-* a cell-wise constant (discontinuous Lagrange degree 0; cell data), whatever its
-  value shape: a DG0 3x3 stress tensor is written with 9 components per cell
-  (row-major ``s_xx s_xy s_xz s_yx ...``, a symmetric space is expanded to 9).
-
-XDMF and VTK in DOLFINx 0.11 accept nothing else (checked: "Degree of output
-Function must be same as mesh degree", "Function and Mesh dof layouts do not
-match", and for VTK "All point-wise Functions written to VTK file must have same
-element"), so any other Lagrange field u is converted to continuous Lagrange
-v of the mesh degree with the same value shape before writing:
-
-* continuous, higher degree (P2 on a P1 mesh): nodal interpolation,
-  v(x_i) = u(x_i), exact at the mesh nodes;
-* discontinuous of degree >= 1 (DG1 stress from P2 displacement): lumped L2
-  projection, v_i = (int_Omega u phi_i dx) / (int_Omega phi_i dx), a weighted
-  average of the cells that meet at node i (point evaluation would take one
-  arbitrary cell's value).
-
-The manifest records for each field how it was written (``"written_as"``).
+Fields have stable names and SI units, listed in :data:`FIELD_UNITS`; how each is
+written (point or cell data, projection) is described in :mod:`cellsim.fields_io`.
 """
 
 from __future__ import annotations
@@ -54,7 +34,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import time as _time
 from pathlib import Path
@@ -62,20 +41,8 @@ from typing import Any
 
 import numpy as np
 
-#: Field name -> SI unit. These names are the contract with post-processing and users
-#: (README lists them); :meth:`RunOutput.write_fields` refuses any other name. A physics
-#: module that adds a field registers it here (``FIELD_UNITS["name"] = "unit"``).
-FIELD_UNITS: dict[str, str] = {
-    "lithium_concentration": "mol m-3",  # c_s in the active particles
-    "electrolyte_concentration": "mol m-3",  # c_e, salt concentration
-    "solid_potential": "V",  # phi_s, electronic potential (Li metal = 0 V)
-    "electrolyte_potential": "V",  # phi_e
-    "displacement": "m",  # u, vector
-    "stress": "Pa",  # Cauchy stress tensor sigma (3x3 or 2x2)
-    "hydrostatic_stress": "Pa",  # sigma_h = tr(sigma)/3, positive in tension
-    "von_mises_stress": "Pa",  # sqrt(3/2 s:s), s = deviatoric stress
-    "interface_damage": "-",  # cohesive damage d in [0, 1]
-}
+from .fields_io import FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter  # noqa: F401  (re-exported)
+from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
 #: Allowed final states of a run.
 FINAL_STATUSES = ("completed", "cut-off", "failed")
@@ -83,7 +50,6 @@ FINAL_STATUSES = ("completed", "cut-off", "failed")
 MANIFEST = "manifest.json"
 TIMESERIES = "timeseries.csv"
 CASE = "case.toml"
-FIELDS_DIR = "fields"
 FORMAT_VERSION = 1
 
 # Outputs of an earlier run in the same folder, removed before a new run starts so that
@@ -141,90 +107,6 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _module_version(modname: str, attr: str = "__version__") -> str | None:
-    try:
-        mod = __import__(modname)
-        for part in modname.split(".")[1:]:
-            mod = getattr(mod, part)
-        v = getattr(mod, attr, None)
-        return None if v is None or str(v) == "" else str(v)
-    except Exception:
-        return None
-
-
-def collect_versions() -> dict[str, str | None]:
-    """Versions of cellsim and the numerical stack; a package that is missing gives None.
-
-    Importing DOLFINx here is harmless in a run (it is already imported); without DOLFINx
-    the entries are None.
-    """
-    import platform
-
-    try:
-        import dolfinx_solver  # noqa: F401  (orders MPI/PETSc loading in the PyPI wheel)
-    except ImportError:
-        pass
-    v: dict[str, str | None] = {
-        "cellsim": _module_version("cellsim"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "dolfinx": _module_version("dolfinx"),
-        "dolfinx_git_commit": _module_version("dolfinx", "git_commit_hash"),
-        "basix": _module_version("basix"),
-        "ffcx": _module_version("ffcx"),
-        "ufl": _module_version("ufl"),
-        "mpi4py": _module_version("mpi4py"),
-        "petsc": None,
-        "petsc4py": _module_version("petsc4py"),
-        "mpi_library": None,
-        "h5py": _module_version("h5py"),
-    }
-    try:
-        from petsc4py import PETSc
-
-        v["petsc"] = ".".join(str(i) for i in PETSc.Sys.getVersion())
-    except Exception:
-        pass
-    try:
-        from mpi4py import MPI
-
-        v["mpi_library"] = MPI.Get_library_version().strip().splitlines()[0].strip()
-    except Exception:
-        pass
-    try:
-        import importlib.metadata as md
-
-        v["dolfinx_solver_real"] = md.version("dolfinx-solver-real")
-    except Exception:
-        v["dolfinx_solver_real"] = None
-    return v
-
-
-def git_commit(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the git tree holding ``path`` (default: the
-    cellsim package), or None when it is not a git checkout or git is missing."""
-    where = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        # the package must be tracked by that repository (an installed copy inside some
-        # other repository, e.g. a venv in a project folder, must not report its commit)
-        subprocess.run(
-            ["git", "-C", str(where), "ls-files", "--error-unmatch", "__init__.py"],
-            capture_output=True, text=True, timeout=10, check=True,
-        )
-        sha = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-        if not re.fullmatch(r"[0-9a-f]{40}", sha):
-            return None
-        st = subprocess.run(
-            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-        return {"commit": sha, "dirty": bool(st.strip())}
-    except Exception:
-        return None
-
 
 def _check_columns(columns: list[str]) -> list[str]:
     cols = [str(c) for c in columns]
@@ -256,178 +138,6 @@ def _format_value(v: Any) -> str:
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
     return repr(f)  # shortest text that reads back to the same double
-
-
-# --------------------------------------------------------------------------------------
-# field preparation (DOLFINx)
-# --------------------------------------------------------------------------------------
-def _same_mesh(a, b) -> bool:
-    return a is b or getattr(a, "_cpp_object", a) is getattr(b, "_cpp_object", b)
-
-
-class _FieldSlot:
-    """One output field of a region: the user's Function and what is written for it."""
-
-    def __init__(self, u, msh):
-        self.name = u.name
-        self.source = u
-        self.out = u
-        self.location = "point"
-        self.written_as = "as computed"
-        self._project = None
-
-        V = u.function_space
-        ue = V.ufl_element()
-        be = getattr(ue, "basix_element", None)
-        family = getattr(be, "family", None)
-        import basix
-
-        if family is None or family != basix.ElementFamily.P:
-            raise ValueError(
-                f"field '{self.name}': only Lagrange (continuous or discontinuous) functions "
-                f"can be written; got element {ue}. Interpolate it into a Lagrange space first."
-            )
-        degree = be.degree
-        discontinuous = bool(be.discontinuous)
-        gdeg = msh.geometry.cmap.degree if not hasattr(msh.geometry, "cmaps") else msh.geometry.cmaps[0].degree
-        shape = tuple(V.value_shape)
-        self.value_shape = shape
-        if discontinuous and degree == 0:
-            self.location = "cell"
-            return
-        if not discontinuous and degree == gdeg:
-            return
-        import dolfinx.fem as fem
-
-        Vout = fem.functionspace(msh, ("Lagrange", gdeg, shape) if shape else ("Lagrange", gdeg))
-        self.out = fem.Function(Vout, name=self.name)
-        if not discontinuous:
-            self.written_as = f"interpolated into continuous Lagrange P{gdeg}"
-            self._project = self._interpolate
-        else:
-            self.written_as = f"lumped L2 projection onto continuous Lagrange P{gdeg}"
-            self._setup_lumped(Vout, degree)
-            self._project = self._lumped
-
-    # nodal interpolation (continuous source of higher degree)
-    def _interpolate(self):
-        self.out.interpolate(self.source)
-
-    # lumped L2 projection: v_i = (u, phi_i) / (1, phi_i)
-    def _setup_lumped(self, Vout, degree):
-        import ufl
-        import dolfinx.fem as fem
-
-        msh = Vout.mesh
-        qdeg = degree + Vout.ufl_element().basix_element.degree
-        dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": qdeg})
-        v = ufl.TestFunction(Vout)
-        self._num_form = fem.form(ufl.inner(self.source, v) * dx)
-        Vs = fem.functionspace(msh, ("Lagrange", Vout.ufl_element().basix_element.degree))
-        w = fem.assemble_vector(fem.form(ufl.TestFunction(Vs) * dx))
-        w.scatter_reverse(_insert_add())
-        w.scatter_forward()
-        self._weights = w.array.copy()
-        self._bs = Vout.dofmap.index_map_bs
-
-    def _lumped(self):
-        import dolfinx.fem as fem
-
-        num = fem.assemble_vector(self._num_form)
-        num.scatter_reverse(_insert_add())
-        num.scatter_forward()
-        n = self._weights.size
-        vals = num.array[: n * self._bs].reshape(n, self._bs) / self._weights[:, None]
-        self.out.x.array[: n * self._bs] = vals.ravel()
-        self.out.x.scatter_forward()
-
-    def update(self):
-        if self._project is not None:
-            self._project()
-
-    def describe(self) -> dict:
-        return {
-            "unit": FIELD_UNITS.get(self.name),
-            "location": self.location,
-            "value_shape": list(self.value_shape),
-            "written_as": self.written_as,
-        }
-
-
-def _insert_add():
-    import dolfinx.la as la
-
-    return la.InsertMode.add
-
-
-class _RegionWriter:
-    """The XDMF and VTK files of one region; opened on first use, mesh written first."""
-
-    def __init__(self, outdir: Path, region: str, functions: list):
-        import dolfinx.io as io
-
-        if not functions:
-            raise ValueError(f"write_fields: region '{region}' has no functions")
-        msh = functions[0].function_space.mesh
-        names = [f.name for f in functions]
-        for f in functions:
-            if not _same_mesh(f.function_space.mesh, msh):
-                raise ValueError(
-                    f"write_fields: region '{region}': field '{f.name}' lives on another mesh "
-                    f"than '{functions[0].name}'; all fields of a region must share its mesh"
-                )
-        self.region = region
-        self.mesh = msh
-        self.names = names
-        self.slots = [_FieldSlot(f, msh) for f in functions]
-        self.xdmf_rel = f"{FIELDS_DIR}/{region}.xdmf"
-        self.pvd_rel = f"{FIELDS_DIR}/{region}.pvd"
-        comm = msh.comm
-        self.xdmf = io.XDMFFile(comm, str(outdir / self.xdmf_rel), "w")
-        # The region's mesh goes first: functions on a submesh refer to it by xpath.
-        self.xdmf.write_mesh(msh)
-        self.vtk = io.VTKFile(comm, str(outdir / self.pvd_rel), "w")
-        self.times: list[float] = []
-
-    def check(self, t: float, functions: list) -> None:
-        """Raise (on every rank alike) if this output time or field set cannot be written."""
-        if self.times and not t > self.times[-1]:
-            raise ValueError(
-                f"write_fields: region '{self.region}': time {t!r} s is not after the last "
-                f"output time {self.times[-1]!r} s (output times must increase)"
-            )
-        names = [f.name for f in functions]
-        if sorted(names) != sorted(self.names):
-            raise ValueError(
-                f"write_fields: region '{self.region}' was opened with fields {sorted(self.names)}, "
-                f"now given {sorted(names)}; every output time must carry the same fields"
-            )
-
-    def write(self, t: float, functions: list) -> None:
-        self.check(t, functions)
-        by_name = {f.name: f for f in functions}
-        for slot in self.slots:
-            if by_name[slot.name] is not slot.source:
-                # a new Function object with the same name: rebuild the slot on it
-                new = _FieldSlot(by_name[slot.name], self.mesh)
-                slot.__dict__.update(new.__dict__)
-            slot.update()
-        for slot in self.slots:
-            self.xdmf.write_function(slot.out, t)
-        self.vtk.write_function([s.out for s in self.slots], t)
-        self.times.append(float(t))
-
-    def close(self) -> None:
-        self.xdmf.close()
-        self.vtk.close()
-
-    def describe(self) -> dict:
-        return {
-            "xdmf": self.xdmf_rel,
-            "pvd": self.pvd_rel,
-            "times": list(self.times),
-            "fields": {s.name: s.describe() for s in self.slots},
-        }
 
 
 # --------------------------------------------------------------------------------------
