@@ -56,9 +56,9 @@ def main(argv=None) -> int:
 
     require_dolfinx()
     from cellsim.geometry.mesh import build_mesh
-    from cellsim.halfcell.model import HalfCellModel
-    from cellsim.halfcell.run import run_protocol
-    from cellsim.halfcell.spec import HalfCellCase
+    from cellsim.models.halfcell import HalfCellModel
+    from cellsim.simulation import run_protocol
+    from cellsim.case.halfcell import HalfCellCase
     from cellsim.log import setup_logging
 
     comm = MPI.COMM_WORLD

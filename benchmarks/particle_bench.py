@@ -22,7 +22,7 @@ from mpi4py import MPI
 
 from cellsim.case import case_from_dict
 from cellsim.geometry.mesh import build_mesh
-from cellsim.particle_model import ParticleModel
+from cellsim.models.particle import ParticleModel
 
 
 def run(h: float, steps: int, dt: float, comm) -> dict:

@@ -99,7 +99,7 @@ def cmd_mesh(args) -> int:
 
 def cmd_tortuosity(args) -> int:
     def tool():
-        from .halfcell.tortuosity_cmd import main
+        from .tortuosity_cmd import main
 
         return main
 

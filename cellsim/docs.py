@@ -62,7 +62,7 @@ def case_reference_markdown() -> str:
     lines = [
         "# Case file reference",
         "",
-        "Generated from the schema in `cellsim/case.py` and `cellsim/geometry/spec.py` by",
+        "Generated from the schema in `cellsim/case/` and `cellsim/geometry/spec.py` by",
         "`cellsim schema > docs/case_reference.md`; a test keeps it in step. Units are SI.",
         "Unknown keys are errors (the closest valid key is suggested).",
     ]

@@ -1,20 +1,48 @@
-"""Time loop: adaptive backward-Euler steps, cut-offs, output and a clean stop.
+"""The one time driver: adaptive backward-Euler steps through a protocol, for every model.
 
-A step that fails (Newton diverges, non-finite values) is retried with half the step; a
-run whose step falls below ``time.dt_min`` stops with status "failed" and the reason in
-manifest.json. A step that crosses a cut-off is repeated with smaller steps until the
-crossing is located to within ``max(dt_min, 1e-4 t_end)``, then the run stops with status
-"cut-off".
+:func:`run_protocol` advances a built model (any of :mod:`cellsim.models`) through the
+case's protocol (:mod:`cellsim.protocol`):
+
+* every protocol step starts with ``time.dt_initial``; an accepted step grows/shrinks dt
+  by ``0.9 min_k(target_k / change_k)`` over the model's step-change measures (particle
+  stoichiometry against ``time.max_change``, and in the half-cell the relative change of
+  c_e against ``time.max_electrolyte_change``), clipped to [0.5, 2], and to at most 0.7
+  after a Newton solve slower than the model's ``slow_newton`` iterations, within
+  [dt_min, dt_max] (``time.adaptive = false`` keeps dt);
+* a step that fails (Newton diverges, non-finite or out-of-range values) is retried with
+  dt/2; below ``time.dt_min`` the run stops with status ``failed`` and the reason; a
+  failure that a smaller step cannot cure (the LU factors do not fit in memory) stops at
+  once;
+* a step that crosses an event (the end of a protocol step or a ``[stop]`` limit) is
+  repeated with the secant estimate of the step that just reaches it, until the model's
+  :class:`~cellsim.protocol.Locate` rule accepts it;
+* every accepted step appends one row to timeseries.csv; fields are written every
+  ``output.fields_every`` steps, at the end of every protocol step and at the end.
+
+The state the driver carries between steps (protocol position, time, dt, step count, the
+last diagnostics) is held in :class:`DriverState`, and the model's own state (unknowns,
+history, accumulated charge) in ``model.state()``; together they are what a checkpoint
+needs.
+
+:func:`run_case` builds the mesh and the model of a validated case, writes the output
+folder (:class:`cellsim.output.RunOutput`) and runs the protocol. Status in the manifest:
+``completed`` (all protocol steps done, or ``time.t_end`` reached), ``cut-off`` (a
+``[stop]`` limit), ``failed`` (the run could not continue; the reason names the step,
+time and solver failure).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .case import Case, case_to_toml
 from .log import get_logger, setup_logging
+
+BASE_COLUMNS = [
+    "time [s]", "step [-]", "cycle [-]", "protocol step [-]", "dt [s]", "newton iterations [-]",
+    "krylov iterations [-]", "wall time [s]",
+]
 
 
 @dataclass
@@ -26,156 +54,221 @@ class RunResult:
     outdir: Path
 
 
-def _collective_errors():
-    from .geometry.mesh import GeometryError
-
-    return (GeometryError,)
-
-
-BASE_COLUMNS = ["time [s]", "step [-]", "dt [s]", "newton iterations [-]", "krylov iterations [-]"]
-
-
-def check_cutoffs(case: Case, d: dict) -> tuple[str, str, float]:
-    """(reason, column, limit) of the first cut-off reached, or ('', '', nan)."""
-    st = case.stop
-    checks = [
-        ("min surface stoichiometry [-]", st.min_surface_stoichiometry, "<", "surface stoichiometry"),
-        ("max surface stoichiometry [-]", st.max_surface_stoichiometry, ">", "surface stoichiometry"),
-        ("state of charge [-]", st.min_soc, "<", "state of charge"),
-        ("state of charge [-]", st.max_soc, ">", "state of charge"),
-        ("particle potential [V]", st.min_voltage, "<", "particle potential"),
-        ("particle potential [V]", st.max_voltage, ">", "particle potential"),
-    ]
-    for col, lim, op, what in checks:
-        if lim is None or col not in d:
-            continue
-        v = d[col]
-        if v != v:  # nan (no potential in flux mode)
-            continue
-        if (op == "<" and v < lim) or (op == ">" and v > lim):
-            word = "below" if op == "<" else "above"
-            return f"{what} {v:.6g} {word} the cut-off {lim:g} (stop.{_key(col, op)})", col, lim
-    return "", "", float("nan")
+@dataclass
+class LoopResult:
+    status: str
+    reason: str
+    steps: int
+    time: float
+    rows: list = field(default_factory=list)
+    step_ends: list = field(default_factory=list)  # (label, time, reason)
 
 
-def _key(col, op):
-    base = {"state of charge [-]": "soc", "particle potential [V]": "voltage"}.get(col, "surface_stoichiometry")
-    return ("min_" if op == "<" else "max_") + base
+def columns(model) -> list[str]:
+    """Time-series columns of a run of ``model``: the driver's, then the model's."""
+    return BASE_COLUMNS + [c for c in model.columns() if c not in BASE_COLUMNS]
 
 
-def run_case(case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
-    """Run a validated case, writing the output contract into outdir (collective)."""
-    if getattr(case, "model", "particle") == "halfcell":
-        from .halfcell.run import run_halfcell
+def _grow(ts, changes: dict, newton_its: int, slow: int) -> float:
+    ratio = min((target / max(change, 1e-300) for change, target in changes.values()), default=2.0)
+    grow = min(2.0, max(0.5, 0.9 * ratio))
+    if newton_its > slow:
+        grow = min(grow, 0.7)
+    return grow
 
-        return run_halfcell(case, outdir, comm=comm, command=command)
-    return run_particle(case, outdir, comm=comm, command=command)
 
+def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_steps: int | None = None,
+                 initial=None) -> LoopResult:
+    """Run the case's protocol on a built model (collective).
 
-def run_particle(case: Case, outdir: str | Path, comm=None, command: str = "") -> RunResult:
-    """Single-particle run (see :mod:`cellsim.particle_model`)."""
-    from mpi4py import MPI
+    ``out``: a RunOutput or None; ``max_steps``: stop after that many accepted time steps
+    (benchmarks); ``initial``: the StepResult of the model's initial solve (its effort is
+    reported in the first row)."""
+    from .protocol import first_crossing, iterate_steps, stop_events
 
-    from .dolfinx_env import require_dolfinx
-
-    require_dolfinx()
-    from .geometry.mesh import build_mesh
-    from .output import RunOutput
-    from .particle_model import ParticleModel, diagnostic_columns
-
-    comm = comm or MPI.COMM_WORLD
-    COLLECTIVE_ERRORS = _collective_errors()  # raised on every rank together
-    outdir = Path(outdir)
+    log = log or get_logger()
+    ts = case.time
+    q = model.quantities()
+    loc = model.locate()
+    stops = stop_events(case.stop, q)
+    cols = set(columns(model))
+    res = LoopResult("completed", "", 0, 0.0)
     wall0 = time.perf_counter()
-    out = RunOutput(outdir, comm, case_to_toml(case), columns=BASE_COLUMNS + diagnostic_columns(case),
-                    meta={"title": case.title, "command": command})
-    log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None)
-    status, reason, step, t = "failed", "", 0, 0.0
-    try:
-        log.info(f"cellsim: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
-        tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
-        model = ParticleModel(case, tm, comm)
-        ndofs = sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
-                    for u in model.unknowns)
-        log.info(f"mesh: {tm.mesh.topology.index_map(3).size_global} cells, {ndofs} unknowns; "
-                 f"volume {model.volume:.4g} m3, surface {model.area:.4g} m2")
-        model.set_control()
-        res = model.solve_initial()
-        if not res.converged:
-            raise RuntimeError(f"initial equilibrium: {res.reason}")
-        d = model.diagnostics()
-        row = {"time [s]": 0.0, "step [-]": 0, "dt [s]": 0.0, "newton iterations [-]": res.newton_iterations,
-               "krylov iterations [-]": res.krylov_iterations, **d}
-        out.add_row(row)
+    t = 0.0
+    d = model.diagnostics()
+    row0 = {"time [s]": 0.0, "step [-]": 0, "cycle [-]": 0, "protocol step [-]": 0, "dt [s]": 0.0,
+            "newton iterations [-]": initial.newton_iterations if initial is not None else 0,
+            "krylov iterations [-]": initial.krylov_iterations if initial is not None else 0,
+            "wall time [s]": 0.0, **{k: v for k, v in d.items() if k in cols}}
+    if out is not None:
+        out.add_row(row0)
         if case.output.fields:
             out.write_fields(0.0, model.output_fields())
-        ts = case.time
+    if keep_rows:
+        res.rows.append(row0)
+    t_end = ts.t_end if ts.t_end is not None else float("inf")
+    last_reason = ""
+    finished = True
+    written = True
+    for st in iterate_steps(case.effective_protocol(), q):
+        model.apply_step(st)
+        log.info(f"-- {st.label}: {model.describe_control(st)}")
+        t_step = 0.0
         dt = ts.dt_initial
-        dt_locate = max(ts.dt_min, 1e-4 * ts.t_end)
-        status = "completed"
-        while t < ts.t_end * (1 - 1e-12):
-            dt = min(dt, ts.t_end - t)
-            res = model.step(dt)
-            if not res.converged:
-                if not res.retry:
-                    status, reason = "failed", f"step at t = {t:.6g} s failed: {res.reason}"
+        ended = ""
+        # an event already reached at the start ends the step at once (e.g. CC to a voltage passed)
+        for ev in st.events:
+            if st.mode != "cv" and ev.g(d) <= 0.0:
+                ended = "at start: " + ev.describe(d)
+        while not ended:
+            if max_steps is not None and res.steps >= max_steps:
+                finished = False
+                res.status, res.reason = "completed", f"stopped after max_steps = {max_steps} time steps"
+                break
+            if t >= t_end * (1 - 1e-12):
+                finished = False
+                res.status, res.reason = "completed", f"reached time.t_end = {t_end:g} s during {st.label}"
+                break
+            dt = min(dt, t_end - t)
+            if st.duration is not None:
+                dt = min(dt, st.duration - t_step)
+            sr = model.step(dt)
+            if not sr.converged:
+                if not sr.retry:
+                    res.status, res.reason = "failed", f"{st.label}: step at t = {t:.6g} s failed: {sr.reason}"
+                    finished = False
                     break
-                log.info(f"  step at t = {t:.6g} s with dt = {dt:.4g} s failed ({res.reason}); retrying with dt/2")
+                log.info(f"   step at t = {t:.6g} s with dt = {dt:.4g} s failed ({sr.reason}); retrying with dt/2")
                 dt *= 0.5
                 if dt < ts.dt_min:
-                    status = "failed"
-                    reason = (f"time step fell below time.dt_min = {ts.dt_min:g} s at t = {t:.6g} s; last "
-                              f"failure: {res.reason}")
+                    res.status = "failed"
+                    res.reason = (f"{st.label}: time step fell below time.dt_min = {ts.dt_min:g} s at t = {t:.6g} s;"
+                                  f" last failure: {sr.reason}")
+                    finished = False
                     break
                 continue
             d_new = model.diagnostics()
-            cut, col, lim = check_cutoffs(case, d_new)
-            if cut and dt > dt_locate:
-                # locate the crossing: secant estimate of the step that just reaches it
+            ev_stop, f_stop = first_crossing(stops, d, d_new)
+            ev_step, f_step = first_crossing(st.events, d, d_new)
+            ev, frac = (ev_stop, f_stop) if f_stop <= f_step else (ev_step, f_step)
+            if ev is not None and not (loc.by_value and abs(ev.g(d_new)) <= ev.tol) and dt > loc.dt_floor:
                 model.reject()
-                v0, v1 = d[col], d_new[col]
-                frac = (lim - v0) / (v1 - v0) if v1 != v0 else 0.5
-                dt = max(dt_locate, min(0.9 * dt, 1.02 * frac * dt))
+                dt = max(loc.dt_floor, min(0.9 * dt, 1.02 * frac * dt))
                 continue
-            d = d_new
-            change = model.max_change()
+            changes = model.max_change()
             model.accept()
             t += dt
-            step += 1
-            out.add_row({"time [s]": t, "step [-]": step, "dt [s]": dt,
-                         "newton iterations [-]": res.newton_iterations,
-                         "krylov iterations [-]": res.krylov_iterations, **d})
-            v = d.get("particle potential [V]", float("nan"))
-            log.info(f"step {step:4d}  t = {t:10.4g} s  dt = {dt:8.3g} s  V = {v:.5f} V  "
-                     f"x = {d['mean stoichiometry [-]']:.4f}  Newton {res.newton_iterations} "
-                     f"(Krylov {res.krylov_iterations})")
-            last = cut or t >= ts.t_end * (1 - 1e-12)
-            if case.output.fields and (step % case.output.fields_every == 0 or last):
+            t_step += dt
+            res.steps += 1
+            d = d_new
+            row = {"time [s]": t, "step [-]": res.steps, "cycle [-]": st.cycle, "protocol step [-]": st.number,
+                   "dt [s]": dt, "newton iterations [-]": sr.newton_iterations,
+                   "krylov iterations [-]": sr.krylov_iterations, "wall time [s]": time.perf_counter() - wall0,
+                   **{k: v for k, v in d.items() if k in cols}}
+            if out is not None:
+                out.add_row(row)
+            if keep_rows:
+                res.rows.append(row)
+            log.info(f"step {res.steps:4d}  t = {t:10.5g} s  dt = {dt:8.3g} s  {model.progress(d)}  "
+                     f"Newton {sr.newton_iterations}"
+                     + (f" (Krylov {sr.krylov_iterations})" if sr.krylov_iterations > sr.newton_iterations else ""))
+            if ev is not None:
+                ended = ev.describe(d)
+                if ev in stops:
+                    res.status = "cut-off"
+                    res.reason = f"{st.label}: {ended} at t = {t:.6g} s"
+                    finished = False
+            elif st.duration is not None and t_step >= st.duration * (1 - 1e-12):
+                ended = f"duration {st.duration:g} s elapsed"
+            last = bool(ended) or t >= t_end * (1 - 1e-12) or (max_steps is not None and res.steps >= max_steps)
+            written = False
+            if out is not None and case.output.fields and (res.steps % case.output.fields_every == 0 or last):
                 out.write_fields(t, model.output_fields())
-            if cut:
-                status, reason = "cut-off", cut
-                break
-            if ts.adaptive:
-                grow = min(2.0, max(0.5, 0.9 * ts.max_change / max(change, 1e-300)))
-                if res.newton_iterations > 6:
-                    grow = min(grow, 0.7)
-                dt = min(max(dt * grow, ts.dt_min), ts.dt_max)
-        if status == "completed":
-            reason = f"reached t_end = {ts.t_end:g} s"
-        summary = {"steps": step, "final time [s]": t, **{k: v for k, v in d.items()}}
-        log.info(f"{status}: {reason}  ({step} steps, {time.perf_counter() - wall0:.1f} s wall)")
+                written = True
+            if not ended and ts.adaptive:
+                dt = min(max(dt * _grow(ts, changes, sr.newton_iterations, model.slow_newton), ts.dt_min), ts.dt_max)
+        if not finished:
+            break
+        last_reason = f"{st.label} ended: {ended}"
+        res.step_ends.append((st.label, t, ended))
+        log.info(f"   {last_reason} (t = {t:.6g} s)")
+    if out is not None and case.output.fields and not written and res.steps > 0:
+        out.write_fields(t, model.output_fields())  # the final state (failed or stopped runs)
+    if finished:
+        res.status = "completed"
+        res.reason = f"protocol finished ({case.effective_protocol().cycles} cycle(s)); last: {last_reason}"
+    res.time = float(t)
+    return res
+
+
+def _collective_errors():
+    from .geometry.mesh import GeometryError
+    from .schema import CaseError
+
+    return (GeometryError, CaseError)
+
+
+def run_case(case, outdir, comm=None, command: str = "", tm=None) -> RunResult:
+    """Run a validated case, writing the output contract into ``outdir`` (collective).
+
+    ``tm``: an already built TaggedMesh (tests); default: built from ``case.geometry``.
+    """
+    from mpi4py import MPI
+
+    from .case import case_to_toml
+    from .dolfinx_env import require_dolfinx
+
+    require_dolfinx()
+    from .models import build_model
+    from .output import RunOutput
+
+    comm = comm or MPI.COMM_WORLD
+    outdir = Path(outdir)
+    wall0 = time.perf_counter()
+    log = setup_logging(comm.rank, None)
+    out = None
+    status, reason, steps, t = "failed", "", 0, 0.0
+    try:
+        if tm is None:
+            if case.geometry is None:
+                from .schema import CaseError
+
+                raise CaseError("geometry: required key is missing (a [geometry] table)")
+            from .geometry.mesh import build_mesh
+
+            tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
+        model = build_model(case, tm, comm)
+        out = RunOutput(outdir, comm, case_to_toml(case), columns=columns(model),
+                        meta={"title": case.title, "command": command, "model": case.model, **model.meta()})
+        log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None)
+        log.info(f"cellsim {case.model}: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
+        log.info(model.describe())
+        r0 = model.solve_initial()
+        if r0 is not None and not r0.converged:
+            raise RuntimeError(f"initial equilibrium: {r0.reason}")
+        lr = run_protocol(case, model, out=out, log=log, initial=r0)
+        status, reason, steps, t = lr.status, lr.reason, lr.steps, lr.time
+        d = model.diagnostics()
+        summary = {"steps": steps, "final time [s]": t, **model.meta(),
+                   "step_ends": [{"step": a, "time [s]": b, "reason": c} for a, b, c in lr.step_ends],
+                   **{k: v for k, v in d.items()}}
+        log.info(f"{status}: {reason}  ({steps} steps, {time.perf_counter() - wall0:.1f} s wall)")
         out.close(status, reason, summary)
     except Exception as exc:
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
-        if comm.size > 1 and not isinstance(exc, COLLECTIVE_ERRORS):
+        if comm.size > 1 and not isinstance(exc, _collective_errors()):
             # raised on this rank only: the others may wait in a collective call forever
             import sys
             import traceback
 
             print(f"cellsim (rank {comm.rank}): {reason}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-            out.fail_local(reason)
+            if out is not None:
+                out.fail_local(reason)
             comm.Abort(1)
         get_logger().error(f"failed: {reason}")
-        out.close(status, reason, {"steps": step, "final time [s]": t})
+        if out is None:  # failed before the model existed (mesh, set-up): still leave a manifest
+            out = RunOutput(outdir, comm, case_to_toml(case), columns=BASE_COLUMNS,
+                            meta={"title": case.title, "command": command, "model": case.model})
+        out.close(status, reason, {"steps": steps, "final time [s]": t})
         raise
-    return RunResult(status, reason, step, t, outdir)
+    return RunResult(status, reason, steps, t, outdir)

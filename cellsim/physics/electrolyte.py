@@ -232,3 +232,46 @@ __all__ = [
     "lithium_metal_flux",
     "thermal_voltage",
 ]
+
+
+# ---------------------------------------------------------------------------------------
+# the term
+# ---------------------------------------------------------------------------------------
+from .term import Term  # noqa: E402
+
+
+class Electrolyte(Term):
+    """Concentrated-solution electrolyte over resolved pores and homogenised layers.
+
+    ``pieces``: [(volume measure, porosity eps, transport factor B)]. Rows: salt balance
+    ``c_e`` in mol s-1, charge balance ``phi_e`` in A (interface and boundary terms come
+    from the kinetics and lithium-metal terms). With ``tplus_ref`` the salt rows are
+    combined, after every term has contributed, with the charge rows: salt rows minus
+    (t+_ref / F) times the charge rows (same solution). With a constant t+ this removes the
+    migration term t+ i_e / F from the salt equation (div i_e = 0), leaving
+    eps dc/dt = div(D grad c) with (1 - t+) j at the reactive surfaces; its rows are then
+    no longer dominated by the potential, which the block preconditioner of the iterative
+    solver needs. For t+(c) only (t+ - t+_ref) remains.
+    """
+
+    def __init__(self, props, pieces, c_e="c_e", phi_e="phi_e", tplus_ref=None):
+        self.props, self.pieces, self.c_e, self.phi_e = props, list(pieces), c_e, phi_e
+        self.tplus_ref = tplus_ref
+        self.owns = (c_e, phi_e)
+
+    def residual(self, m):
+        c, c_old, phi = m.q(self.c_e), m.q_old(self.c_e), m.q(self.phi_e)
+        v_c, v_p = m.v[self.c_e], m.v[self.phi_e]
+        Fc = Fp = 0
+        for dx, eps, B in self.pieces:
+            i_e = ionic_current(c, phi, self.props, m.T, B)
+            N_e = -B * self.props.diffusivity(c) * ufl.grad(c) + self.props.transference_number(c) * i_e / FARADAY
+            Fc = Fc + eps * (c - c_old) / m.dt * v_c * dx - m.live * ufl.inner(N_e, ufl.grad(v_c)) * dx
+            Fp = Fp - ufl.inner(i_e, ufl.grad(v_p)) * dx
+        return {self.c_e: Fc, self.phi_e: Fp}
+
+    def finalize(self, m, rows):
+        if self.tplus_ref is not None:
+            v_c, v_p = m.v[self.c_e], m.v[self.phi_e]
+            rows[self.c_e] = rows[self.c_e] - m.live * (self.tplus_ref / FARADAY) * ufl.replace(
+                rows[self.phi_e], {v_p: v_c})

@@ -17,6 +17,8 @@ import math
 
 from ..materials import _math as m
 from ..materials.base import FARADAY, R_GAS
+from .term import Term
+
 
 
 def exchange_current_density(k, c_e, c_s, c_max, alpha_a=0.5, alpha_c=0.5):
@@ -51,3 +53,74 @@ def overpotential_for_flux(j, i0, temperature, alpha_a=0.5, alpha_c=0.5, max_ste
         if abs(step) < tol:
             break
     return eta
+
+
+# ---------------------------------------------------------------------------------------
+# the term
+# ---------------------------------------------------------------------------------------
+#: stoichiometry clip inside i0 and U (keeps the kinetics defined while Newton iterates)
+X_CLIP = 1e-9
+#: smallest salt concentration used inside i0 [mol m-3]
+CE_CLIP = 1e-6
+
+
+def _restrict(side):
+    return (lambda f: f(side)) if side else (lambda f: f)
+
+
+class ButlerVolmer(Term):
+    """Butler–Volmer reaction on a particle surface, written once for every model.
+
+    The solid side ("+" of an interface, or the particle of a boundary measure) has the
+    concentration block ``c_s`` and, unless the potential is prescribed, the potential
+    block ``phi_s``; the electrolyte side is either resolved (blocks ``c_e``, ``phi_e``,
+    restricted to "-") or a bath (``bath_ce`` [mol m-3] at phi_e = 0). ``sigma_h(m)``
+    gives the hydrostatic stress on the surface (or None). ``flux`` (a UFL constant)
+    replaces the kinetics by a prescribed insertion rate.
+
+    Contributions (insertion rate j > 0 into the particle): ``-j w`` to c_s [mol s-1],
+    ``-F j w`` to phi_s [A] (unless ``solid_charge_row`` is False), ``+j v`` to c_e [mol s-1] and ``+F j v`` to phi_e [A]
+    (lithium and charge leaving the electrolyte enter the particle).
+    """
+
+    def __init__(self, material, measure, c_s="c_s", phi_s=None, c_e=None, phi_e=None, bath_ce=None,
+                 sigma_h=None, interface=False, flux=None, solid_charge_row=True):
+        self.mat, self.measure = material, measure
+        self.c_s, self.phi_s, self.c_e, self.phi_e = c_s, phi_s, c_e, phi_e
+        self.bath_ce, self.sigma_h, self.interface, self.flux = bath_ce, sigma_h, interface, flux
+        # False: the potential is a global unknown whose row is the current balance (particle)
+        self.solid_charge_row = solid_charge_row
+        self.reads = tuple(b for b in (c_s, phi_s, c_e, phi_e) if b)
+
+    def build(self, m):
+        """Define ``self.j`` [mol m-2 s-1], ``self.eta`` [V], ``self.xs`` (surface stoichiometry)."""
+        import ufl
+
+        m_min, m_max = ufl.min_value, ufl.max_value
+        mat = self.mat
+        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        xs = rs(m.q(self.c_s)) / mat.c_max
+        xs_c = m_min(m_max(xs, X_CLIP), 1.0 - X_CLIP)
+        self.xs = xs_c
+        if self.flux is not None:
+            self.j, self.eta = self.flux, None
+            return
+        ce = m_max(re_(m.q(self.c_e)), CE_CLIP) if self.c_e else self.bath_ce
+        i0 = exchange_current_density(mat.rate_constant, ce, xs_c * mat.c_max, mat.c_max, mat.alpha_a, mat.alpha_c)
+        phi_e = re_(m.q(self.phi_e)) if self.phi_e else 0.0
+        sh = self.sigma_h(m) if self.sigma_h is not None else 0.0
+        self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, mat.partial_molar_volume)
+        self.j = insertion_flux(self.eta, i0, m.T, mat.alpha_a, mat.alpha_c)
+
+    def residual(self, m):
+        self.build(m)
+        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        j, dA = self.j, self.measure
+        rows = {self.c_s: -m.live * j * rs(m.v[self.c_s]) * dA}
+        if self.phi_s and self.solid_charge_row:
+            rows[self.phi_s] = -FARADAY * j * rs(m.v[self.phi_s]) * dA
+        if self.c_e:
+            rows[self.c_e] = m.live * j * re_(m.v[self.c_e]) * dA
+        if self.phi_e:
+            rows[self.phi_e] = FARADAY * j * re_(m.v[self.phi_e]) * dA
+        return rows

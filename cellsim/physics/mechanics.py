@@ -54,3 +54,47 @@ def rigid_body_modes(x, centre, length):
     else:
         rots = [ufl.as_vector([-y[1], y[0]])]
     return e + rots
+
+
+# ---------------------------------------------------------------------------------------
+# the term
+# ---------------------------------------------------------------------------------------
+from .term import Term  # noqa: E402
+
+#: relative stiffness of the elastic foundation that removes the rigid-body modes of a free
+#: particle: k = RBM_SPRING E / L^2. The chemical load is self-equilibrated (orthogonal to
+#: rigid motions), so the stresses change by O(RBM_SPRING) relative.
+RBM_SPRING = 1e-9
+
+
+class Elasticity(Term):
+    """Quasi-static small-strain elasticity with chemical strain, and the continuous
+    projection of the hydrostatic stress.
+
+    Blocks: ``u`` (displacement; row int sigma : eps(v) dx + int k u . v dx, in N) and
+    ``sigma_h`` (row int (sigma_h - tr(sigma)/3) v dx, in Pa m3). ``pieces``:
+    [(volume measure, E, nu, Omega, c_ref)] (numbers or DG0 coefficients), all reading the
+    concentration block ``c``. ``spring``: (measure, stiffness k [N m-3]) of the elastic
+    foundation of free particles, or None.
+    """
+
+    def __init__(self, pieces, c="c_s", u="u", sigma_h="sigma_h", spring=None):
+        self.pieces, self.c, self.ub, self.sb, self.spring = list(pieces), c, u, sigma_h, spring
+        self.owns = (u, sigma_h)
+        self.reads = (c,)
+
+    def stresses(self, m) -> list:
+        """The stress tensor of every piece (UFL), in the order of ``pieces``."""
+        u, c = m.q(self.ub), m.q(self.c)
+        return [stress(u, c, E, nu, om, cref) for _, E, nu, om, cref in self.pieces]
+
+    def residual(self, m):
+        vu, vs = m.v[self.ub], m.v[self.sb]
+        Fu = Fs = 0
+        for (dx, *_), sig in zip(self.pieces, self.stresses(m)):
+            Fu = Fu + ufl.inner(sig, strain(vu)) * dx
+            Fs = Fs + (m.q(self.sb) - hydrostatic(sig)) * vs * dx
+        if self.spring is not None:
+            dx, k = self.spring
+            Fu = Fu + k * ufl.inner(m.q(self.ub), vu) * dx
+        return {self.ub: Fu, self.sb: Fs}

@@ -55,7 +55,7 @@ def test_no_floating_binder_pieces():
     from halfcell_bench import geometry
 
     from cellsim.geometry.mesh import build_mesh
-    from cellsim.halfcell.spec import HalfCellCase
+    from cellsim.case.halfcell import HalfCellCase
 
     case = HalfCellCase.model_validate({"model": "halfcell", "geometry": geometry(1.0)})
     tm = build_mesh(case.geometry, MPI.COMM_SELF)

@@ -23,9 +23,9 @@ import pytest
 from mpi4py import MPI
 
 import meshes
-from cellsim.halfcell.model import HalfCellModel
-from cellsim.halfcell.run import run_protocol
-from cellsim.halfcell.spec import HalfCellCase
+from cellsim.models.halfcell import HalfCellModel
+from cellsim.simulation import run_protocol
+from cellsim.case.halfcell import HalfCellCase
 
 ERRORS = ["interface current error [-]", "lithium metal current error [-]", "particle lithium error [-]",
           "lithium balance error [-]"]

@@ -18,8 +18,8 @@ import pytest
 from mpi4py import MPI
 
 import meshes
-from cellsim.halfcell.model import HalfCellModel
-from cellsim.halfcell.spec import HalfCellCase
+from cellsim.models.halfcell import HalfCellModel
+from cellsim.case.halfcell import HalfCellCase
 from cellsim.materials.chen2020 import NMC811
 
 

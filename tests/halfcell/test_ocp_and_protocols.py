@@ -23,9 +23,9 @@ import pytest
 from mpi4py import MPI
 
 import meshes
-from cellsim.halfcell.model import HalfCellModel
-from cellsim.halfcell.run import run_halfcell, run_protocol
-from cellsim.halfcell.spec import HalfCellCase
+from cellsim.models.halfcell import HalfCellModel
+from cellsim.simulation import run_case as run_halfcell, run_protocol
+from cellsim.case.halfcell import HalfCellCase
 from cellsim.materials.chen2020 import NMC811, nmc811_ocp
 
 

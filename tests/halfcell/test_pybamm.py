@@ -30,10 +30,10 @@ from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reference"))
 
-from cellsim.halfcell.model import HalfCellModel  # noqa: E402
-from cellsim.halfcell.run import run_protocol  # noqa: E402
-from cellsim.halfcell.spec import HalfCellCase  # noqa: E402
-from cellsim.halfcell.tortuosity_cmd import electrode_tortuosity  # noqa: E402
+from cellsim.models.halfcell import HalfCellModel  # noqa: E402
+from cellsim.simulation import run_protocol  # noqa: E402
+from cellsim.case.halfcell import HalfCellCase  # noqa: E402
+from cellsim.tortuosity_cmd import electrode_tortuosity  # noqa: E402
 from gmsh_column import build_column  # noqa: E402
 
 SEPARATOR = 8e-6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cellsim.case import case_from_dict
-from cellsim.halfcell.spec import HalfCellCase
+from cellsim.case.halfcell import HalfCellCase
 from cellsim.schema import CaseError
 
 

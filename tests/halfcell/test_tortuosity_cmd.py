@@ -20,7 +20,7 @@ import pytest
 from mpi4py import MPI
 
 import meshes
-from cellsim.halfcell.tortuosity_cmd import electrode_tortuosity, main
+from cellsim.tortuosity_cmd import electrode_tortuosity, main
 
 CASES = Path(__file__).parents[2] / "cases"
 

@@ -15,7 +15,7 @@ from dolfinx import fem  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
 from cellsim.geometry.mesh import build_mesh  # noqa: E402
-from cellsim.particle_model import ParticleModel  # noqa: E402
+from cellsim.models.particle import ParticleModel  # noqa: E402
 
 R_P = 5.0e-6  # particle radius used by the tests [m]
 

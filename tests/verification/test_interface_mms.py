@@ -3,7 +3,7 @@
 Geometry: a square of side L = 50 um split at x = L/2: particle (x < L/2, tag 1, unknowns
 c_s, phi_s) and electrolyte (x > L/2, tag 2, unknowns c_e, phi_e), each on its own
 submesh; all integrals on the parent with entity maps; interface measure with "+" = the
-particle (cellsim.physics.interface). One blocked Newton solve (4 blocks) per step.
+particle (cellsim.regions). One blocked Newton solve (4 blocks) per step.
 
 1. MMS: manufactured fields (linear in time, so backward Euler is exact in time) for all
    four unknowns. The interface conditions are those of DESIGN.md section 3 plus known
@@ -37,7 +37,7 @@ from mpi4py import MPI  # noqa: E402
 
 from cellsim.materials import nyman2008  # noqa: E402
 from cellsim.physics import electrolyte as el  # noqa: E402
-from cellsim.physics import interface as itf  # noqa: E402
+from cellsim import regions as itf  # noqa: E402
 
 FAR = el.FARADAY
 L = 50e-6

@@ -28,7 +28,7 @@ dolfinx = require_dolfinx()
 from dolfinx import mesh  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from cellsim.physics.interface import tag_cells  # noqa: E402
+from cellsim.regions import tag_cells  # noqa: E402
 from cellsim.physics.tortuosity import tortuosity  # noqa: E402
 
 

@@ -210,3 +210,26 @@ __all__ = [
     "interface_measure_from_facets",
     "tag_cells",
 ]
+
+
+def facet_integration_data(parent: Any, facets: np.ndarray, plus_cells: np.ndarray) -> tuple[str, np.ndarray]:
+    """Integration data of ``facets``: ("ds", pairs) when they lie on the outer boundary,
+    ("dS", quadruples with "+" on ``plus_cells``) when they are interior; flattened 1-D.
+    A set that mixes both raises ValueError (collectively)."""
+    from mpi4py import MPI
+
+    comm = parent.comm
+    tdim = parent.topology.dim
+    parent.topology.create_connectivity(tdim - 1, tdim)
+    f2c = parent.topology.connectivity(tdim - 1, tdim)
+    nloc = parent.topology.index_map(tdim - 1).size_local
+    own = np.asarray(facets[facets < nloc], dtype=np.int32)
+    counts = np.diff(f2c.offsets)[own] if len(own) else np.zeros(0, np.int32)
+    n_int = comm.allreduce(int(np.sum(counts == 2)), op=MPI.SUM)
+    n_all = comm.allreduce(len(own), op=MPI.SUM)
+    if n_int == 0:
+        d = fem.compute_integration_domains(fem.IntegralType.exterior_facet, parent.topology, own)
+        return "ds", np.asarray(d, dtype=np.int32).reshape(-1)
+    if n_int != n_all:
+        raise ValueError("a facet set mixes outer-boundary and interior facets")
+    return "dS", interface_integration_data(parent, facets, plus_cells).reshape(-1)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dolfinx_env import require_dolfinx
+from .dolfinx_env import require_dolfinx
 
 
 def _electrode_submesh(tm):
@@ -54,7 +54,7 @@ def _electrode_submesh(tm):
 def electrode_tortuosity(tm, binder_conductivity: float = 50.0, particle_conductivity: float = 0.18,
                          rtol: float = 1e-10) -> dict:
     """Electrolyte and electronic-network tortuosity of the electrode of ``tm`` (collective)."""
-    from ..physics.tortuosity import tortuosity
+    from .physics.tortuosity import tortuosity
 
     sub, st = _electrode_submesh(tm)
     axis = tm.mesh.geometry.dim - 1
@@ -119,9 +119,9 @@ def main(case_path, outdir, comm=None) -> int:
     """``cellsim tortuosity CASE``: tortuosity factors of the case's electrode -> tortuosity.json."""
     from mpi4py import MPI
 
-    from ..case import load_case
-    from ..geometry.mesh import build_mesh
-    from ..log import setup_logging
+    from .case import load_case
+    from .geometry.mesh import build_mesh
+    from .log import setup_logging
 
     comm = comm or MPI.COMM_WORLD
     log = setup_logging(comm.rank)

@@ -1,0 +1,365 @@
+"""Case-file sections shared by every model, defined once (no DOLFINx import).
+
+``material``, ``time``, ``stop``, ``output``, ``solver``, ``discretisation`` and
+``protocol`` are the same classes for every model. Where models differ only in a
+default (a half-cell steps more cautiously than a lone particle), the model's schema
+uses :func:`with_defaults`, which derives a section with other defaults and the same
+keys, bounds and checks. Units are SI.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field, create_model, field_validator, model_validator
+
+from ..schema import StrictModel
+
+
+def with_defaults(cls, name: str, doc: str | None = None, **defaults):
+    """A subclass of the section ``cls`` whose listed keys get other defaults.
+
+    Bounds, descriptions and validators stay those of ``cls`` (one definition of the
+    section); only the defaults shown in docs/case_reference.md and used when a key is
+    left out change.
+    """
+    fields = {}
+    for key, value in defaults.items():
+        info = cls.model_fields[key]
+        new = type(info).merge_field_infos(info, default=value)
+        fields[key] = (info.annotation, new)
+    sub = create_model(name, __base__=cls, __doc__=doc or cls.__doc__, **fields)
+    sub.__module__ = cls.__module__
+    return sub
+
+
+class MaterialSpec(StrictModel):
+    """An active material: a named parameter set, with optional key-by-key overrides."""
+
+    name: str = Field("graphite_chen2020", description="Parameter set name (see `cellsim info --materials`).")
+    c_max: Optional[float] = Field(None, gt=0, description="Maximum lithium concentration [mol m-3].")
+    diffusivity: Optional[float] = Field(
+        None, gt=0, description="Constant lithium diffusivity [m2 s-1] (replaces the set's D(x))."
+    )
+    diffusivity_slope: float = Field(
+        0.0,
+        gt=-1,
+        description="Linear concentration dependence D(x) = D_set(x) (1 + slope (x - 0.5)); "
+        "|slope| < 2 keeps D > 0 on [0, 1] [-].",
+    )
+    rate_constant: Optional[float] = Field(
+        None, gt=0, description="k in i0 = F k c_e^alpha_a (c_max - c)^alpha_a c^alpha_c [SI]."
+    )
+    alpha_a: Optional[float] = Field(None, gt=0, lt=1, description="Anodic transfer coefficient [-].")
+    alpha_c: Optional[float] = Field(None, gt=0, lt=1, description="Cathodic transfer coefficient [-].")
+    partial_molar_volume: Optional[float] = Field(
+        None, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - c_ref))."
+    )
+    youngs_modulus: Optional[float] = Field(None, gt=0, description="Young's modulus E [Pa].")
+    poisson_ratio: Optional[float] = Field(None, gt=-1, lt=0.5, description="Poisson's ratio nu, in (-1, 0.5) [-].")
+    c_ref: Optional[float] = Field(None, ge=0, description="Stress-free lithium concentration [mol m-3].")
+    x_0: Optional[float] = Field(None, ge=0, le=1, description="Stoichiometry at 0 % state of charge [-].")
+    x_100: Optional[float] = Field(None, ge=0, le=1, description="Stoichiometry at 100 % state of charge [-].")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from ..materials import MATERIALS, get_material
+
+        if v not in MATERIALS:
+            try:
+                get_material(v)
+            except KeyError as exc:
+                raise ValueError(str(exc).strip("'\"")) from None
+        return v
+
+    @field_validator("diffusivity_slope")
+    @classmethod
+    def _slope(cls, v: float) -> float:
+        if abs(v) >= 2:
+            raise ValueError(f"diffusivity_slope must satisfy |slope| < 2 so that D > 0 on [0, 1], got {v}")
+        return v
+
+    def resolve(self):
+        """The ActiveMaterial with overrides applied."""
+        from ..materials import get_material
+
+        base = get_material(self.name)
+        kw = self.model_dump(exclude={"name", "diffusivity_slope"}, exclude_none=True)
+        mat = base.with_overrides(**kw)
+        if self.diffusivity_slope != 0.0:
+            d0, s = mat.diffusivity, self.diffusivity_slope
+
+            def d_lin(x, d0=d0, s=s):
+                return d0(x) * (1.0 + s * (x - 0.5))
+
+            mat = mat.with_overrides(diffusivity=d_lin)
+        return mat
+
+
+class PhysicsSpec(StrictModel):
+    """Physics switches, temperature and the initial state."""
+
+    temperature: float = Field(298.15, gt=150, lt=500, description="Temperature [K], in (150, 500).")
+    mechanics: bool = Field(
+        True, description="Solve small-strain elasticity with chemical (Vegard) strain in the particles."
+    )
+    stress_assisted_diffusion: bool = Field(
+        True, description="Flux term D c Omega/(R T) grad sigma_h in the particles (needs mechanics)."
+    )
+    stress_in_overpotential: bool = Field(
+        True, description="Overpotential term -Omega sigma_h/F in Butler-Volmer (needs mechanics)."
+    )
+    initial_stoichiometry: Optional[float] = Field(
+        None, gt=0, lt=1, description="Initial uniform x = c_s/c_max [-]; default: the model's (see its schema)."
+    )
+
+    @model_validator(mode="after")
+    def _needs_mech(self):
+        if not self.mechanics and (self.stress_assisted_diffusion or self.stress_in_overpotential):
+            # silently turning them off would surprise; be explicit
+            raise ValueError(
+                "physics.stress_assisted_diffusion / physics.stress_in_overpotential = true need "
+                "physics.mechanics = true (set them to false, or mechanics = true)"
+            )
+        return self
+
+
+class TimeSpec(StrictModel):
+    """Backward-Euler time steps with adaptive size, retry on failure and event location."""
+
+    t_end: Optional[float] = Field(None, gt=0, description="Stop the whole run at this time [s] (optional).")
+    dt_initial: float = Field(5.0, gt=0, description="First time step of every protocol step [s].")
+    dt_min: float = Field(1e-3, gt=0, description="Smallest time step [s]; below it the run stops as failed.")
+    dt_max: float = Field(300.0, gt=0, description="Largest time step [s].")
+    adaptive: bool = Field(True, description="Adapt dt from Newton effort and the change per step.")
+    max_change: float = Field(
+        0.01, gt=0, le=0.5, description="Target largest change of particle stoichiometry per step [-], in (0, 0.5]."
+    )
+    max_electrolyte_change: float = Field(
+        0.05, gt=0, le=1, description="Target largest relative change of c_e per step [-], in (0, 1] "
+        "(models with an electrolyte)."
+    )
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.dt_min <= self.dt_initial <= self.dt_max:
+            raise ValueError(
+                f"need dt_min <= dt_initial <= dt_max, got dt_min = {self.dt_min}, dt_initial = "
+                f"{self.dt_initial}, dt_max = {self.dt_max}"
+            )
+        return self
+
+
+class StopSpec(StrictModel):
+    """Safety limits: reaching one stops the run with status 'cut-off' (the crossing is located)."""
+
+    min_voltage: Optional[float] = Field(None, gt=0, lt=6, description="Stop below this voltage [V], in (0, 6).")
+    max_voltage: Optional[float] = Field(None, gt=0, lt=6, description="Stop above this voltage [V], in (0, 6).")
+    min_soc: Optional[float] = Field(None, description="Stop when the state of charge falls below [-].")
+    max_soc: Optional[float] = Field(None, description="Stop when the state of charge exceeds [-].")
+    max_surface_stoichiometry: float = Field(
+        0.999, gt=0, le=1, description="Stop when a particle surface stoichiometry exceeds [-]."
+    )
+    min_surface_stoichiometry: float = Field(
+        0.001, ge=0, lt=1, description="Stop when a particle surface stoichiometry falls below [-]."
+    )
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min_voltage is not None and self.max_voltage is not None and self.min_voltage >= self.max_voltage:
+            raise ValueError(f"stop.min_voltage = {self.min_voltage} must be below stop.max_voltage = {self.max_voltage}")
+        if self.min_surface_stoichiometry >= self.max_surface_stoichiometry:
+            raise ValueError("stop.min_surface_stoichiometry must be below stop.max_surface_stoichiometry")
+        return self
+
+
+class OutputSpec(StrictModel):
+    """What is written besides case.toml, manifest.json and timeseries.csv."""
+
+    fields: bool = Field(True, description="Write fields of every region (XDMF and VTK .pvd).")
+    fields_every: int = Field(10, ge=1, description="Write fields every N accepted steps (and at step ends) [-].")
+
+
+class SolverSpec(StrictModel):
+    """Newton (PETSc SNES) and the linear solver of the (blocked) Jacobian."""
+
+    linear_solver: Literal["mumps", "superlu_dist", "petsc", "iterative"] = Field(
+        "mumps", description="'mumps' / 'superlu_dist' / 'petsc': LU factorisation by that package; 'iterative': "
+        "GMRES with a fieldsplit preconditioner (GAMG on the potential blocks; half-cell model)."
+    )
+    atol: float = Field(
+        1e-10, gt=0, lt=1, description="Newton absolute tolerance on the model's scaled residual (half-cell: "
+        "relative to the 1C current, ||F|| < atol I_1C; particle: dimensionless residual) [-]."
+    )
+    rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
+    max_iterations: int = Field(20, ge=1, le=200, description="Newton iteration limit per time step.")
+    line_search: Literal["basic", "bt", "l2"] = Field(
+        "basic", description="PETSc SNES line search: basic (full Newton steps), bt (backtracking), l2.")
+    reuse_factorisation: bool = Field(
+        False, description="Keep the LU factors across Newton iterations and steps as a GMRES preconditioner; "
+        "rebuilt when GMRES slows down or a step fails (false: factorise every Newton iteration).")
+    ksp_rtol: float = Field(1e-10, gt=0, lt=1, description="Krylov relative tolerance (iterative solver) [-].")
+
+
+class DiscretisationSpec(StrictModel):
+    """Finite elements and quadrature."""
+
+    concentration_degree: Literal[1, 2] = Field(1, description="Lagrange degree of the particle concentration.")
+    displacement_degree: Literal[1, 2] = Field(
+        1, description="Lagrange degree of the displacement (2: stresses piecewise linear).")
+    geometry_order: Literal[1, 2] = Field(
+        1, description="Order of the mesh geometry (2: curved isoparametric elements, slower to assemble).")
+    quadrature_degree: int = Field(
+        4, ge=1, le=10, description="Quadrature degree of interface integrals (Butler-Volmer, contacts), in [1, 10].")
+    volume_quadrature_degree: Optional[int] = Field(
+        None, ge=1, le=10, description="Quadrature degree of volume integrals, in [1, 10]; default: exact for the "
+        "element degrees on affine cells.")
+
+
+# ---------------------------------------------------------------------------------------
+# protocol (one for every model)
+# ---------------------------------------------------------------------------------------
+DIRECTIONS = Literal["discharge", "charge", "lithiation", "delithiation"]
+
+
+class CCStep(StrictModel):
+    """Constant current: a C-rate (with direction), a current density or a current.
+
+    Ends at the first of: ``until_voltage`` (the voltage falling to it while lithiating,
+    rising to it while delithiating), ``until_soc`` (the state of charge reaches it),
+    ``duration``. Direction: ``discharge`` = ``lithiation`` of the working electrode
+    (positive current, as in PyBaMM), ``charge`` = ``delithiation``.
+    """
+
+    mode: Literal["cc"] = Field(description="Step kind: constant current.")
+    c_rate: Optional[float] = Field(
+        None, gt=0, le=100, description="C-rate [h-1]; 1C moves the resolved active-material capacity "
+        "F c_max |x_100 - x_0| V_active in one hour. In (0, 100]."
+    )
+    direction: DIRECTIONS = Field(
+        "discharge", description="Sign of a c_rate: discharge / lithiation (into the particles) or charge / "
+        "delithiation."
+    )
+    current_density: Optional[float] = Field(
+        None, ge=-1e4, le=1e4, description="Applied current density per cross-section [A m-2], discharge positive "
+        "(half-cell)."
+    )
+    current: Optional[float] = Field(None, description="Applied current [A], lithiation positive (particle).")
+    until_voltage: Optional[float] = Field(
+        None, gt=0, lt=6, description="Voltage limit that ends the step [V], in (0, 6)."
+    )
+    until_soc: Optional[float] = Field(
+        None, ge=0, le=1, description="Overall state of charge that ends the step [-], in [0, 1]."
+    )
+    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+
+    @model_validator(mode="after")
+    def _check(self):
+        given = [k for k in ("c_rate", "current_density", "current") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a cc step needs exactly one of c_rate and current_density (or current)")
+        if self.until_voltage is None and self.duration is None and self.until_soc is None:
+            raise ValueError("a cc step needs an end: until_voltage, until_soc or duration")
+        return self
+
+    @property
+    def lithiating(self) -> bool:
+        return self.direction in ("discharge", "lithiation")
+
+    def label(self) -> str:
+        if self.c_rate is not None:
+            return f"CC {self.direction} at {self.c_rate:g}C"
+        if self.current is not None:
+            return f"CC at {self.current:g} A"
+        return f"CC at {self.current_density:g} A m-2"
+
+
+class CVStep(StrictModel):
+    """Constant voltage; ends when |i| falls below the current limit, or after ``duration``."""
+
+    mode: Literal["cv"] = Field(description="Step kind: constant voltage.")
+    voltage: float = Field(gt=0, lt=6, description="Held voltage [V] (cell voltage, or particle potential vs the "
+                           "bath), in (0, 6).")
+    until_c_rate: Optional[float] = Field(
+        None, gt=0, le=100, description="Current limit as a C-rate: the step ends when |i| < this [h-1]."
+    )
+    until_current_density: Optional[float] = Field(
+        None, gt=0, description="Current limit [A m-2] (half-cell): the step ends when |i| < this."
+    )
+    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.until_c_rate is not None and self.until_current_density is not None:
+            raise ValueError("give until_c_rate or until_current_density, not both")
+        if self.until_c_rate is None and self.until_current_density is None and self.duration is None:
+            raise ValueError("a cv step needs an end: until_c_rate, until_current_density or duration")
+        return self
+
+    def label(self) -> str:
+        return f"CV at {self.voltage:g} V"
+
+
+class RestStep(StrictModel):
+    """Open circuit (zero current) for ``duration``."""
+
+    mode: Literal["rest"] = Field(description="Step kind: rest (zero current).")
+    duration: float = Field(gt=0, description="Duration of the rest [s].")
+
+    def label(self) -> str:
+        return f"rest {self.duration:g} s"
+
+
+class FluxStep(StrictModel):
+    """Prescribed uniform insertion flux on the particle surface (particle model, verification)."""
+
+    mode: Literal["flux"] = Field(description="Step kind: prescribed uniform insertion flux.")
+    flux: Optional[float] = Field(None, description="Insertion flux [mol m-2 s-1] (+ = into the particle).")
+    c_rate: Optional[float] = Field(None, gt=0, description="The flux of this C-rate [h-1] (with direction).")
+    direction: DIRECTIONS = Field("lithiation", description="Sign of a c_rate.")
+    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.flux is None) == (self.c_rate is None):
+            raise ValueError("a flux step needs exactly one of flux and c_rate")
+        return self
+
+    @property
+    def lithiating(self) -> bool:
+        return self.direction in ("discharge", "lithiation")
+
+    def label(self) -> str:
+        return f"flux {self.flux:g} mol m-2 s-1" if self.flux is not None else f"flux {self.direction} at {self.c_rate:g}C"
+
+
+StepSpec = Annotated[Union[CCStep, CVStep, RestStep, FluxStep], Field(discriminator="mode")]
+
+
+def _default_steps():
+    return [CCStep(mode="cc", c_rate=1.0, direction="discharge", until_voltage=3.0)]
+
+
+class ProtocolSpec(StrictModel):
+    """The cycling protocol: ``steps`` run in order, the whole list ``cycles`` times."""
+
+    steps: list[StepSpec] = Field(
+        default_factory=_default_steps, min_length=1,
+        description="Steps (tables with mode = 'cc' | 'cv' | 'rest' | 'flux'); default: a 1C discharge to 3.0 V.",
+    )
+    cycles: int = Field(1, ge=1, le=10000, description="Number of repetitions of the step list, in [1, 10000].")
+
+
+def check_protocol_voltages(protocol, vmin, vmax) -> list[str]:
+    """Problems of protocol voltages outside the [stop] window (for the model validators)."""
+    problems = []
+    for i, s in enumerate(protocol.steps):
+        v = getattr(s, "until_voltage", None) if s.mode == "cc" else (s.voltage if s.mode == "cv" else None)
+        key = f"protocol.steps.{i}.{'until_voltage' if s.mode == 'cc' else 'voltage'}"
+        lo = vmin if vmin is not None else 0.0
+        hi = vmax if vmax is not None else 6.0
+        if v is not None and not lo <= v <= hi:
+            problems.append(f"{key} = {v}: must lie within the safety limits [stop.min_voltage, stop.max_voltage] = "
+                            f"[{vmin}, {vmax}]")
+    return problems

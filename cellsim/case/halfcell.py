@@ -1,0 +1,176 @@
+"""Case schema of a resolved half-cell (``model = "halfcell"``); no DOLFINx import.
+
+A half-cell case file names the geometry (kind ``half_cell``: lithium metal | separator |
+composite electrode | current collector) and adds to the shared sections
+(:mod:`cellsim.case.common`) only what is the half-cell's own::
+
+    model = "halfcell"
+    [geometry]            # see docs/geometry.md, kind = "half_cell"
+    [electrolyte]         # parameter set, initial salt concentration
+    [separator]           # porosity and Bruggeman exponent of the separator layer
+    [solid]               # conductivities and contact conductances
+    [lithium]             # lithium-metal counter electrode kinetics
+    [material] [physics] [[protocol.steps]] [time] [stop] [output] [solver] [discretisation]
+
+Sign convention (as PyBaMM): a positive current density is a discharge of the working
+electrode (lithium inserted into the particles, current leaving the cell through the
+current collector). Units are SI (m, s, mol m-3, A m-2, V, S m-1).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from ..geometry.spec import GeometrySpec
+from ..schema import StrictModel
+from .common import (
+    DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
+    check_protocol_voltages, with_defaults,
+)
+
+
+class ElectrolyteSpec(StrictModel):
+    """LiPF6 in EC:EMC (3:7), concentrated-solution properties of Nyman et al. (2008)."""
+
+    parameters: Literal["Chen2020", "Nyman2008"] = Field(
+        "Chen2020",
+        description="Property set: 'Chen2020' (Nyman kappa and D_e, t+ = 0.2594, thermodynamic factor 1) or "
+        "'Nyman2008' (as Chen2020 with the concentration-dependent t+(c_e) fit).",
+    )
+    initial_concentration: float = Field(
+        1000.0, gt=0, le=4000.0, description="Initial uniform salt concentration c_e [mol m-3], in (0, 4000]."
+    )
+
+
+class SeparatorSpec(StrictModel):
+    """Homogenised porous separator filled with electrolyte (region ``separator``)."""
+
+    porosity: float = Field(0.47, gt=0, le=1, description="Separator porosity eps [-], in (0, 1].")
+    bruggeman: float = Field(
+        1.5, ge=0, le=10, description="Bruggeman exponent b: effective transport factor eps^b [-], in [0, 10]."
+    )
+
+
+class SolidSpec(StrictModel):
+    """Electronic conduction in particles and carbon-binder, and contact conductances."""
+
+    particle_conductivity: Optional[float] = Field(
+        None, gt=0, le=1e8, description="Electronic conductivity of the active particles [S m-1]; default: the "
+        "material's value (0.18 S m-1 for NMC811 Chen2020)."
+    )
+    binder_conductivity: float = Field(
+        50.0, gt=0, le=1e8, description="Electronic conductivity of the carbon-binder domain [S m-1], in (0, 1e8]."
+    )
+    particle_binder_conductance: float = Field(
+        1.0e6, gt=0, le=1e12,
+        description="Contact conductance of particle/binder interfaces [S m-2] (current density = G * jump "
+        "of phi_s); in (0, 1e12]. 1e6 is a near-ideal contact for micrometre particles.",
+    )
+    collector_conductance: float = Field(
+        1.0e7, gt=0, le=1e12,
+        description="Contact conductance between the electrode solid and the current collector [S m-2]; the "
+        "collector itself is an equipotential at the cell voltage. In (0, 1e12].",
+    )
+
+
+class LithiumSpec(StrictModel):
+    """Lithium-metal counter electrode (the potential reference, phi_s = 0, U = 0)."""
+
+    exchange_current: Optional[float] = Field(
+        None, gt=0, le=1e5,
+        description="Constant exchange-current density [A m-2]; default: Xu et al. (2019), "
+        "i0 = 3.5e-8 F c_Li^0.7 c_e^0.3 with c_Li = 1/(1.3e-5 m3 mol-1) (about 71 A m-2 at 1 M).",
+    )
+    alpha_a: float = Field(0.5, gt=0, lt=1, description="Anodic transfer coefficient [-], in (0, 1).")
+    alpha_c: float = Field(0.5, gt=0, lt=1, description="Cathodic transfer coefficient [-], in (0, 1).")
+
+
+HalfCellPhysicsSpec = with_defaults(
+    PhysicsSpec, "HalfCellPhysicsSpec", mechanics=False, stress_assisted_diffusion=False, stress_in_overpotential=False)
+
+
+class HalfCellStopSpec(with_defaults(StopSpec, "_HalfCellStop", min_voltage=2.5, max_voltage=4.4)):
+    """Safety limits: reaching one stops the run with status 'cut-off'."""
+
+    min_electrolyte_concentration: float = Field(
+        1.0, gt=0, description="Stop when min c_e falls below [mol m-3] (electrolyte depletion)."
+    )
+
+
+HalfCellSolverSpec = with_defaults(SolverSpec, "HalfCellSolverSpec")
+HalfCellDiscretisationSpec = with_defaults(DiscretisationSpec, "HalfCellDiscretisationSpec",
+                                           volume_quadrature_degree=2)
+
+
+class HalfCellCase(StrictModel):
+    """A resolved half-cell: particles + carbon-binder + electrolyte, Butler-Volmer, lithium metal."""
+
+    model: Literal["halfcell"] = Field(description="Which model: 'halfcell' for this schema.")
+    title: str = Field("", description="Free text shown in logs and the manifest.")
+    geometry: Optional[GeometrySpec] = Field(
+        None, description="The half-cell geometry (kind = 'half_cell'; see docs/geometry.md). Required."
+    )
+    material: MaterialSpec = Field(
+        default_factory=lambda: MaterialSpec(name="nmc811_chen2020"), description="Active material of the particles."
+    )
+    electrolyte: ElectrolyteSpec = Field(default_factory=ElectrolyteSpec, description="Electrolyte.")
+    separator: SeparatorSpec = Field(default_factory=SeparatorSpec, description="Separator layer.")
+    solid: SolidSpec = Field(default_factory=SolidSpec, description="Electronic conduction and contacts.")
+    lithium: LithiumSpec = Field(default_factory=LithiumSpec, description="Lithium-metal counter electrode.")
+    physics: HalfCellPhysicsSpec = Field(default_factory=HalfCellPhysicsSpec,
+                                         description="Physics switches and initial state.")
+    protocol: ProtocolSpec = Field(default_factory=ProtocolSpec, description="Cycling protocol.")
+    time: TimeSpec = Field(default_factory=TimeSpec, description="Time stepping.")
+    stop: HalfCellStopSpec = Field(default_factory=HalfCellStopSpec, description="Safety limits.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Output options.")
+    solver: HalfCellSolverSpec = Field(default_factory=HalfCellSolverSpec, description="Nonlinear and linear solvers.")
+    discretisation: HalfCellDiscretisationSpec = Field(default_factory=HalfCellDiscretisationSpec,
+                                                       description="Discretisation.")
+
+    def effective_protocol(self):
+        return self.protocol
+
+    def summary(self) -> str:
+        """One line describing the case (for ``cellsim check``)."""
+        g = self.geometry
+        steps = ", ".join(s.label() for s in self.protocol.steps)
+        return (f"half-cell ({getattr(g, 'kind', 'no')} geometry), material {self.material.name}, protocol: "
+                f"[{steps}] x {self.protocol.cycles} cycle(s)")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo):
+        problems = []
+        mesh_given = bool(info.context and info.context.get("mesh_given"))
+        if self.geometry is None and not mesh_given:
+            problems.append("geometry: required: a [geometry] table with kind = 'half_cell'")
+        if self.geometry is not None:
+            kind = getattr(self.geometry, "kind", None)
+            if kind != "half_cell":
+                problems.append(f"geometry.kind = {kind!r}: a half-cell case needs kind = 'half_cell'")
+        st = self.stop
+        mat = self.material.resolve()
+        x0 = self.physics.initial_stoichiometry if self.physics.initial_stoichiometry is not None else mat.x_100
+        if not st.min_surface_stoichiometry < x0 < st.max_surface_stoichiometry:
+            problems.append(
+                f"physics.initial_stoichiometry = {x0}: must lie inside the stop limits "
+                f"({st.min_surface_stoichiometry}, {st.max_surface_stoichiometry})"
+            )
+        for i, s in enumerate(self.protocol.steps):
+            if s.mode == "flux":
+                problems.append(f"protocol.steps.{i}.mode = 'flux': only the particle model takes a prescribed flux")
+            if getattr(s, "current", None) is not None:
+                problems.append(f"protocol.steps.{i}.current: the half-cell takes a current_density [A m-2] or a "
+                                "c_rate")
+        problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
+        d = self.discretisation
+        for key in ("concentration_degree", "geometry_order"):
+            if getattr(d, key) != 1:
+                problems.append(f"discretisation.{key} = {getattr(d, key)}: the half-cell model uses 1")
+        if self.solver.linear_solver == "petsc":
+            problems.append("solver.linear_solver = 'petsc': the half-cell needs a parallel solver: 'mumps', "
+                            "'superlu_dist' or 'iterative'")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self

@@ -1,0 +1,172 @@
+"""Case schema of a single particle in an electrolyte bath (``model = "particle"``).
+
+Only what is the particle's own is here: the bath (``physics.electrolyte_concentration``),
+the coating material of a core-shell particle, and ``[control]``, the short form of a
+one-step protocol kept for existing case files. Every other section is shared
+(:mod:`cellsim.case.common`). Sign convention: a positive insertion flux or current puts
+lithium into the particle ("lithiation"); the particle potential is measured against
+the electrolyte bath (phi_e = 0).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from ..geometry.spec import GeometrySpec
+from ..schema import StrictModel
+from .common import (
+    CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec,
+    StopSpec, TimeSpec, check_protocol_voltages, with_defaults,
+)
+
+
+class ParticlePhysicsSpec(PhysicsSpec):
+    """Physics switches, temperature, the initial state and the electrolyte bath around the particle."""
+
+    electrolyte_concentration: float = Field(1000.0, gt=0, description="Bath salt concentration c_e [mol m-3].")
+
+
+class ControlSpec(StrictModel):
+    """Surface reaction control of the particle: the short form of a one-step protocol.
+
+    mode = "flux": uniform insertion flux (`flux` [mol m-2 s-1], or `c_rate`).
+    mode = "galvanostatic": total current (`current` [A] or `c_rate`), Butler–Volmer against the
+    bath, particle potential a global unknown.
+    mode = "potentiostatic": fixed particle potential `potential` [V vs the bath].
+    Positive flux/current = lithiation (insertion). With `c_rate`, `direction` gives the sign.
+    The step lasts until ``time.t_end`` (default 3600 s) or a ``[stop]`` limit. For several
+    steps (CC-CV, rests, cycles) write a ``[protocol]`` instead.
+    """
+
+    mode: Literal["flux", "galvanostatic", "potentiostatic"] = Field("galvanostatic", description="Control mode.")
+    c_rate: Optional[float] = Field(None, gt=0, description="C-rate: 1C moves the x_0..x_100 capacity in 1 h [h-1].")
+    direction: Literal["lithiation", "delithiation"] = Field(
+        "lithiation", description="Sign of a c_rate: lithiation (insertion) or delithiation."
+    )
+    current: Optional[float] = Field(None, description="Total current into the particle [A] (+ = lithiation).")
+    flux: Optional[float] = Field(None, description="Uniform insertion flux [mol m-2 s-1] (+ = into the particle).")
+    potential: Optional[float] = Field(None, description="Particle potential vs the bath [V] (potentiostatic).")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        given = {k for k in ("c_rate", "current", "flux", "potential") if getattr(self, k) is not None}
+        allowed = {
+            "flux": ({"flux"}, {"c_rate"}),
+            "galvanostatic": ({"current"}, {"c_rate"}),
+            "potentiostatic": ({"potential"},),
+        }[self.mode]
+        if given not in [set(a) for a in allowed]:
+            need = " or ".join("'" + "+".join(sorted(a)) + "'" for a in allowed)
+            raise ValueError(
+                f"mode = '{self.mode}' needs exactly {need}; got {sorted(given) or 'none'}"
+            )
+        return self
+
+    def as_step(self):
+        """The protocol step this control stands for (no duration: it runs to time.t_end)."""
+        if self.mode == "potentiostatic":
+            return CVStep.model_construct(mode="cv", voltage=self.potential, until_c_rate=None,
+                                          until_current_density=None, duration=None)
+        if self.mode == "flux":
+            return FluxStep.model_construct(mode="flux", flux=self.flux, c_rate=self.c_rate,
+                                            direction=self.direction, duration=None)
+        return CCStep.model_construct(mode="cc", c_rate=self.c_rate, direction=self.direction, current=self.current,
+                                      current_density=None, until_voltage=None, until_soc=None, duration=None)
+
+
+ParticleTimeSpec = with_defaults(TimeSpec, "ParticleTimeSpec", dt_initial=10.0, dt_max=120.0, max_change=0.02)
+ParticleStopSpec = with_defaults(StopSpec, "ParticleStopSpec", min_surface_stoichiometry=0.005,
+                                 max_surface_stoichiometry=0.995)
+ParticleOutputSpec = with_defaults(OutputSpec, "ParticleOutputSpec", fields_every=5)
+ParticleSolverSpec = with_defaults(SolverSpec, "ParticleSolverSpec", atol=1e-12, max_iterations=15,
+                                   reuse_factorisation=True)
+ParticleDiscretisationSpec = with_defaults(DiscretisationSpec, "ParticleDiscretisationSpec", displacement_degree=2,
+                                           quadrature_degree=6)
+
+#: default time.t_end of a [control] case [s]
+CONTROL_T_END = 3600.0
+
+
+class ParticleCase(StrictModel):
+    """A single-particle chemo-mechanics case (``model = "particle"``, the default)."""
+
+    model: Literal["particle"] = Field("particle", description="Which model: 'particle' or 'halfcell'.")
+    title: str = Field("", description="Free text shown in logs and the manifest.")
+    geometry: GeometrySpec = Field(description="The particle geometry (see docs/geometry.md).")
+    material: MaterialSpec = Field(default_factory=MaterialSpec, description="Active material of the particle.")
+    coating_material: Optional[MaterialSpec] = Field(
+        None, description="Material of the coating (core_shell geometry only)."
+    )
+    physics: ParticlePhysicsSpec = Field(default_factory=ParticlePhysicsSpec, description="Physics switches and bath.")
+    control: Optional[ControlSpec] = Field(
+        None, description="Surface reaction control for the whole run (short form of a one-step protocol); give "
+        "either [control] or [protocol]."
+    )
+    protocol: Optional[ProtocolSpec] = Field(
+        None, description="Cycling protocol (cc / cv / rest / flux steps, cycles), as for the half-cell; voltages "
+        "are the particle potential vs the bath."
+    )
+    time: ParticleTimeSpec = Field(default_factory=ParticleTimeSpec, description="Time stepping.")
+    stop: ParticleStopSpec = Field(default_factory=ParticleStopSpec, description="Cut-offs.")
+    output: ParticleOutputSpec = Field(default_factory=ParticleOutputSpec, description="Output options.")
+    discretisation: ParticleDiscretisationSpec = Field(
+        default_factory=ParticleDiscretisationSpec, description="Element degrees.")
+    solver: ParticleSolverSpec = Field(default_factory=ParticleSolverSpec, description="Nonlinear and linear solvers.")
+
+    def effective_protocol(self):
+        """The protocol this case runs: ``[protocol]``, or ``[control]`` as one step."""
+        if self.protocol is not None:
+            return self.protocol
+        return ProtocolSpec.model_construct(steps=[self.control.as_step()], cycles=1)
+
+    def summary(self) -> str:
+        steps = ", ".join(s.label() for s in self.effective_protocol().steps)
+        return f"particle ({self.geometry.kind}), material {self.material.name}, protocol: [{steps}]"
+
+    @model_validator(mode="after")
+    def _check(self):
+        problems = []
+        kind = getattr(self.geometry, "kind", None)
+        if self.coating_material is not None and kind != "core_shell":
+            problems.append(f"coating_material is only used with geometry kind 'core_shell', not '{kind}'")
+        if (self.control is None) == (self.protocol is None):
+            problems.append("control: give exactly one of [control] (one step for the whole run) and [protocol] "
+                            f"(steps); got {'both' if self.control is not None else 'neither'}")
+        if self.control is not None and self.time.t_end is None:
+            self.time.t_end = CONTROL_T_END
+        if self.protocol is not None:
+            for i, s in enumerate(self.protocol.steps):
+                if getattr(s, "current_density", None) is not None:
+                    problems.append(f"protocol.steps.{i}.current_density: the particle model takes a current "
+                                    "[A] ('current') or a c_rate, not a current density")
+                if s.mode == "cv" and s.until_current_density is not None:
+                    problems.append(f"protocol.steps.{i}.until_current_density: the particle model takes "
+                                    "until_c_rate")
+            modes = {s.mode for s in self.protocol.steps}
+            if "flux" in modes and modes - {"flux", "rest"}:
+                problems.append("protocol.steps: flux steps (prescribed flux) cannot be mixed with cc/cv steps "
+                                "(Butler-Volmer control)")
+            problems += check_protocol_voltages(self.protocol, self.stop.min_voltage, self.stop.max_voltage)
+        if self.solver.linear_solver == "iterative":
+            problems.append("solver.linear_solver = 'iterative': not available for the particle model; "
+                            "use 'mumps', 'superlu_dist' or 'petsc'")
+        if self.discretisation.volume_quadrature_degree is not None:
+            problems.append("discretisation.volume_quadrature_degree: the particle model integrates exactly for "
+                            "its degrees; leave it out")
+        x_init = self.physics.initial_stoichiometry
+        if x_init is not None and not (
+            self.stop.min_surface_stoichiometry < x_init < self.stop.max_surface_stoichiometry
+        ):
+            problems.append(
+                f"physics.initial_stoichiometry = {x_init} lies outside the surface stoichiometry cut-offs "
+                f"({self.stop.min_surface_stoichiometry}, {self.stop.max_surface_stoichiometry})"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+#: the name older code used for the particle case schema
+Case = ParticleCase
