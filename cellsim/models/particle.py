@@ -185,11 +185,10 @@ class ParticleModel(Model):
                           self.core.x_100 < self.core.x_0)
 
     def locate(self) -> Locate:
-        """Events are located in time, to max(dt_min, 1e-4 t_end) (t_end: the protocol's)."""
+        """Events are located in time, to max(dt_min, 1e-4 T) with T = time.t_end, or one
+        hour (the 1C time) when the run has no end time."""
         ts = self.case.time
-        t_end = ts.t_end if ts.t_end is not None else sum(
-            s.duration or 0.0 for s in self.case.effective_protocol().steps)
-        return Locate(False, max(ts.dt_min, 1e-4 * t_end) if t_end else ts.dt_min)
+        return Locate(False, max(ts.dt_min, 1e-4 * (ts.t_end if ts.t_end is not None else 3600.0)))
 
     def apply_step(self, st) -> None:
         """Set the control of a protocol step (cc / cv / rest / flux)."""
@@ -249,11 +248,29 @@ class ParticleModel(Model):
         if not self.flux_mode and float(self.cv.value) < 0.5:
             xs = self.X.x.array.mean() * self.cs / self.surface_mat.c_max
             self.phi.x.array[:] = float(self.surface_mat.ocp(np.array(xs)))
+        if self.mech:
+            self._free_swelling_start()
         res = self.solver.solve()
         self.frozen.value = 0.0
         self.I_app.value = I_keep
         self.solver.need_factor = True  # the frozen Jacobian differs from the transient one
         return res
+
+    def _free_swelling_start(self) -> None:
+        """Start the initial solve from the stress-free swelling of the uniform initial
+        concentration, u = Omega/3 (c - c_ref) (x - x_c): otherwise a large chemical strain
+        gives a stress whose term Omega sigma_h / F in the overpotential overflows exp()."""
+        mat = self.core
+        eps = mat.partial_molar_volume / 3.0 * (self.c_init - mat.c_ref)
+        xc = self.mesh.geometry.x[:, : self.mesh.geometry.dim]
+        lo = np.array(xc.min(axis=0) if xc.size else np.full(xc.shape[1], np.inf))
+        hi = np.array(xc.max(axis=0) if xc.size else np.full(xc.shape[1], -np.inf))
+        self.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+        self.comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+        centre = 0.5 * (lo + hi)
+        self.U.interpolate(lambda x: eps * (x[: len(centre)] - centre[:, None]) / self.L)
+        if self.case.physics.stress_assisted_diffusion or self.case.physics.stress_in_overpotential:
+            self.S.x.array[:] = 0.0
 
     def _prepare_newton(self, dt: float) -> None:
         if self._increment is not None:
