@@ -1,7 +1,8 @@
 """The ``cellsim`` command: run | check | mesh | tortuosity | plot | info | schema.
 
 Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
-manifest.json), 2 invalid case or command line, 3 DOLFINx missing.
+manifest.json), 2 invalid case or command line (nothing written), 3 DOLFINx missing,
+4 interrupted by SIGTERM/SIGINT (a checkpoint was written: ``cellsim run --resume OUTDIR``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_NO_DOLFINX = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_NO_DOLFINX, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
 
 
 def _rank() -> int:
@@ -52,24 +53,44 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    case = _load(args.case)
+    if args.resume:
+        if args.case is not None or args.output is not None:
+            _err("--resume OUTDIR takes the case from OUTDIR/case.toml: give no case file and no -o")
+            return EXIT_BAD_INPUT
+        outdir = Path(args.resume)
+        if not (outdir / "case.toml").is_file():
+            _err(f"--resume {outdir}: no run there ({outdir / 'case.toml'} missing)")
+            return EXIT_BAD_INPUT
+        case = _load(outdir / "case.toml")
+    else:
+        if args.case is None:
+            _err("run: give a case file (or --resume OUTDIR)")
+            return EXIT_BAD_INPUT
+        case = _load(args.case)
+        outdir = Path(args.output) if args.output else Path("results") / Path(args.case).stem
     if case is None:
         return EXIT_BAD_INPUT
     from .dolfinx_env import MissingDolfinxError
 
     try:
+        from .output import OutputFolderError
         from .simulation import run_case
 
-        outdir = Path(args.output) if args.output else Path("results") / Path(args.case).stem
-        res = run_case(case, outdir, command=" ".join(shlex.quote(a) for a in sys.argv))
+        res = run_case(case, outdir, command=" ".join(shlex.quote(a) for a in sys.argv),
+                       overwrite=args.overwrite, resume=bool(args.resume))
     except MissingDolfinxError as exc:
         _err(str(exc))
         return EXIT_NO_DOLFINX
+    except OutputFolderError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     except Exception as exc:  # reason already in manifest.json
         _err(f"run failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
     if _rank() == 0:
         print(f"cellsim: {res.status} ({res.reason}); results in {res.outdir.resolve()}", flush=True)
+    if res.status == "interrupted":
+        return EXIT_INTERRUPTED
     return EXIT_OK if res.status in ("completed", "cut-off") else EXIT_FAILED
 
 
@@ -173,8 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cellsim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a case (also under mpiexec -n N)")
-    r.add_argument("case", help="case file (TOML)")
+    r.add_argument("case", nargs="?", help="case file (TOML)")
     r.add_argument("-o", "--output", help="output folder (default results/<case name>)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace a run already in the output folder (only the files cellsim wrote are removed)")
+    r.add_argument("--resume", metavar="OUTDIR",
+                   help="continue the stopped, killed or interrupted run in OUTDIR from its last checkpoint")
     r.set_defaults(func=cmd_run)
     c = sub.add_parser("check", help="validate a case file (no DOLFINx needed)")
     c.add_argument("case")

@@ -12,7 +12,8 @@ def get_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-def setup_logging(rank: int = 0, logfile: str | None = None, level: int = logging.INFO) -> logging.Logger:
+def setup_logging(rank: int = 0, logfile: str | None = None, level: int = logging.INFO,
+                  append: bool = False) -> logging.Logger:
     """Configure the cellsim logger. Only rank 0 gets handlers; the others a NullHandler."""
     log = get_logger()
     for h in list(log.handlers):
@@ -27,7 +28,7 @@ def setup_logging(rank: int = 0, logfile: str | None = None, level: int = loggin
     stream.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(stream)
     if logfile is not None:
-        fh = logging.FileHandler(logfile, mode="w")
+        fh = logging.FileHandler(logfile, mode="a" if append else "w")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
     return log

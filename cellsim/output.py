@@ -45,7 +45,7 @@ from .fields_io import FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter  # noq
 from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
 #: Allowed final states of a run.
-FINAL_STATUSES = ("completed", "cut-off", "failed")
+FINAL_STATUSES = ("completed", "cut-off", "failed", "interrupted")
 
 MANIFEST = "manifest.json"
 TIMESERIES = "timeseries.csv"
@@ -54,8 +54,11 @@ FORMAT_VERSION = 1
 
 # Outputs of an earlier run in the same folder, removed before a new run starts so that
 # no stale result can be mistaken for a new one. Only these names are touched.
-_STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png")
+_STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png", "cellsim.log")
 _STALE_GLOBS = ("fields*.png",)
+#: what cellsim writes inside fields/ (anything else there is a user's and is kept)
+_FIELD_GLOBS = ("*.pvd", "*.pvtu", "*.vtu", "*.xdmf", "*.h5", "*.pvsm")
+LOCK = ".cellsim.lock"
 
 _UNIT_RE = re.compile(r"^\S.*\s\[[^\[\]]*\]$")
 
@@ -168,7 +171,8 @@ class RunOutput:
     elsewhere); solver failures in DOLFINx/PETSc are collective, so this is the usual case.
     """
 
-    def __init__(self, outdir, comm, case_toml: str, columns: list[str], meta: dict | None = None):
+    def __init__(self, outdir, comm, case_toml: str, columns: list[str], meta: dict | None = None,
+                 resume_rows: int | None = None):
         self.comm = comm if comm is not None else _SerialComm()
         self.rank = self.comm.rank
         self.outdir = Path(outdir).resolve()
@@ -189,13 +193,20 @@ class RunOutput:
         error = None
         if self.rank == 0:
             try:
-                self._prepare_dir()
-                (self.outdir / CASE).write_text(case_toml, encoding="utf-8")
-                self.manifest = self._initial_manifest(meta or {}, hosts)
+                if resume_rows is None:
+                    self._prepare_dir()
+                    (self.outdir / CASE).write_text(case_toml, encoding="utf-8")
+                    self.manifest = self._initial_manifest(meta or {}, hosts)
+                else:
+                    self.manifest = self._resumed_manifest(meta or {}, hosts, resume_rows)
                 _write_json_atomic(self.outdir / MANIFEST, self.manifest)
-                self._csv_fh = open(self.outdir / TIMESERIES, "w", newline="", encoding="utf-8")
-                self._csv = csv.writer(self._csv_fh, lineterminator="\n")
-                self._csv.writerow(self.columns)
+                if resume_rows is None:
+                    self._csv_fh = open(self.outdir / TIMESERIES, "w", newline="", encoding="utf-8")
+                    self._csv = csv.writer(self._csv_fh, lineterminator="\n")
+                    self._csv.writerow(self.columns)
+                else:
+                    self._csv_fh = open(self.outdir / TIMESERIES, "a", newline="", encoding="utf-8")
+                    self._csv = csv.writer(self._csv_fh, lineterminator="\n")
                 self._csv_fh.flush()
             except Exception as exc:  # report to every rank, so that all raise
                 error = f"{type(exc).__name__}: {exc}"
@@ -222,9 +233,23 @@ class RunOutput:
             for p in out.glob(pat):
                 if p.is_file():
                     p.unlink()
-        if (out / FIELDS_DIR).is_dir():
-            shutil.rmtree(out / FIELDS_DIR)
-        (out / FIELDS_DIR).mkdir()
+        fields = out / FIELDS_DIR
+        if fields.is_dir():
+            _remove_field_files(fields)
+        fields.mkdir(exist_ok=True)
+
+    def _resumed_manifest(self, meta: dict, hosts: list[str], rows: int) -> dict:
+        """The manifest of the run being resumed, status running again; timeseries.csv cut
+        back to the ``rows`` data rows of the checkpoint (steps after it are repeated)."""
+        m = read_manifest(self.outdir)
+        _truncate_csv(self.outdir / TIMESERIES, rows, self.columns)
+        self._nrows = rows
+        resumes = m.get("resumes", [])
+        resumes.append({"time": _now_iso(), "mpi_size": int(self.comm.size), "hosts": sorted(set(hosts)),
+                        "command_line": list(sys.argv), "from_rows": rows})
+        m.update({"status": "running", "reason": "", "end_time": None, "resumes": resumes,
+                  "meta": {**m.get("meta", {}), **meta}})
+        return m
 
     def _initial_manifest(self, meta: dict, hosts: list[str]) -> dict:
         json.dumps(meta, default=_json_default)  # fail early on a non-serialisable meta
@@ -399,6 +424,111 @@ class RunOutput:
                 if hasattr(exc, "add_note"):
                     exc.add_note(f"cellsim: also failed to finalise the output folder: {close_exc}")
         return False  # re-raise
+
+
+def _remove_field_files(fields: Path) -> None:
+    """Remove what cellsim wrote in fields/ (field files, region folders of field files)."""
+    for pat in _FIELD_GLOBS:
+        for p in fields.glob(pat):
+            if p.is_file() or p.is_symlink():
+                p.unlink()
+    for d in fields.iterdir():
+        if d.is_dir() and not d.is_symlink():
+            files = list(d.rglob("*"))
+            if all(f.is_dir() or any(f.match(g) for g in _FIELD_GLOBS) for f in files):
+                shutil.rmtree(d)
+
+
+def _truncate_csv(path: Path, rows: int, columns: list[str]) -> None:
+    with open(path, newline="", encoding="utf-8") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n").split(",") if lines else []
+    if header != list(columns):
+        raise ValueError(f"{path}: its columns are not those of this case (was the case changed?)")
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        fh.writelines(lines[: 1 + rows])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def claim_output_dir(outdir, comm, overwrite: bool = False, resume: bool = False, case_toml: str = "") -> None:
+    """Check that a run may write into ``outdir`` and lock it (collective; rank 0 decides).
+
+    A folder that holds a run (manifest.json) is refused unless ``overwrite`` (then only what
+    cellsim wrote is removed, when the run starts) or ``resume`` (then the case must be the
+    one in case.toml). A lock file (``.cellsim.lock``: host and pid) keeps two runs out of
+    one folder; a lock left by a killed run on this host is taken over. Raises
+    :class:`OutputFolderError` on every rank.
+    """
+    import socket as _socket
+
+    out = Path(outdir).resolve()
+    error = None
+    if comm.rank == 0:
+        try:
+            if out.exists() and not out.is_dir():
+                raise OutputFolderError(f"{out} exists and is not a folder")
+            holds_run = (out / MANIFEST).is_file()
+            if resume:
+                if not holds_run:
+                    raise OutputFolderError(f"--resume {out}: no run there (no {MANIFEST})")
+                old = (out / CASE).read_text(encoding="utf-8") if (out / CASE).is_file() else None
+                if old is not None and case_toml and old != case_toml:
+                    raise OutputFolderError(f"--resume {out}: the case differs from the one that run started with "
+                                            f"({out / CASE}); resume it with that case")
+            elif holds_run and not overwrite:
+                st = read_manifest(out).get("status", "?")
+                raise OutputFolderError(f"{out} holds a run (status {st}); give --overwrite to replace it (only "
+                                        "the files cellsim wrote are removed), --resume to continue it, or "
+                                        "another folder with -o")
+            out.mkdir(parents=True, exist_ok=True)
+            lock = out / LOCK
+            me = f"{_socket.gethostname()} {os.getpid()}"
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = lock.read_text(encoding="utf-8").split()
+                host, pid = (owner + ["", ""])[:2]
+                if host == _socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+                    lock.unlink()  # left by a run that was killed
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                else:
+                    raise OutputFolderError(f"{out} is in use by another cellsim run (lock {lock}: host {host}, "
+                                            f"pid {pid}); if that run is gone, remove the lock file") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(me + "\n")
+        except OutputFolderError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = f"cannot use output folder {out}: {type(exc).__name__}: {exc}"
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise OutputFolderError(error)
+
+
+def release_output_dir(outdir, comm) -> None:
+    """Remove the lock of ``outdir`` (rank 0; not collective)."""
+    if comm.rank == 0:
+        try:
+            (Path(outdir).resolve() / LOCK).unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class OutputFolderError(ValueError):
+    """The output folder cannot be used (holds a run, is locked, does not exist for --resume)."""
 
 
 # --------------------------------------------------------------------------------------

@@ -77,16 +77,67 @@ def _grow(ts, changes: dict, newton_its: int, slow: int) -> float:
     return grow
 
 
+class Interrupt:
+    """SIGTERM / SIGINT received: the run ends its current step, writes a checkpoint and
+    stops with status ``interrupted`` (never retried as a numerical failure)."""
+
+    signum = 0
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.signum = signum
+
+    @classmethod
+    def install(cls, reset: bool = True):
+        """Install the handlers (again: gmsh resets them to the default when it finalizes)."""
+        import signal
+        import threading
+
+        if reset:
+            cls.signum = 0
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, cls.handler)
+        return old
+
+    @classmethod
+    def restore(cls, old):
+        import signal
+
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    @classmethod
+    def requested(cls, comm) -> int:
+        """The signal received on any rank (collective), 0 if none."""
+        return comm.allreduce(int(cls.signum), op=__import__("mpi4py").MPI.MAX)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:  # pragma: no cover
+        return f"signal {signum}"
+
+
 def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_steps: int | None = None,
-                 initial=None) -> LoopResult:
+                 initial=None, resume: dict | None = None, checkpoint_dir=None) -> LoopResult:
     """Run the case's protocol on a built model (collective).
 
     ``out``: a RunOutput or None; ``max_steps``: stop after that many accepted time steps
     (benchmarks); ``initial``: the StepResult of the model's initial solve (its effort is
-    reported in the first row)."""
+    reported in the first row); ``resume``: the driver state of a checkpoint (the model's
+    state already loaded) to continue from; ``checkpoint_dir``: where checkpoints are
+    written (every ``output.checkpoint_every`` steps, at protocol step ends and at the end;
+    None: none)."""
     from .protocol import first_crossing, iterate_steps, stop_events
 
     log = log or get_logger()
+    comm = model.comm
     ts = case.time
     q = model.quantities()
     loc = model.locate()
@@ -96,31 +147,62 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
     wall0 = time.perf_counter()
     t = 0.0
     d = model.diagnostics()
-    row0 = {"time [s]": 0.0, "step [-]": 0, "cycle [-]": 0, "protocol step [-]": 0, "dt [s]": 0.0,
-            "newton iterations [-]": initial.newton_iterations if initial is not None else 0,
-            "krylov iterations [-]": initial.krylov_iterations if initial is not None else 0,
-            "wall time [s]": 0.0, **{k: v for k, v in d.items() if k in cols}}
-    if out is not None:
-        out.add_row(row0)
-        if case.output.fields:
-            out.write_fields(0.0, model.output_fields())
-    if keep_rows:
-        res.rows.append(row0)
+    every = getattr(case.output, "checkpoint_every", 0) or 0
+    Interrupt.install(reset=False)  # mesh generation (gmsh) may have reset the signal handlers
+
+    def checkpoint(st_number, t_step, dt, at_start=False):
+        if checkpoint_dir is None:
+            return
+        from . import checkpoint as ck
+
+        ck.save(model, {"step_number": st_number, "at_start": at_start, "t": t, "t_step": t_step, "dt": dt,
+                        "steps": res.steps,
+                        "rows": out.steps if out is not None else 0,
+                        "step_ends": [list(e) for e in res.step_ends],
+                        "wall": time.perf_counter() - wall0}, checkpoint_dir)
+
+    if resume is None:
+        row0 = {"time [s]": 0.0, "step [-]": 0, "cycle [-]": 0, "protocol step [-]": 0, "dt [s]": 0.0,
+                "newton iterations [-]": initial.newton_iterations if initial is not None else 0,
+                "krylov iterations [-]": initial.krylov_iterations if initial is not None else 0,
+                "wall time [s]": 0.0, **{k: v for k, v in d.items() if k in cols}}
+        if out is not None:
+            out.add_row(row0)
+            if case.output.fields:
+                out.write_fields(0.0, model.output_fields())
+        if keep_rows:
+            res.rows.append(row0)
+    else:
+        t, res.steps = float(resume["t"]), int(resume["steps"])
+        res.step_ends = [tuple(e) for e in resume["step_ends"]]
+        wall0 -= float(resume.get("wall", 0.0))
+        log.info(f"resumed at t = {t:.6g} s, step {res.steps}, protocol step {resume['step_number']}")
     t_end = ts.t_end if ts.t_end is not None else float("inf")
     last_reason = ""
     finished = True
     written = True
     for st in iterate_steps(case.effective_protocol(), q):
-        model.apply_step(st)
+        if resume is not None and st.number < resume["step_number"]:
+            continue
+        resuming = resume is not None and st.number == resume["step_number"] and not resume.get("at_start")
+        model.apply_step(st, predict=not resuming)
         log.info(f"-- {st.label}: {model.describe_control(st)}")
-        t_step = 0.0
-        dt = ts.dt_initial
+        t_step = float(resume["t_step"]) if resuming else 0.0
+        dt = float(resume["dt"]) if resuming else ts.dt_initial
         ended = ""
         # an event already reached at the start ends the step at once (e.g. CC to a voltage passed)
         for ev in st.events:
-            if st.mode != "cv" and ev.g(d) <= 0.0:
+            if st.mode != "cv" and ev.g(d) <= 0.0 and not resuming:
                 ended = "at start: " + ev.describe(d)
         while not ended:
+            sig = Interrupt.requested(comm)
+            if sig:
+                finished = False
+                res.status = "interrupted"
+                res.reason = (f"{_signal_name(sig)} received during {st.label} at t = {t:.6g} s; the last "
+                              "accepted step is saved: continue with cellsim run --resume OUTDIR")
+                checkpoint(st.number, t_step, dt)
+                break
             if max_steps is not None and res.steps >= max_steps:
                 finished = False
                 res.status, res.reason = "completed", f"stopped after max_steps = {max_steps} time steps"
@@ -138,6 +220,8 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                     res.status, res.reason = "failed", f"{st.label}: step at t = {t:.6g} s failed: {sr.reason}"
                     finished = False
                     break
+                if Interrupt.requested(comm):
+                    continue  # interrupted inside the solve: stop at the last accepted step
                 log.info(f"   step at t = {t:.6g} s with dt = {dt:.4g} s failed ({sr.reason}); retrying with dt/2")
                 dt *= 0.5
                 if dt < ts.dt_min:
@@ -148,6 +232,13 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                     break
                 continue
             d_new = model.diagnostics()
+            why = model.check_step(d, d_new, dt)
+            if why:
+                res.status = "failed"
+                res.reason = f"{st.label}: step at t = {t:.6g} s with dt = {dt:.4g} s: {why}"
+                finished = False
+                model.reject()
+                break
             ev_stop, f_stop = first_crossing(stops, d, d_new)
             ev_step, f_step = first_crossing(st.events, d, d_new)
             ev, frac = (ev_stop, f_stop) if f_stop <= f_step else (ev_step, f_step)
@@ -187,11 +278,14 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                 written = True
             if not ended and ts.adaptive:
                 dt = min(max(dt * _grow(ts, changes, sr.newton_iterations, model.slow_newton), ts.dt_min), ts.dt_max)
+            if every and res.steps % every == 0 and not ended:
+                checkpoint(st.number, t_step, dt)
         if not finished:
             break
         last_reason = f"{st.label} ended: {ended}"
         res.step_ends.append((st.label, t, ended))
         log.info(f"   {last_reason} (t = {t:.6g} s)")
+        checkpoint(st.number + 1, 0.0, ts.dt_initial, at_start=True)  # before the next protocol step
     if out is not None and case.output.fields and not written and res.steps > 0:
         out.write_fields(t, model.output_fields())  # the final state (failed or stopped runs)
     if finished:
@@ -203,15 +297,20 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
 
 def _collective_errors():
     from .geometry.mesh import GeometryError
+    from .output import OutputFolderError
     from .schema import CaseError
 
-    return (GeometryError, CaseError)
+    return (GeometryError, CaseError, OutputFolderError)
 
 
-def run_case(case, outdir, comm=None, command: str = "", tm=None) -> RunResult:
+def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: bool = True,
+             resume: bool = False) -> RunResult:
     """Run a validated case, writing the output contract into ``outdir`` (collective).
 
     ``tm``: an already built TaggedMesh (tests); default: built from ``case.geometry``.
+    ``overwrite``: replace a run already in ``outdir`` (the command line asks for
+    ``--overwrite``); ``resume``: continue the run in ``outdir`` from its checkpoint.
+    SIGTERM and SIGINT end the run after the current step with status ``interrupted``.
     """
     from mpi4py import MPI
 
@@ -219,13 +318,23 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None) -> RunResult:
     from .dolfinx_env import require_dolfinx
 
     require_dolfinx()
+    from . import checkpoint as ck
     from .models import build_model
-    from .output import RunOutput
+    from .output import RunOutput, claim_output_dir, release_output_dir
 
     comm = comm or MPI.COMM_WORLD
     outdir = Path(outdir)
     wall0 = time.perf_counter()
     log = setup_logging(comm.rank, None)
+    case_text = case_to_toml(case)
+    claim_output_dir(outdir, comm, overwrite=overwrite, resume=resume, case_toml=case_text)
+    if resume and not ck.exists(outdir):
+        release_output_dir(outdir, comm)
+        from .output import OutputFolderError
+
+        raise OutputFolderError(f"--resume {outdir}: no checkpoint there ({outdir / ck.DIR}); the run stopped "
+                                "before its first checkpoint: start it again")
+    old_handlers = Interrupt.install()
     out = None
     status, reason, steps, t = "failed", "", 0, 0.0
     try:
@@ -238,15 +347,21 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None) -> RunResult:
 
             tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
         model = build_model(case, tm, comm)
-        out = RunOutput(outdir, comm, case_to_toml(case), columns=columns(model),
-                        meta={"title": case.title, "command": command, "model": case.model, **model.meta()})
-        log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None)
+        drv = None
+        if resume:
+            drv = ck.load(model, outdir)
+        out = RunOutput(outdir, comm, case_text, columns=columns(model),
+                        meta={"title": case.title, "command": command, "model": case.model, **model.meta()},
+                        resume_rows=drv["rows"] if drv is not None else None)
+        log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None, append=resume)
         log.info(f"cellsim {case.model}: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
         log.info(model.describe())
-        r0 = model.solve_initial()
-        if r0 is not None and not r0.converged:
-            raise RuntimeError(f"initial equilibrium: {r0.reason}")
-        lr = run_protocol(case, model, out=out, log=log, initial=r0)
+        r0 = None
+        if drv is None:
+            r0 = model.solve_initial()
+            if r0 is not None and not r0.converged:
+                raise RuntimeError(f"initial equilibrium: {r0.reason}")
+        lr = run_protocol(case, model, out=out, log=log, initial=r0, resume=drv, checkpoint_dir=outdir)
         status, reason, steps, t = lr.status, lr.reason, lr.steps, lr.time
         d = model.diagnostics()
         summary = {"steps": steps, "final time [s]": t, **model.meta(),
@@ -257,18 +372,30 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None) -> RunResult:
     except Exception as exc:
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         if comm.size > 1 and not isinstance(exc, _collective_errors()):
-            # raised on this rank only: the others may wait in a collective call forever
+            # raised on this rank only: the others may wait in a collective call forever.
+            # Whatever fails while reporting it (a full disk), the job is aborted.
             import sys
             import traceback
 
-            print(f"cellsim (rank {comm.rank}): {reason}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-            if out is not None:
-                out.fail_local(reason)
-            comm.Abort(1)
+            try:
+                print(f"cellsim (rank {comm.rank}): {reason}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                if out is not None:
+                    out.fail_local(reason)
+            except BaseException:
+                pass
+            finally:
+                comm.Abort(1)
         get_logger().error(f"failed: {reason}")
-        if out is None:  # failed before the model existed (mesh, set-up): still leave a manifest
-            out = RunOutput(outdir, comm, case_to_toml(case), columns=BASE_COLUMNS,
-                            meta={"title": case.title, "command": command, "model": case.model})
-        out.close(status, reason, {"steps": steps, "final time [s]": t})
+        try:
+            if out is None:  # failed before the model existed (mesh, set-up): still leave a manifest
+                out = RunOutput(outdir, comm, case_text, columns=BASE_COLUMNS,
+                                meta={"title": case.title, "command": command, "model": case.model},
+                                resume_rows=None if not resume else 0)
+            out.close(status, reason, {"steps": steps, "final time [s]": t})
+        finally:
+            release_output_dir(outdir, comm)
         raise
+    finally:
+        Interrupt.restore(old_handlers)
+    release_output_dir(outdir, comm)
     return RunResult(status, reason, steps, t, outdir)

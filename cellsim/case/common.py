@@ -178,7 +178,11 @@ class OutputSpec(StrictModel):
     """What is written besides case.toml, manifest.json and timeseries.csv."""
 
     fields: bool = Field(True, description="Write fields of every region (XDMF and VTK .pvd).")
-    fields_every: int = Field(10, ge=1, description="Write fields every N accepted steps (and at step ends) [-].")
+    fields_every: int = Field(10, ge=1, le=100000,
+                              description="Write fields every N accepted steps (and at step ends) [-].")
+    checkpoint_every: int = Field(
+        10, ge=0, le=100000, description="Write a checkpoint (the whole state, for `cellsim run --resume`) every N "
+        "accepted steps, besides protocol step ends, interruptions and the end; 0: only those [-].")
 
 
 class SolverSpec(StrictModel):

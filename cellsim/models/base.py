@@ -158,6 +158,17 @@ class Model:
         for n, f in self.old.items():
             f.x.array[:] = self.u[n].x.array
 
+    def extra_functions(self) -> dict:
+        """Functions besides the unknowns and history that belong to the state (checkpoints)."""
+        return {}
+
+    def after_load(self) -> None:
+        """Hook: after a checkpoint was loaded into the unknowns, history and scalars."""
+
+    def length_scale(self) -> float:
+        """A length of the geometry [m] (tolerance of checkpoint dof matching)."""
+        raise NotImplementedError
+
     def num_dofs(self) -> int:
         return sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
                    for u in self.unknowns)

@@ -57,6 +57,8 @@ from mpi4py import MPI  # noqa: E402
 
 #: largest change of any potential in one Newton iteration [V] (damping)
 MAX_POTENTIAL_STEP = 0.25
+#: largest lithium-balance error of one step, relative to the lithium a 1C current moves in it
+STEP_BALANCE_TOL = 1e-6
 #: fieldsplit groups of the iterative solver
 FIELDSPLIT_GROUPS = {"phi": ("phi_s", "phi_b", "phi_e", "V"), "ce": ("c_e",), "cs": ("c_s", "sigma_h"),
                      "u": ("u",)}
@@ -323,6 +325,9 @@ class HalfCellModel(HalfCellOutputs, Model):
         self.restore(snap)
         self.cv.value, self.frozen.value, self.dt.value, self.i_app.value = keep
 
+    def length_scale(self) -> float:
+        return self.R_ref
+
     def block_index_sets(self):
         return self.solver.block_index_sets()
 
@@ -372,7 +377,7 @@ class HalfCellModel(HalfCellOutputs, Model):
         return res
 
     # ------------------------------------------------------------------ control
-    def set_current(self, i_app: float):
+    def set_current(self, i_app: float, predict: bool = True):
         """Galvanostatic control: current density [A m-2] per cross-section, discharge positive.
 
         The solid potentials are shifted by the change of the mean Butler-Volmer overpotential
@@ -381,7 +386,7 @@ class HalfCellModel(HalfCellOutputs, Model):
         changed = self.mode != "cc" or float(self.i_app.value) != float(i_app)
         self.cv.value = 0.0
         self.i_app.value = float(i_app)
-        if changed:
+        if changed and predict:
             self._predict(float(i_app))
 
     def _predict(self, i_app: float):
@@ -399,11 +404,12 @@ class HalfCellModel(HalfCellOutputs, Model):
             if n in self.u:
                 self.u[n].x.array[:] += shift
 
-    def set_voltage(self, v: float):
+    def set_voltage(self, v: float, keep_state: bool = False):
         """Potentiostatic control: cell voltage [V] against lithium."""
         self.cv.value = 1.0
         self.V_set.value = float(v)
-        self.V.x.array[:] = float(v) - float(self.phi_ref.value)
+        if not keep_state:
+            self.V.x.array[:] = float(v) - float(self.phi_ref.value)
 
     @property
     def mode(self) -> str:
@@ -415,11 +421,21 @@ class HalfCellModel(HalfCellOutputs, Model):
     def locate(self) -> Locate:
         return Locate(True, self.case.time.dt_min)
 
-    def apply_step(self, st) -> None:
+    def apply_step(self, st, predict: bool = True) -> None:
         if st.mode == "cv":
-            self.set_voltage(st.voltage)
+            self.set_voltage(st.voltage, keep_state=not predict)
         else:
-            self.set_current(st.current)
+            self.set_current(st.current, predict)
+
+    def check_step(self, d_old: dict, d_new: dict, dt: float) -> str:
+        """Why a converged step cannot be accepted: a lithium balance (relative to the lithium a
+        1C current moves in the step) off by more than STEP_BALANCE_TOL."""
+        for k in ("particle lithium error [-]", "lithium balance error [-]"):
+            if abs(d_new[k]) > STEP_BALANCE_TOL:
+                return (f"{k.split(' [')[0]} {d_new[k]:.3g} of the lithium a 1C current moves in the step (more "
+                        f"than {STEP_BALANCE_TOL:g}): the state did not follow the current; a Newton tolerance "
+                        "too loose for this problem (solver.atol, solver.rtol)")
+        return ""
 
     def describe_control(self, st) -> str:
         return f"i = {st.current:.5g} A m-2" if st.mode != "cv" else f"V = {st.voltage:.4f} V"

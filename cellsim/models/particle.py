@@ -54,6 +54,10 @@ MECHANICS_COLUMNS = [
 ]
 
 
+#: largest lithium-balance error of one step, relative to the lithium it moves
+STEP_BALANCE_TOL = 1e-6
+
+
 def diagnostic_columns(case) -> list[str]:
     return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else [])
 
@@ -160,7 +164,10 @@ class ParticleModel(Model):
         self.sigma_h_surface = surface_sigma_h(self) if sio else 0.0
         self.solver = NewtonSolver(self, self.forms, case.solver, "particle")
         self.problem, self.snes = self.solver.problem, self.solver.snes
-        self._increment = None
+        # the last accepted step's change of every unknown (linear extrapolation as the next
+        # Newton start); part of the state, so a resumed run starts its Newton alike
+        self._inc = {n: fem.Function(self.u[n].function_space, name=f"{n}_increment") for n in self.block_names}
+        self.scalars["increment_dt"] = 0.0
         self._setup_diagnostics()
         self.scalars["charge"] = 0.0  # C passed into the particle
         self.lithium0 = self.total_lithium()
@@ -190,7 +197,7 @@ class ParticleModel(Model):
         ts = self.case.time
         return Locate(False, max(ts.dt_min, 1e-4 * (ts.t_end if ts.t_end is not None else 3600.0)))
 
-    def apply_step(self, st) -> None:
+    def apply_step(self, st, predict: bool = True) -> None:
         """Set the control of a protocol step (cc / cv / rest / flux)."""
         if st.mode == "flux":
             if st.flux is not None:
@@ -273,11 +280,11 @@ class ParticleModel(Model):
             self.S.x.array[:] = 0.0
 
     def _prepare_newton(self, dt: float) -> None:
-        if self._increment is not None:
+        dt_prev = self.scalars["increment_dt"]
+        if dt_prev > 0.0:
             # linear extrapolation of the last accepted step as the Newton starting point
-            inc, dt_prev = self._increment
-            for u, du in zip(self.unknowns, inc):
-                u.x.array[:] += (dt / dt_prev) * du
+            for n, u in zip(self.block_names, self.unknowns):
+                u.x.array[:] += (dt / dt_prev) * self._inc[n].x.array
         if not self.flux_mode and float(self.cv.value) < 0.5:
             self._predict_potential()
         elif not self.flux_mode:
@@ -305,9 +312,29 @@ class ParticleModel(Model):
 
     def accept(self):
         snap = self._pre["unknowns"]
-        self._increment = ([u.x.array - snap[n] for n, u in zip(self.block_names, self.unknowns)],
-                           float(self.dt.value))
+        for n, u in zip(self.block_names, self.unknowns):
+            self._inc[n].x.array[:] = u.x.array - snap[n]
+        self.scalars["increment_dt"] = float(self.dt.value)
         super().accept()
+
+    def extra_functions(self) -> dict:
+        return dict(self._inc)
+
+    def length_scale(self) -> float:
+        return self.L
+
+    def check_step(self, d_old: dict, d_new: dict, dt: float) -> str:
+        """Why a converged step cannot be accepted: lithium gained against the charge passed
+        (relative to the charge of the step, at least 1e-3 of a 1C step) off by more than
+        STEP_BALANCE_TOL, e.g. a step that "converged" without moving while current flows."""
+        q1c = dt * self.one_c_current() / FARADAY
+        moved = abs(d_new["charge passed [C]"] - d_old["charge passed [C]"]) / FARADAY
+        err = abs(d_new["lithium balance error [mol]"] - d_old["lithium balance error [mol]"])
+        if err > STEP_BALANCE_TOL * max(moved, 1e-3 * q1c):
+            return (f"lithium balance of the step off by {err:.3g} mol against {moved:.3g} mol passed (the state "
+                    "did not follow the current; a Newton tolerance too loose for this problem: solver.atol, "
+                    "solver.rtol)")
+        return ""
 
     def max_change(self) -> dict:
         """Largest change of the concentration over the last step (in stoichiometry)."""
