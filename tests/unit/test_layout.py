@@ -18,7 +18,7 @@ MAX_LINES = 600
 LAYERS = [
     {"dolfinx_env", "log", "schema", "materials", "provenance", "fields_io"},
     {"geometry"},
-    {"case", "regions", "protocol", "newton"},
+    {"case", "regions", "protocol", "newton", "checkpoint"},
     {"physics", "solver"},
     {"models"},
     {"output", "tortuosity_cmd"},
