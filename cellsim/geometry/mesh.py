@@ -25,191 +25,18 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from cellsim.geometry.spec import GEOMETRY_ADAPTER, MeshControls
+from cellsim.geometry import electrode, particle, structured
+from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um  # noqa: F401
+from cellsim.geometry.gmsh_model import apply_mesh_sizes, element_quality, gmsh_session  # noqa: F401
+from cellsim.geometry.spec import GEOMETRY_ADAPTER
 
-#: model unit used inside gmsh, in metres (micrometres)
-MODEL_UNIT = 1e-6
-
-
-class GeometryError(RuntimeError):
-    """The geometry could not be built or meshed (raised on every rank)."""
-
-
-def um(x_m: float) -> float:
-    """Metres -> model units (micrometres)."""
-    return x_m / MODEL_UNIT
-
-
-# ---------------------------------------------------------------------------------------
-# names -> gmsh physical groups
-# ---------------------------------------------------------------------------------------
-
-
-class ModelTags:
-    """Collects named leaf regions/interfaces of a gmsh model and their aggregates.
-
-    Builders call :meth:`region` with OCC volume tags, :meth:`interface` with OCC
-    surface tags, and :meth:`aggregate` to define names that cover several leaves.
-    :meth:`commit` creates one physical group per leaf (tags 1, 2, ... in insertion
-    order) after checking that every volume is in exactly one region and every
-    surface in at most one interface.
-    """
-
-    def __init__(self) -> None:
-        self.leaf_regions: dict[str, list[int]] = {}
-        self.leaf_interfaces: dict[str, list[int]] = {}
-        self.agg_regions: dict[str, list[str]] = {}
-        self.agg_interfaces: dict[str, list[str]] = {}
-        self.region_tags: dict[str, int] = {}
-        self.interface_tags: dict[str, int] = {}
-
-    def region(self, name: str, volumes) -> None:
-        vols = [int(v) for v in volumes]
-        if not vols:
-            raise GeometryError(f"region '{name}' has no volumes")
-        self.leaf_regions.setdefault(name, []).extend(vols)
-
-    def interface(self, name: str, surfaces) -> None:
-        surfs = [int(s) for s in surfaces]
-        if not surfs:
-            raise GeometryError(f"interface '{name}' has no surfaces")
-        self.leaf_interfaces.setdefault(name, []).extend(surfs)
-
-    def aggregate(self, name: str, members, dim: int = 3) -> None:
-        target = self.agg_regions if dim == 3 else self.agg_interfaces
-        target.setdefault(name, []).extend(members)
-
-    def volumes_of(self, name: str) -> list[int]:
-        """OCC volumes of a leaf or aggregate region."""
-        if name in self.leaf_regions:
-            return list(self.leaf_regions[name])
-        out: list[int] = []
-        for m in self.agg_regions.get(name, []):
-            out.extend(self.volumes_of(m))
-        return out
-
-    def surfaces_of(self, name: str) -> list[int]:
-        if name in self.leaf_interfaces:
-            return list(self.leaf_interfaces[name])
-        out: list[int] = []
-        for m in self.agg_interfaces.get(name, []):
-            out.extend(self.surfaces_of(m))
-        return out
-
-    def commit(self) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-        import gmsh
-
-        all_vols = sorted(t for _, t in gmsh.model.getEntities(3))
-        seen: dict[int, str] = {}
-        for name, vols in self.leaf_regions.items():
-            for v in vols:
-                if v in seen:
-                    raise GeometryError(f"volume {v} is in regions '{seen[v]}' and '{name}'")
-                seen[v] = name
-        missing = [v for v in all_vols if v not in seen]
-        if missing:
-            raise GeometryError(f"volumes {missing} belong to no region")
-        seen_s: dict[int, str] = {}
-        for name, surfs in self.leaf_interfaces.items():
-            for s in surfs:
-                if s in seen_s:
-                    raise GeometryError(f"surface {s} is in interfaces '{seen_s[s]}' and '{name}'")
-                seen_s[s] = name
-        for i, (name, vols) in enumerate(self.leaf_regions.items(), start=1):
-            gmsh.model.addPhysicalGroup(3, sorted(set(vols)), tag=i, name=name)
-            self.region_tags[name] = i
-        for i, (name, surfs) in enumerate(self.leaf_interfaces.items(), start=1):
-            gmsh.model.addPhysicalGroup(2, sorted(set(surfs)), tag=i, name=name)
-            self.interface_tags[name] = i
-
-        def resolve(name, leaves, aggs, seen=()):
-            if name in leaves:
-                return (leaves[name],)
-            if name in seen:
-                raise GeometryError(f"aggregate '{name}' refers to itself")
-            out = []
-            for m in aggs[name]:
-                out.extend(resolve(m, leaves, aggs, seen + (name,)))
-            return tuple(sorted(set(out)))
-
-        regions = {n: (t,) for n, t in self.region_tags.items()}
-        for n in self.agg_regions:
-            regions[n] = resolve(n, self.region_tags, self.agg_regions)
-        interfaces = {n: (t,) for n, t in self.interface_tags.items()}
-        for n in self.agg_interfaces:
-            interfaces[n] = resolve(n, self.interface_tags, self.agg_interfaces)
-        return regions, interfaces
-
-
-# ---------------------------------------------------------------------------------------
-# mesh size
-# ---------------------------------------------------------------------------------------
-
-
-def apply_mesh_sizes(
-    spec: MeshControls,
-    tags: ModelTags,
-    refine_interfaces: list[str] | None = None,
-    extra_fields: list[int] | None = None,
-    builder_sizes: dict[str, float] | None = None,
-) -> None:
-    """Background size field = min(global h, region sizes, interface thresholds).
-
-    * global: ``Mesh.MeshSizeMax = h``;
-    * region r with size h_r: a ``Constant`` field (h_r inside r and on its boundary);
-    * interfaces (names in ``refine_interfaces``, default all leaves) when h_i < h:
-      a ``Distance`` + ``Threshold`` field, size h_i at distance 0 growing linearly to
-      h at distance ``refinement_distance``.
-    """
-    import gmsh
-
-    f = gmsh.model.mesh.field
-    h = um(spec.h())
-    fields: list[int] = list(extra_fields or [])
-    hmin = h
-    sizes = {k: min(v, spec.h()) for k, v in spec.default_region_sizes().items()}
-    sizes.update(builder_sizes or {})
-    sizes.update(spec.region_mesh_size)
-    for name, size in sizes.items():
-        vols = tags.volumes_of(name)
-        if not vols:
-            continue
-        fid = f.add("Constant")
-        f.setNumbers(fid, "VolumesList", vols)
-        f.setNumber(fid, "VIn", um(size))
-        f.setNumber(fid, "VOut", 1e22)
-        f.setNumber(fid, "IncludeBoundary", 1)
-        fields.append(fid)
-        hmin = min(hmin, um(size))
-    hi = um(spec.h_interface())
-    if hi < h:
-        names = refine_interfaces if refine_interfaces is not None else list(tags.leaf_interfaces)
-        surfs = sorted({s for n in names for s in tags.surfaces_of(n)})
-        if surfs:
-            dist = f.add("Distance")
-            f.setNumbers(dist, "SurfacesList", surfs)
-            f.setNumber(dist, "Sampling", 30)
-            thr = f.add("Threshold")
-            f.setNumber(thr, "InField", dist)
-            f.setNumber(thr, "SizeMin", hi)
-            f.setNumber(thr, "SizeMax", h)
-            f.setNumber(thr, "DistMin", 0.0)
-            f.setNumber(thr, "DistMax", um(spec.d_refine()))
-            fields.append(thr)
-            hmin = min(hmin, hi)
-    gmsh.option.setNumber("Mesh.MeshSizeMax", h)
-    gmsh.option.setNumber("Mesh.MeshSizeMin", 0.05 * hmin)
-    if fields:
-        fmin = f.add("Min")
-        f.setNumbers(fmin, "FieldsList", fields)
-        f.setAsBackgroundMesh(fmin)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+#: kind -> builder (rank 0, inside a gmsh model) and kind -> plan (numpy, before gmsh)
+BUILDERS = {**particle.BUILDERS, **structured.BUILDERS, **electrode.BUILDERS}
+PLANS = {**structured.PLANS, **electrode.PLANS}
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,50 +104,6 @@ class TaggedMesh:
         return self._tagged(self.facet_tags, self.interfaces[name], owned, fdim)
 
 
-@dataclass
-class BuildResult:
-    """What a builder returns on rank 0 (besides the gmsh model it made)."""
-
-    tags: ModelTags
-    info: dict = field(default_factory=dict)
-    refine_interfaces: list[str] | None = None
-    extra_fields: list[int] | None = None
-    #: default region sizes found while building [m] (the user's region_mesh_size wins)
-    region_sizes: dict[str, float] = field(default_factory=dict)
-    algorithm3d: int = 1  # 1 Delaunay, 10 HXT
-
-
-@contextlib.contextmanager
-def gmsh_session(verbose: bool = False, name: str = "cellsim"):
-    """Initialise gmsh if needed (non-interruptible, silent) and give a fresh model.
-
-    If gmsh was already initialised by the caller, only the model is added and removed.
-    """
-    import gmsh
-
-    owner = not gmsh.isInitialized()
-    if owner:
-        gmsh.initialize(interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
-        gmsh.option.setNumber("General.Verbosity", 5 if verbose else 2)
-        gmsh.option.setNumber("General.NumThreads", 1)
-        gmsh.model.add(name)
-        gmsh.model.setCurrent(name)
-        yield gmsh
-    finally:
-        with contextlib.suppress(Exception):
-            gmsh.model.remove()
-        if owner:
-            gmsh.finalize()
-
-
-def _builders() -> tuple[dict[str, Callable], dict[str, Callable]]:
-    from cellsim.geometry import composite, particle
-
-    return {**particle.BUILDERS, **composite.BUILDERS}, dict(composite.PLANS)
-
-
 def plan_geometry(spec) -> Any:
     """The seeded, gmsh-free plan of a kind (packing, pores, seeds), or None.
 
@@ -329,30 +112,7 @@ def plan_geometry(spec) -> Any:
     """
     if isinstance(spec, dict):
         spec = GEOMETRY_ADAPTER.validate_python(spec)
-    plans = _builders()[1]
-    return plans[spec.kind](spec) if spec.kind in plans else None
-
-
-def element_quality() -> dict:
-    """min/mean gmsh minSICN quality and counts of the 3D mesh (rank 0, gmsh active)."""
-    import gmsh
-
-    types, tags, _ = gmsh.model.mesh.getElements(3)
-    all_tags = np.concatenate([np.asarray(t) for t in tags]) if tags else np.zeros(0)
-    q = np.asarray(gmsh.model.mesh.getElementQualities(all_tags, "minSICN")) if len(all_tags) else np.zeros(1)
-    ntri = 0
-    for t, et in zip(*gmsh.model.mesh.getElements(2)[:2]):
-        ntri += len(et)
-    nodes = gmsh.model.mesh.getNodes()[0]
-    return {
-        "num_tetrahedra": int(len(all_tags)),
-        "num_boundary_triangles": int(ntri),
-        "num_nodes": int(len(nodes)),
-        "quality_measure": "minSICN (1 = regular tetrahedron, <= 0 inverted)",
-        "quality_min": float(q.min()),
-        "quality_mean": float(q.mean()),
-        "quality_histogram": np.histogram(q, bins=10, range=(0.0, 1.0))[0].tolist(),
-    }
+    return PLANS[spec.kind](spec) if spec.kind in PLANS else None
 
 
 #: (2D algorithm, 3D algorithm) tried in turn when gmsh fails (e.g. "PLC Error: two
@@ -404,7 +164,7 @@ def build_mesh(
     try:
         if rank == 0:
             try:
-                builder = _builders()[0][spec.kind]
+                builder = BUILDERS[spec.kind]
                 info_retries: list[str] = []
                 for attempt, (alg2, alg3) in enumerate(RETRY_ALGORITHMS):
                     # a failed gmsh run leaves gmsh unusable: every attempt gets a fresh

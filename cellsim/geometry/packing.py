@@ -83,6 +83,25 @@ def lateral_shifts(L: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def image_shifts(c, r, W, D) -> list[np.ndarray]:
+    """In-plane periodic shifts (a W, b D, 0) whose copy of the ball (c, r) meets the box."""
+    out = []
+    for a in (0, -1, 1):
+        for b in (0, -1, 1):
+            x, y = c[0] + a * W, c[1] + b * D
+            if x - r < W and x + r > 0 and y - r < D and y + r > 0:
+                out.append(np.array([a * W, b * D, 0.0]))
+    return out
+
+
+def nearest_image(v, W, D) -> np.ndarray:
+    """The in-plane periodic image of the vector v shortest in x and y."""
+    v = np.array(v, float)
+    v[0] -= W * round(v[0] / W)
+    v[1] -= D * round(v[1] / D)
+    return v
+
+
 def _band_project(c, r, L, wall_gap, band):
     """Move in-plane coordinates out of the forbidden band near the lateral faces.
 

@@ -1,8 +1,8 @@
 """Single-particle builders: sphere, ellipsoid, cylinder (wire), core-shell.
 
 Each builder runs on rank 0 inside an active gmsh model, builds the OpenCASCADE solid
-in micrometres (see :mod:`cellsim.geometry.mesh`), names regions and interfaces with a
-:class:`~cellsim.geometry.mesh.ModelTags`, and records exact measures in SI units:
+in micrometres (see :mod:`cellsim.geometry.base`), names regions and interfaces with a
+:class:`~cellsim.geometry.base.ModelTags`, and records exact measures in SI units:
 
 * sphere, radius R:          V = 4/3 pi R^3,            A = 4 pi R^2
 * ellipsoid, semi-axes a,b,c: V = 4/3 pi a b c,
@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from cellsim.geometry.mesh import BuildResult, ModelTags, um
-from cellsim.geometry.spec import CoreShell, Cylinder, Ellipsoid, Sphere
+from cellsim.geometry.base import BuildResult, ModelTags, um
+from cellsim.geometry.spec_particles import CoreShell, Cylinder, Ellipsoid, Sphere
 
 
 def ellipsoid_area(a: float, b: float, c: float, n: int = 200) -> float:

@@ -1,0 +1,399 @@
+"""Composite electrode and half-cell builder.
+
+*Plan* (pure numpy, seeded, before gmsh): particle radii and a periodic packing
+(:mod:`~cellsim.geometry.packing`), then the carbon-binder plan
+(:mod:`~cellsim.geometry.binder`). *Build* (rank 0, OpenCASCADE in micrometres): box,
+collector (and separator), particles clipped to the box with their in-plane images,
+binder balls, one fragment; volumes named from the fragment map, surfaces from the
+regions on their two sides.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cellsim.geometry.base import MODEL_UNIT, BuildResult, ModelTags, um
+from cellsim.geometry.binder import plan_binder
+from cellsim.geometry.gmsh_model import (
+    aggregate_areas,
+    aggregate_volumes,
+    bbox_centre,
+    cad_areas,
+    cad_volumes,
+    classify_surfaces,
+)
+from cellsim.geometry.gmsh_model import occ as _occ
+from cellsim.geometry.packing import image_shifts, min_clearance, nearest_image, pack_spheres, sample_radii
+from cellsim.geometry.spec_electrode import Electrode, HalfCell
+
+
+def plan_electrode(spec: Electrode) -> dict:
+    """Particle sizes/positions and binder geometry (pure numpy, deterministic by seed).
+
+    The packing is periodic in x and y: a particle crossing a lateral face continues on
+    the opposite face (its pieces form one region ``particle_i``), so that the box has
+    no wall effect in-plane; binder necks follow the same images.
+    """
+    rng = np.random.default_rng(spec.seed)
+    W, D, T = spec.width, spec.depth, spec.thickness
+    L = np.array([W, D, T])
+    if spec.particles:
+        radii = np.array([p.radius for p in spec.particles])
+        centres = np.array([p.centre for p in spec.particles], float)
+    else:
+        radii = sample_radii(spec.radius_distribution, spec.volume_fraction * spec.box_volume(), rng)
+        centres = pack_spheres(radii, L, spec.g(), spec.g_wall(), rng)
+    plan: dict = {"radii": radii, "centres": centres}
+    plan["active_fraction_planned"] = float(np.sum(4 / 3 * math.pi * radii**3) / spec.box_volume())
+    plan["min_gap"] = min_clearance(centres, radii, L)
+    plan["binder"] = plan_binder(spec, centres, radii, rng) if spec.binder_fraction > 0 else None
+    return plan
+
+
+def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
+    import gmsh
+
+    occ = _occ()
+    half = isinstance(spec, HalfCell)
+    W, D, T, tcc = (um(x) for x in (spec.width, spec.depth, spec.thickness, spec.collector_thickness))
+    centres = np.asarray(plan["centres"]) / MODEL_UNIT
+    radii = np.asarray(plan["radii"]) / MODEL_UNIT
+    n = len(radii)
+    box = occ.addBox(0, 0, 0, W, D, T)
+    cc = occ.addBox(0, 0, -tcc, W, D, tcc)
+    objs = [(3, box), (3, cc)]
+    if half:
+        ts = um(spec.separator_thickness)
+        sep = occ.addBox(0, 0, T, W, D, ts)
+        objs.append((3, sep))
+    # particles: one OCC ball per in-plane image meeting the box, clipped to the box
+    bplan = plan.get("binder")
+    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
+    necks_um = []
+    if bplan is not None and bplan["morphology"] == "necks":
+        for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
+            necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
+    for i in range(n):
+        # directions from the particle to neck balls, other particles and faces nearby
+        for m, rb, lab in necks_um:
+            for sh in image_shifts(m, rb, W, D):
+                v = nearest_image(m + sh - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + rb:
+                    neck_dirs[i].append(v)
+        for j in range(n):
+            if j != i:
+                v = nearest_image(centres[j] - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
+                    neck_dirs[i].append(v)
+        for k_ in (0, 1):
+            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
+                neck_dirs[i].append(np.eye(3)[k_])
+    part_pieces: list[list[int]] = []
+    for i, (c, r) in enumerate(zip(centres, radii)):
+        shifts = image_shifts(c, r, W, D)
+        axis = _pole_axis(neck_dirs[i])
+        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
+        crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
+        if crosses:
+            clip = occ.addBox(0, 0, 0, W, D, T)
+            out, _ = occ.intersect(balls, [(3, clip)])
+            part_pieces.append([t for d, t in out if d == 3])
+        else:
+            part_pieces.append([balls[0][1]])
+    parts = [t for ps in part_pieces for t in ps]
+    # binder: shells (coating) or short neck cylinders, handed to one fragment together
+    # with everything else; a fragment piece is particle > binder > box phase
+    binder_tools: list[tuple[int, int]] = []
+    if bplan is not None:
+        if bplan["morphology"] == "coating":
+            t = um(bplan["thickness"])
+            for c, r in zip(centres, radii):
+                for sh in image_shifts(c, r + t, W, D):
+                    binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
+        else:
+            for m, rb, lab in necks_um:
+                dirs = [nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
+                if lab[0] == "pair":
+                    dirs.append(nearest_image(centres[lab[2]] - m, W, D))
+                else:
+                    dirs.append(np.array([0.0, 0.0, 1.0]))
+                axis = _pole_axis(dirs)
+                for sh in image_shifts(m, rb, W, D):
+                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
+    if binder_tools and CUT_BINDER_FIRST:
+        # remove the parts of the binder tools inside particles first: no cylinder tips
+        # or shell cores inside the particles (they would make thin slabs and slivers)
+        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts], removeObject=True, removeTool=False)
+    tools = [(3, p) for p in parts] + binder_tools
+    _, maps = occ.fragment(objs, tools)
+    occ.synchronize()
+    owners: dict[int, set[int]] = {}
+    for k, m in enumerate(maps):
+        for d, t in m:
+            if d == 3:
+                owners.setdefault(t, set()).add(k)
+    off = len(objs)
+    piece_owner = {}
+    k = off
+    for i, ps in enumerate(part_pieces):
+        for _ in ps:
+            piece_owner[k] = i
+            k += 1
+    first_binder = off + len(parts)
+    vol_leaf: dict[int, str] = {}
+    outside = []
+    for v, own in owners.items():
+        parts_here = [piece_owner[o] for o in own if o in piece_owner]
+        if parts_here:
+            if len(set(parts_here)) > 1:
+                raise RuntimeError(f"particles {sorted(set(parts_here))} overlap")
+            vol_leaf[v] = f"particle_{parts_here[0]}"
+        elif 1 in own:
+            vol_leaf[v] = "current_collector"
+        elif 0 in own:
+            vol_leaf[v] = "binder" if any(o >= first_binder for o in own) else "electrolyte"
+        elif half and 2 in own:
+            vol_leaf[v] = "separator"
+        else:
+            outside.append(v)
+    if outside:
+        occ.remove([(3, v) for v in outside], recursive=True)
+        occ.synchronize()
+    # every volume of the model must be named (the fragment may not create strays)
+    for _, v in gmsh.model.getEntities(3):
+        if v not in vol_leaf:
+            raise RuntimeError(f"volume {v} is not part of any input")
+    # electronic connectivity: particles, binder and collector volumes sharing a surface
+    def conductive_graph():
+        conductive = {v for v, nme in vol_leaf.items() if nme != "electrolyte" and nme != "separator"}
+        adj: dict[int, set[int]] = {v: set() for v in conductive}
+        for _, s in gmsh.model.getEntities(2):
+            up, _ = gmsh.model.getAdjacencies(2, s)
+            up = [int(u) for u in up]
+            if len(up) == 2 and up[0] in conductive and up[1] in conductive:
+                adj[up[0]].add(up[1])
+                adj[up[1]].add(up[0])
+        return conductive, adj
+
+    def reach(adj, seeds):
+        reached, stack = set(seeds), list(seeds)
+        while stack:
+            v = stack.pop()
+            for w in adj[v]:
+                if w not in reached:
+                    reached.add(w)
+                    stack.append(w)
+        return reached
+
+    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
+    # particles) carry no current and have no defined potential: a floating, singular block
+    # of the potential equations. They are pore space for the physics: merged into the
+    # electrolyte, their volume reported.
+    conductive, adj = conductive_graph()
+    anchored = reach(adj, [v for v in conductive if vol_leaf[v] != "binder"])
+    isolated_binder = sorted(v for v in conductive if vol_leaf[v] == "binder" and v not in anchored)
+    isolated_binder_volume = sum(occ.getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
+    for v in isolated_binder:
+        vol_leaf[v] = "electrolyte"
+    conductive, adj = conductive_graph()
+    reached = reach(adj, [v for v in conductive if vol_leaf[v] == "current_collector"])
+    # a particle counts as connected only when every piece of it is
+    not_connected = sorted(
+        {int(vol_leaf[v][9:]) for v in conductive if vol_leaf[v].startswith("particle_") and v not in reached}
+    )
+
+    tags = ModelTags()
+    order = [f"particle_{i}" for i in range(n)] + ["binder", "electrolyte", "current_collector", "separator"]
+    by_leaf: dict[str, list[int]] = {}
+    for v, name in vol_leaf.items():
+        by_leaf.setdefault(name, []).append(v)
+    for name in order:
+        if name in by_leaf:
+            tags.region(name, sorted(by_leaf[name]))
+    tags.aggregate("particle", [f"particle_{i}" for i in range(n)])
+    if half:
+        tags.aggregate("electrolyte_domain", ["electrolyte", "separator"])
+
+    eps = 1e-6 * max(W, D, T)
+    ztop = T + (um(spec.separator_thickness) if half else 0.0)
+
+    def rule(names, s):
+        if len(names) == 2:
+            a, b = names
+            if a == b:
+                return None  # inside one region (pieces of a particle, of the binder)
+            if a.startswith("particle_") and b.startswith("particle_"):
+                raise RuntimeError(f"particles {a} and {b} touch (surface {s})")
+            part = a if a.startswith("particle_") else b if b.startswith("particle_") else None
+            if part is not None:
+                other = b if part == a else a
+                if other == "electrolyte":
+                    return f"{part}_electrolyte"
+                if other == "binder":
+                    return f"{part}_binder"
+                if other == "current_collector":
+                    return "collector_particle"
+                if other == part:
+                    return None
+                raise RuntimeError(f"unexpected contact between {a} and {b} (surface {s})")
+            if names == ("binder", "electrolyte"):
+                return "binder_electrolyte"
+            if names == ("current_collector", "electrolyte"):
+                return "collector_electrolyte"
+            if names == ("binder", "current_collector"):
+                return "collector_binder"
+            if names == ("electrolyte", "separator"):
+                return "separator_electrolyte"
+            if names == ("binder", "separator"):
+                return "separator_binder"
+            if a == b:
+                return None
+            raise RuntimeError(f"unexpected contact between {a} and {b} (surface {s})")
+        (a,) = names
+        _, bb = bbox_centre(2, s)
+        if abs(bb[2] + tcc) < eps and abs(bb[5] + tcc) < eps:
+            return "collector_bottom"
+        if abs(bb[2] - ztop) < eps and abs(bb[5] - ztop) < eps:
+            if half:
+                return "lithium_separator"
+            return {"electrolyte": "separator_electrolyte", "binder": "separator_binder"}.get(a, "electrode_top_other")
+        return "side"
+
+    surfs = classify_surfaces(vol_leaf, rule)
+    if "electrode_top_other" in surfs:
+        raise RuntimeError("a particle touches the electrode top")
+    iface_order = (
+        [f"particle_{i}_electrolyte" for i in range(n)]
+        + [f"particle_{i}_binder" for i in range(n)]
+        + ["binder_electrolyte", "collector_electrolyte", "collector_binder", "collector_particle",
+           "separator_electrolyte", "separator_binder", "lithium_separator", "side", "collector_bottom"]
+    )  # fmt: skip
+    for name in iface_order:
+        if name in surfs:
+            tags.interface(name, surfs[name])
+
+    def agg(name, members):
+        present = [m for m in members if m in surfs]
+        if present:
+            tags.aggregate(name, present, dim=2)
+
+    agg("particle_electrolyte", [f"particle_{i}_electrolyte" for i in range(n)])
+    agg("particle_binder", [f"particle_{i}_binder" for i in range(n)])
+    agg("collector_electrode", ["collector_electrolyte", "collector_binder", "collector_particle"])
+    agg("electrode_separator", ["separator_electrolyte", "separator_binder"])
+
+    cad = cad_volumes(vol_leaf)
+    areas = cad_areas(surfs)
+    Vb = spec.box_volume()
+    info = {
+        "particle_centres": np.asarray(plan["centres"]).tolist(),
+        "particle_radii": np.asarray(plan["radii"]).tolist(),
+        "num_particles": n,
+        "particle_pieces": [len(ps) for ps in part_pieces],
+        "lateral_images": "particles and binder crossing x = 0, width or y = 0, depth continue "
+        "on the opposite face (periodic placement, non-periodic mesh)",
+        "box": {"width": spec.width, "depth": spec.depth, "thickness": spec.thickness,
+                "collector_thickness": spec.collector_thickness,
+                "separator_thickness": spec.separator_thickness if half else 0.0},
+        "electrode_volume": Vb,
+        "volume_fraction_target": {"particle": spec.target_fraction(), "binder": spec.binder_fraction},
+        "volume_fraction_planned": {"particle": plan["active_fraction_planned"],
+                                    "binder": (bplan or {}).get("fraction_planned", 0.0)},
+        "volume_fraction_cad": {
+            "particle": sum(v for k, v in cad.items() if k.startswith("particle_")) / Vb,
+            "binder": cad.get("binder", 0.0) / Vb,
+            "electrolyte": cad.get("electrolyte", 0.0) / Vb,
+        },
+        "min_particle_gap": plan["min_gap"],
+        "binder": None if bplan is None else {k: v for k, v in bplan.items() if k not in ("segments",)},
+        "particles_not_connected": not_connected,
+        "isolated_binder_merged_into_electrolyte": {"pieces": len(isolated_binder), "volume": isolated_binder_volume},
+        "exact_volume": aggregate_volumes(cad, tags),
+        "exact_area": aggregate_areas(areas, tags),
+    }  # fmt: skip
+    if bplan is not None and bplan["morphology"] == "necks":
+        info["binder"]["num_necks"] = sum(1 for s in bplan["segments"] if s[2][0] == "pair")
+        info["binder"]["num_bridges"] = sum(1 for s in bplan["segments"] if s[2][0] == "collector")
+        info["binder"].pop("radii", None)
+        rho = np.asarray(bplan["radii"])
+        info["binder"]["neck_radius_min"] = float(rho.min())
+        info["binder"]["neck_radius_max"] = float(rho.max())
+
+    # size fields: refine particle and binder interfaces; small balls at close contacts
+    # (region Constant fields are cheap: particles and binder get h_i inside and on their
+    # boundary; a Distance field over hundreds of surfaces is slow to evaluate)
+    refine: list[str] = []
+    extra = []
+    f = gmsh.model.mesh.field
+    hi = um(spec.h_interface())
+    for i in range(n):
+        for j in range(i + 1, n):
+            dvec = nearest_image(centres[j] - centres[i], W, D)
+            dij = float(np.linalg.norm(dvec))
+            g = dij - radii[i] - radii[j]
+            if g < 2 * hi:
+                m = centres[i] + (radii[i] + g / 2) * dvec / dij
+                rb = float(0.2 * min(radii[i], radii[j]))
+                for sh in image_shifts(m, rb + hi, W, D):
+                    b = f.add("Ball")
+                    for key, val in zip(("XCenter", "YCenter", "ZCenter"), m + sh):
+                        f.setNumber(b, key, float(val))
+                    f.setNumber(b, "Radius", rb)
+                    f.setNumber(b, "Thickness", float(hi))
+                    f.setNumber(b, "VIn", float(max(2 * g, hi / 2)))
+                    f.setNumber(b, "VOut", 1e22)
+                    extra.append(b)
+    res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=1)
+    res.region_sizes = {"particle": spec.h_interface()}
+    if bplan is not None:
+        hi_m = spec.h_interface()
+        if bplan["morphology"] == "coating":  # about one element across the shell
+            res.region_sizes["binder"] = min(hi_m, max(bplan["thickness"], hi_m / 2))
+        else:
+            res.region_sizes["binder"] = min(hi_m, max(min(bplan["radii"]) / 2, hi_m / 3))
+    return res
+
+
+_FIB = None
+
+
+def _pole_axis(dirs) -> np.ndarray:
+    """A unit axis far from every direction in ``dirs`` (max |a . u| minimal).
+
+    OpenCASCADE spheres have degenerate poles on their z axis; an intersection curve
+    passing near a pole gives unmeshable surface patches, so the poles are turned away
+    from the contacts and necks.
+    """
+    global _FIB
+    if _FIB is None:
+        n = 200
+        k = np.arange(n) + 0.5
+        phi = np.arccos(1 - k / n)  # upper hemisphere suffices (axis, both poles)
+        th = np.pi * (1 + 5**0.5) * k
+        _FIB = np.column_stack([np.cos(th) * np.sin(phi), np.sin(th) * np.sin(phi), np.cos(phi)])
+    if len(dirs) == 0:
+        return np.array([0.0, 0.0, 1.0])
+    U = np.asarray(dirs, float)
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    score = np.max(np.abs(_FIB @ U.T), axis=1)
+    return _FIB[int(np.argmin(score))]
+
+
+def _add_sphere(occ, c, r, axis) -> int:
+    """OCC sphere with its pole axis turned from z to ``axis``."""
+    t = occ.addSphere(*c, r)
+    ez = np.array([0.0, 0.0, 1.0])
+    ax = np.cross(ez, axis)
+    sn = float(np.linalg.norm(ax))
+    if sn > 1e-9:
+        occ.rotate([(3, t)], *c, *(ax / sn), math.atan2(sn, float(ez @ axis)))
+    return t
+
+
+
+CUT_BINDER_FIRST = True
+
+PLANS = {"electrode": plan_electrode, "half_cell": plan_electrode}
+BUILDERS = {"electrode": build_electrode, "half_cell": build_electrode}

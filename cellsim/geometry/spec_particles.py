@@ -1,0 +1,274 @@
+"""Schema of the single-particle kinds: sphere, ellipsoid, cylinder, core-shell, porous
+and secondary (polycrystalline) particles (pydantic; lengths in metres)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from cellsim.geometry.spec_controls import MeshControls, fmt
+
+
+# ---------------------------------------------------------------------------------------
+# single particles
+# ---------------------------------------------------------------------------------------
+
+
+class Sphere(MeshControls):
+    """A spherical particle of radius R centred at the origin.
+
+    Regions: ``particle`` (= ``particle_0``). Interfaces: ``particle_electrolyte`` (the
+    whole surface). Exact: V = 4/3 pi R^3, A = 4 pi R^2. Default mesh size R/8.
+    """
+
+    REGIONS: ClassVar = ("particle", "particle_0")
+    INTERFACES: ClassVar = ("particle_electrolyte",)
+
+    kind: Literal["sphere"] = Field(description="Geometry kind: a single spherical particle.")
+    radius: float = Field(gt=0, description="Particle radius R [m].")
+
+    def feature_size(self) -> float:
+        return self.radius
+
+    def region_volumes(self):
+        return {"particle_0": 4.0 / 3.0 * math.pi * self.radius**3}
+
+    def interface_area(self):
+        return 4.0 * math.pi * self.radius**2
+
+
+class Ellipsoid(MeshControls):
+    """An ellipsoidal particle x^2/a^2 + y^2/b^2 + z^2/c^2 <= 1, axes along x, y, z.
+
+    Regions: ``particle`` (= ``particle_0``). Interfaces: ``particle_electrolyte``.
+    Exact: V = 4/3 pi a b c; the area is computed by quadrature. Default mesh size
+    min(a, b, c)/8.
+    """
+
+    REGIONS: ClassVar = ("particle", "particle_0")
+    INTERFACES: ClassVar = ("particle_electrolyte",)
+
+    kind: Literal["ellipsoid"] = Field(description="Geometry kind: a single ellipsoidal particle.")
+    semi_axes: tuple[
+        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
+    ] = Field(description="Semi-axes [a, b, c] along x, y, z [m].")
+
+    def check_shape(self):
+        a = max(self.semi_axes) / min(self.semi_axes)
+        if a > 20:
+            raise ValueError(
+                f"semi_axes = {list(self.semi_axes)}: aspect ratio {a:.3g} too large; allowed: "
+                "max/min <= 20 (use kind = 'cylinder' for wires)"
+            )
+
+    def feature_size(self) -> float:
+        return min(self.semi_axes)
+
+    def region_volumes(self):
+        a, b, c = self.semi_axes
+        return {"particle_0": 4.0 / 3.0 * math.pi * a * b * c}
+
+    def interface_area(self):
+        a, b, c = self.semi_axes
+        p = 1.6075  # Knud Thomsen's approximation, used for the size estimate only
+        return 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
+
+
+class Cylinder(MeshControls):
+    """A cylindrical wire/rod of radius R and length L, axis along z, centred at the origin.
+
+    Regions: ``particle`` (= ``particle_0``). Interfaces: ``particle_electrolyte`` (side
+    and flat ends), also split as ``particle_side`` and ``particle_ends``.
+    Exact: V = pi R^2 L, A = 2 pi R L + 2 pi R^2. Default mesh size min(R, L/2)/8.
+    """
+
+    REGIONS: ClassVar = ("particle", "particle_0")
+    INTERFACES: ClassVar = ("particle_electrolyte", "particle_side", "particle_ends")
+
+    kind: Literal["cylinder"] = Field(description="Geometry kind: a single cylindrical wire.")
+    radius: float = Field(gt=0, description="Wire radius R [m].")
+    length: float = Field(gt=0, description="Wire length L along z [m].")
+
+    def check_shape(self):
+        if self.length / self.radius > 200:
+            raise ValueError(
+                f"length = {fmt(self.length)} m is more than 200 radii (radius = "
+                f"{fmt(self.radius)} m); allowed: length <= 200 * radius"
+            )
+
+    def feature_size(self) -> float:
+        return min(self.radius, self.length / 2)
+
+    def region_volumes(self):
+        return {"particle_0": math.pi * self.radius**2 * self.length}
+
+    def interface_area(self):
+        return 2 * math.pi * self.radius * (self.length + self.radius)
+
+
+class CoreShell(MeshControls):
+    """A spherical core of radius R_c coated by a concentric shell of thickness t.
+
+    Regions: ``core``, ``coating``, ``particle`` (= both). Interfaces:
+    ``particle_electrolyte`` (outer surface, r = R_c + t) and ``core_coating`` (r = R_c).
+    Exact: V_core = 4/3 pi R_c^3, V_coating = 4/3 pi ((R_c+t)^3 - R_c^3).
+    Default mesh size (R_c + t)/8; the coating gets min(h, t/2) so that it is at least
+    about two elements thick.
+    """
+
+    REGIONS: ClassVar = ("particle", "core", "coating")
+    INTERFACES: ClassVar = ("particle_electrolyte", "core_coating")
+
+    kind: Literal["core_shell"] = Field(description="Geometry kind: a coated spherical particle.")
+    core_radius: float = Field(gt=0, description="Core radius R_c [m].")
+    coating_thickness: float = Field(gt=0, description="Coating (shell) thickness t [m].")
+
+    def check_shape(self):
+        if self.coating_thickness >= self.core_radius:
+            raise ValueError(
+                f"coating_thickness = {fmt(self.coating_thickness)} m is not thinner than the "
+                f"particle core (core_radius = {fmt(self.core_radius)} m); allowed: "
+                f"0 < coating_thickness < core_radius"
+            )
+
+    @property
+    def radius(self) -> float:
+        return self.core_radius + self.coating_thickness
+
+    def feature_size(self) -> float:
+        return self.radius
+
+    def default_region_sizes(self):
+        return {"coating": self.coating_thickness / 2.0}
+
+    def region_volumes(self):
+        v = lambda r: 4.0 / 3.0 * math.pi * r**3  # noqa: E731
+        return {"core": v(self.core_radius), "coating": v(self.radius) - v(self.core_radius)}
+
+    def interface_area(self):
+        return 4 * math.pi * (self.radius**2 + self.core_radius**2)
+
+
+
+# ---------------------------------------------------------------------------------------
+# structured particles
+# ---------------------------------------------------------------------------------------
+
+
+class PorousParticle(MeshControls):
+    """A spherical micro-particle of radius R with internal nanopores filled by electrolyte.
+
+    ``pore_shape = "spherical"``: N closed spherical pores of radius r_p placed at random
+    (seeded) with walls >= ``min_wall`` between pores and to the outer surface,
+    N = round(porosity R^3 / r_p^3). ``pore_shape = "channel"``: straight cylindrical
+    channels of radius r_p through the particle in random directions (open at both
+    ends), added until the channel volume reaches porosity * V, axes kept
+    2 r_p + min_wall apart so that channels never cross.
+
+    Regions: ``particle`` (= ``particle_0``, the solid), ``pore`` (electrolyte in the
+    pores). Interfaces: ``particle_electrolyte`` = ``outer_surface`` (solid, exterior)
+    + ``pore_wall`` (solid | pore); channels also have ``pore_opening`` (pore, exterior).
+    Default mesh size R/8; the pores get min(h, r_p/2).
+    """
+
+    REGIONS: ClassVar = ("particle", "particle_0", "pore")
+    INTERFACES: ClassVar = ("particle_electrolyte", "outer_surface", "pore_wall", "pore_opening")
+
+    kind: Literal["porous_particle"] = Field(description="Geometry kind: a particle with internal nanopores or channels.")
+    radius: float = Field(gt=0, description="Particle radius R [m].")
+    pore_shape: Literal["spherical", "channel"] = Field(
+        "spherical", description="Pore shape: closed spherical pores or open straight channels."
+    )
+    pore_radius: float = Field(gt=0, description="Pore (or channel) radius r_p [m].")
+    porosity: float = Field(gt=0, lt=0.5, description="Target pore volume / particle volume [-].")
+    min_wall: float | None = Field(
+        None, gt=0, description="Smallest solid wall between pores and to the surface [m]; default r_p/2."
+    )
+    seed: int = Field(0, ge=0, description="Random seed of the pore placement.")
+
+    @property
+    def wall(self) -> float:
+        return self.min_wall if self.min_wall is not None else self.pore_radius / 2
+
+    def check_shape(self):
+        R, rp = self.radius, self.pore_radius
+        if rp > R / 3:
+            raise ValueError(
+                f"pore_radius = {fmt(rp)} m is too large for radius = {fmt(R)} m; allowed: "
+                f"0 < pore_radius <= radius/3 = {fmt(R / 3)}"
+            )
+        if self.pore_shape == "spherical":
+            # pores inflated by half a wall, in the ball their centres may fill
+            lim = 0.45
+            n = round(self.porosity * (R / rp) ** 3)
+            s = rp + self.wall / 2
+            eff = n * (s / (R - self.wall / 2)) ** 3
+        else:
+            lim = 0.25
+            eff = self.porosity * ((rp + self.wall / 2) / rp) ** 2
+        if eff > lim:
+            raise ValueError(
+                f"porosity = {self.porosity} with pore_radius = {fmt(rp)} m and min_wall = "
+                f"{fmt(self.wall)} m is not packable ({self.pore_shape} pores incl. walls "
+                f"would fill {eff:.3g} > {lim}); lower porosity or min_wall"
+            )
+        if self.pore_shape == "spherical":
+            n = round(self.porosity * (R / rp) ** 3)
+            if n < 1:
+                raise ValueError(
+                    f"porosity = {self.porosity} gives no pore of radius {fmt(rp)} m; allowed: "
+                    f"porosity >= {0.5 * (rp / R) ** 3:.3g}"
+                )
+
+    def feature_size(self):
+        return self.radius
+
+    def default_region_sizes(self):
+        return {"pore": self.pore_radius / 3}
+
+    def region_volumes(self):
+        v = 4 / 3 * math.pi * self.radius**3
+        return {"particle_0": v * (1 - self.porosity), "pore": v * self.porosity}
+
+    def interface_area(self):
+        return 4 * math.pi * self.radius**2 + 3 * self.porosity * 4 / 3 * math.pi * self.radius**3 / self.pore_radius
+
+
+class SecondaryParticle(MeshControls):
+    """A spherical secondary particle of radius R made of N primary grains.
+
+    The grains are the Voronoi cells of N seeds (drawn in the ball with a minimum
+    spacing 0.6 (V/N)^(1/3)) clipped to the ball: grain i = ball intersected with the
+    half-spaces (x - (s_i + s_j)/2) . (s_j - s_i) <= 0 for all j != i. Each grain gets a
+    uniformly random crystal orientation (rotation matrix and Bunge Euler angles in
+    ``info['grain_orientations']``) from the same seed.
+
+    Regions: ``grain_0`` ... ``grain_{N-1}``, ``particle`` = ``particle_0`` = all grains.
+    Interfaces: ``particle_electrolyte`` (outer surface), ``grain_boundary`` (internal).
+    Default mesh size min(R/8, grain size/4) with grain size (V/N)^(1/3).
+    """
+
+    REGIONS: ClassVar = ("particle", "particle_0", "grain_*")
+    INTERFACES: ClassVar = ("particle_electrolyte", "grain_boundary")
+
+    kind: Literal["secondary_particle"] = Field(description="Geometry kind: a polycrystalline (secondary) particle.")
+    radius: float = Field(gt=0, description="Secondary particle radius R [m].")
+    n_grains: int = Field(ge=2, le=200, description="Number of primary grains N [-].")
+    seed: int = Field(0, ge=0, description="Random seed of the Voronoi seeds and orientations.")
+
+    def grain_size(self) -> float:
+        return (4 / 3 * math.pi * self.radius**3 / self.n_grains) ** (1 / 3)
+
+    def feature_size(self):
+        return min(self.radius, self.grain_size())
+
+    def default_mesh_size(self):
+        return min(self.radius / 8, self.grain_size() / 4)
+
+    def region_volumes(self):
+        return {"particle_0": 4 / 3 * math.pi * self.radius**3}
+
+    def _check_region_name(self, name):
+        return name.startswith("grain_") and name[6:].isdigit() and int(name[6:]) < self.n_grains
