@@ -120,8 +120,30 @@ class NewtonSolver:
             if why:
                 res = StepResult(False, res.newton_iterations, res.krylov_iterations, why)
         if not res.converged:
+            if "NaN" in res.reason or "non-finite" in res.reason:
+                res.reason += self._nan_origin()
             m.restore(snap)
         return res
+
+    def _nan_origin(self) -> str:
+        """Which blocks hold non-finite residual entries or values (collective)."""
+        try:
+            F = self.snes.getFunction()[0].getArray(readonly=True)
+            offs = np.concatenate([[0], np.cumsum(self.sizes)])
+            names = self.model.block_names
+            bad_f = [n for k, n in enumerate(names) if not np.isfinite(F[offs[k]:offs[k + 1]]).all()]
+            bad_u = [n for n, u in zip(names, self.model.unknowns) if not np.isfinite(u.x.array).all()]
+            gather = self.comm.allgather((bad_f, bad_u))
+            bad_f = sorted({n for f, _ in gather for n in f})
+            bad_u = sorted({n for _, u in gather for n in u})
+            out = []
+            if bad_f:
+                out.append("non-finite residual in block(s) " + ", ".join(bad_f))
+            if bad_u:
+                out.append("non-finite values of " + ", ".join(bad_u))
+            return f" ({'; '.join(out)})" if out else ""
+        except Exception:  # a diagnosis only: never hide the failure itself
+            return ""
 
     def solve(self) -> StepResult:
         """One Newton solve; the model's state is unchanged on failure."""
