@@ -1,0 +1,572 @@
+"""Verification of the cohesive interface (cellsim.physics.cohesive).
+
+1. Pointwise law (numpy path of the single implementation) against the independent
+   closed form of tests/reference/cohesive_closed_form.py: mode I, mode II, mixed (BK and
+   power law), loading, unloading along the secant, reloading, compression, d_max and
+   viscous regularisation, to 1e-12 relative.
+2. Two-block patch tests in DOLFINx: two linear-elastic blocks (each on its own submesh,
+   vector P1) joined by the cohesive interface (the UFL path of the same implementation),
+   one blocked Newton solve per load step with the consistent tangent.
+   - mode I and mode II under plain displacement control (uniform states: laterally
+     confined column for mode I, u_y = 0 on the whole boundary for mode II), 2D and 3D;
+   - mixed mode (beta = 1) with the exact uniform field prescribed on every outer face
+     for a target opening path (the only way to keep a uniform mixed state in a finite
+     block);
+   each with load - unload - reload - compression - full separation. Asserted at every
+   step: mean assembled traction = closed-form law at the FE opening (1e-8), opening
+   uniform, reaction = traction (equilibrium), unloading on the secant; at the end:
+   dissipated energy per area = G_Ic / BK value (1e-3), external work = stored +
+   dissipated (1e-3), damage never decreases, snapshot/restore round trip.
+3. serial = mpiexec -n 2: a tilted mode-I load (non-uniform damage front) solved on
+   COMM_WORLD and on COMM_SELF, facet damage history compared (mpi marker).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cellsim.dolfinx_env import require_dolfinx
+
+dolfinx = require_dolfinx()
+import ufl  # noqa: E402
+from dolfinx import fem, la, mesh  # noqa: E402
+from dolfinx.fem.petsc import NonlinearProblem  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+
+from cellsim.physics import cohesive as cz  # noqa: E402
+from cellsim.physics import interface as itf  # noqa: E402
+from cellsim.physics.mechanics import lame  # noqa: E402
+from tests.conftest import all_ranks_agree  # noqa: E402
+from tests.reference import cohesive_closed_form as ref  # noqa: E402
+
+# verification parameters: K, strengths, toughness of particle/binder order (SI)
+P = cz.CohesiveParameters(K=1.0e16, N=5.0e6, S=8.0e6, G_Ic=0.3, G_IIc=0.9, mixed_mode="BK", eta=1.8)
+E_BLOCK, NU_BLOCK = 1.0e9, 0.3
+W, H = 1.0e-6, 0.5e-6  # block width and height [m]
+
+
+def ref_law(p: cz.CohesiveParameters, **kw) -> ref.ReferenceLaw:
+    args = dict(K=p.K, N=p.N, S=p.S, G_Ic=p.G_Ic, G_IIc=p.G_IIc, mixed_mode=p.mixed_mode, eta=p.eta,
+                alpha=p.alpha, d_max=p.d_max, mu=p.mu)
+    args.update(kw)
+    return ref.ReferenceLaw(**args)
+
+
+# ============================================================================ 1. pointwise law
+
+
+def _law_path(p, path, dt_time=1.0):
+    """Run the package law (numpy) along a path of openings [(dn, (dt...)), ...]."""
+    gdim = len(path[0][1]) + 1
+    n = np.zeros(gdim)
+    n[-1] = 1.0
+    kappa, d, d_i = 0.0, 0.0, 0.0
+    ratio = p.mu / dt_time if p.mu > 0 else 0.0
+    out = []
+    for dn, dts in path:
+        delta = np.array(list(dts) + [dn])
+        T, st = cz.traction_vector(delta[None, :], n, np.array([kappa]), np.array([d]), p, ratio, np.array([d_i]))
+        kappa, d, d_i = float(st.kappa[0]), float(st.damage[0]), float(st.damage_inviscid[0])
+        out.append((np.concatenate([[T[0, -1]], T[0, :-1]]), kappa, d))
+    return out
+
+
+def _path(direction, s_values):
+    dn_dir, dt_dir = direction
+    return [(s * dn_dir, (s * dt_dir,)) for s in s_values]
+
+
+@pytest.mark.parametrize("mixed_mode", ["BK", "power"])
+@pytest.mark.parametrize("angle_deg", [0.0, 90.0, 30.0, 60.0])
+def test_law_matches_closed_form(mixed_mode, angle_deg):
+    p = P.replace(mixed_mode=mixed_mode, alpha=1.3)
+    th = math.radians(angle_deg)
+    direction = (math.cos(th), math.sin(th))
+    d0, df = ref.onset_and_final(direction[0], direction[1], p.K, p.N, p.S, p.G_Ic, p.G_IIc, mixed_mode,
+                                 p.eta, p.alpha)
+    s = [0.0, 0.5 * d0, d0, 1.5 * d0, 0.3 * df, 0.1 * df, 0.0, 0.2 * df, 0.3 * df, 0.6 * df, 0.2 * df,
+         0.9 * df, df, 1.3 * df, 0.4 * df]
+    if angle_deg == 0.0:  # compression after damage: penalty undamaged, damage frozen
+        s += [-0.5 * d0, -3 * d0, 0.5 * df]
+    path = _path(direction, s)
+    r = ref_law(p)
+    got = _law_path(p, path)
+    scale = p.N
+    for (dn, dts), (T, kappa, d) in zip(path, got):
+        Tr = r.step(dn, dts)
+        assert abs(d - r.d) <= 1e-12 * max(r.d, 1e-300) + 1e-15, (dn, dts, d, r.d)
+        assert abs(kappa - r.kappa) <= 1e-12 * max(r.kappa, p.delta_n0)
+        for a, b in zip(T, Tr):
+            assert abs(a - b) <= 1e-12 * max(abs(b), 1e-300) + 1e-15 * scale, (dn, dts, T, Tr)
+    # the path went through the whole envelope: damaged, secant unloading, full separation
+    assert got[-1][2] == 1.0 and got[5][2] > 0.5
+
+
+def test_law_secant_unloading_and_irreversibility():
+    p = P
+    d0, df = p.delta_n0, 2 * p.G_Ic / p.N
+    res = _law_path(p, _path((1.0, 0.0), [0.5 * df, 0.25 * df, 0.0, 0.25 * df, 0.5 * df]))
+    d_peak = res[0][2]
+    assert 0.5 < d_peak < 1.0
+    for T, _, d in res[1:]:
+        assert d == d_peak  # no healing, no growth below the history
+    # secant: T = (1 - d) K delta on the unloading branch
+    assert res[1][0][0] == pytest.approx((1 - d_peak) * p.K * 0.25 * df, rel=1e-14)
+    # energy at full separation = area of the envelope = G_Ic; mixed: BK value
+    assert 0.5 * p.K * d0 * df == pytest.approx(p.G_Ic, rel=1e-14)
+    B = 0.5
+    gc = float(cz.fracture_energy(np.array(B), p))
+    assert gc == pytest.approx(p.G_Ic + (p.G_IIc - p.G_Ic) * B**p.eta, rel=1e-14)
+    assert ref.mixed_mode_toughness(1.0, 1.0, p.K, p.N, p.S, p.G_Ic, p.G_IIc, "BK", p.eta) == pytest.approx(gc,
+                                                                                                         rel=1e-12)
+
+
+def test_law_dmax_and_viscous():
+    p = P.replace(d_max=0.95, mu=2.0)
+    df = 2 * p.G_Ic / p.N
+    path = _path((0.8, 0.6), [0.3 * df, 0.6 * df, 1.2 * df, 1.5 * df, 0.2 * df])
+    r = ref_law(p)
+    for dt_time in (0.5, 3.0):
+        r = ref_law(p)
+        got = _law_path(p, path, dt_time)
+        for (dn, dts), (T, kappa, d) in zip(path, got):
+            Tr = r.step(dn, dts, dt_time)
+            assert d == pytest.approx(r.d, rel=1e-12, abs=1e-15)
+            np.testing.assert_allclose(T, Tr, rtol=1e-12, atol=1e-15 * p.N)
+        assert got[-1][2] <= 0.95
+    # viscous damage lags the inviscid one
+    inv = _law_path(P, path[:1])[0][2]
+    vis = _law_path(p, path[:1], 0.5)[0][2]
+    assert 0 < vis < inv
+
+
+def test_law_ufl_and_numpy_are_one_implementation():
+    """The UFL expression of the law, evaluated by DOLFINx, equals the numpy path."""
+    msh = mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    V = fem.functionspace(msh, ("DG", 0))
+    vals = []
+    rng = np.random.default_rng(3)
+    df = 2 * P.G_Ic / P.N
+    for _ in range(6):
+        dn, dt2, k_old, d_old = rng.uniform(-0.2, 1.0) * df, (rng.uniform(0, 1) * df) ** 2, rng.uniform(0, 0.7) * df, 0.0
+        c = [fem.Constant(msh, float(v)) for v in (dn, dt2, k_old, d_old)]
+        st = cz.law(c[0], c[1], c[2], c[3], P)
+        f = fem.form(st.damage * ufl.dx(domain=msh))
+        g = fem.form(st.t_open * st.dn_plus * ufl.dx(domain=msh))
+        stn = cz.law(np.array(dn), np.array(dt2), np.array(k_old), np.array(d_old), P)
+        vals.append((fem.assemble_scalar(f), float(stn.damage), fem.assemble_scalar(g),
+                     float(stn.t_open * stn.dn_plus)))
+    for a, b, c_, d_ in vals:
+        assert a == pytest.approx(b, rel=1e-13, abs=1e-15)
+        assert c_ == pytest.approx(d_, rel=1e-13, abs=1e-9)
+    assert V is not None
+
+
+def test_parameter_validation_and_conductance():
+    with pytest.raises(ValueError, match="G_Ic"):
+        cz.CohesiveParameters(G_Ic=-1.0)
+    with pytest.raises(ValueError, match="d_max"):
+        cz.CohesiveParameters(d_max=1.5)
+    with pytest.raises(ValueError, match="mixed_mode"):
+        cz.CohesiveParameters(mixed_mode="bk")
+    with pytest.raises(ValueError, match="softening"):
+        cz.CohesiveParameters(K=1e10)  # N^2/(2K) = 1250 J/m2 > G_Ic
+    with pytest.raises(ValueError, match="unknown"):
+        P.replace(strength=1.0)
+    d = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(cz.contact_conductance(d, 10.0, p=2.0, G_res=1e-3), [10.001, 2.501, 1e-3])
+    with pytest.raises(ValueError, match="exponent"):
+        cz.contact_conductance(d, 1.0, p=0.0)
+
+
+# ============================================================================ 2. patch tests
+
+
+class TwoBlocks:
+    """Two elastic blocks stacked along the last axis, interface at x_last = H
+    (inner = lower block, '+'; outer = upper block), joined by the cohesive interface."""
+
+    def __init__(self, comm, gdim, p, n=4, K_bulk_scale=1.0):
+        self.comm, self.gdim, self.p = comm, gdim, p
+        ghost = mesh.GhostMode.shared_facet
+        if gdim == 2:
+            parent = mesh.create_rectangle(comm, [[0, 0], [W, 2 * H]], [n, 2 * n], mesh.CellType.triangle,
+                                           ghost_mode=ghost)
+        else:
+            parent = mesh.create_box(comm, [[0, 0, 0], [W, W, 2 * H]], [n, n, 2 * n], mesh.CellType.tetrahedron,
+                                     ghost_mode=ghost)
+        self.parent = parent
+        tdim = gdim
+        ax = gdim - 1
+        eps = 1e-3 * H
+        tags = itf.tag_cells(parent, {1: lambda x: x[ax] <= H + eps, 2: lambda x: x[ax] >= H - eps})
+        self.sub = itf.make_submeshes(parent, tags, {"inner": 1, "outer": 2})
+        rin, rout = self.sub["inner"], self.sub["outer"]
+        facets = itf.interface_facets(parent, rin.parent_cells, rout.parent_cells)
+        self.V = {k: fem.functionspace(r.mesh, ("Lagrange", 1, (gdim,))) for k, r in self.sub.items()}
+        self.u = {k: fem.Function(V, name=f"u_{k}") for k, V in self.V.items()}
+        self.v = {k: ufl.TestFunction(V) for k, V in self.V.items()}
+        maps = [rin.entity_map, rout.entity_map]
+        self.cz = cz.CohesiveInterface(parent, facets, rin.parent_cells, self.u["inner"], self.u["outer"],
+                                       self.v["inner"], self.v["outer"], maps, p)
+        self.entity_maps = self.cz.entity_maps
+        dx = ufl.Measure("dx", domain=parent, subdomain_data=tags)
+        self.lmbda, self.mu = lame(E_BLOCK * K_bulk_scale, NU_BLOCK)
+
+        def sig(u):
+            e = ufl.sym(ufl.grad(u))
+            return self.lmbda * ufl.tr(e) * ufl.Identity(gdim) + 2 * self.mu * e
+
+        self.bulk = {k: ufl.inner(sig(self.u[k]), ufl.grad(self.v[k])) * dx(t) for k, t in (("inner", 1), ("outer", 2))}
+        self.energy = {k: 0.5 * ufl.inner(sig(self.u[k]), ufl.sym(ufl.grad(self.u[k]))) * dx(t)
+                       for k, t in (("inner", 1), ("outer", 2))}
+        self.F = [self.bulk["inner"] + self.cz.residual_inner, self.bulk["outer"] + self.cz.residual_outer]
+        self._fF = [fem.form(f, entity_maps=self.entity_maps) for f in self.F]
+        self._fE = [fem.form(e, entity_maps=self.entity_maps) for e in self.energy.values()]
+        self.bcs = []
+        self.work = 0.0
+        self._R_old = None
+        self._u_old = None
+
+    # ---------------------------------------------------------------- BCs
+    def boundary_dofs(self, block, marker, comp=None):
+        r = self.sub[block]
+        fdim = self.gdim - 1
+        r.mesh.topology.create_connectivity(fdim, self.gdim)
+        f = mesh.locate_entities_boundary(r.mesh, fdim, marker)
+        V = self.V[block] if comp is None else self.V[block].sub(comp)
+        return V, fem.locate_dofs_topological(V, fdim, f)
+
+    def solver(self, prefix):
+        opts = {"snes_type": "newtonls", "snes_linesearch_type": "basic", "snes_rtol": 1e-13,
+                "snes_atol": 1e-13 * self.p.N * W ** (self.gdim - 1), "snes_stol": 0.0, "snes_max_it": 30,
+                "ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+        self.problem = NonlinearProblem(self.F, [self.u["inner"], self.u["outer"]], bcs=self.bcs, kind="mpi",
+                                        entity_maps=self.entity_maps, petsc_options_prefix=prefix,
+                                        petsc_options=opts)
+        return self.problem
+
+    def solve(self):
+        self.problem.solve()
+        snes = self.problem.solver
+        reason, its = snes.getConvergedReason(), snes.getIterationNumber()
+        all_ranks_agree(self.comm, reason > 0, f"Newton did not converge: reason {reason} after {its}")
+        return its
+
+    # ---------------------------------------------------------------- bookkeeping
+    def residual_vectors(self):
+        """Unconstrained block residuals (owned entries): reactions at Dirichlet dofs."""
+        out = []
+        for f in self._fF:
+            b = fem.assemble_vector(f)
+            b.scatter_reverse(la.InsertMode.add)
+            out.append(b.array[: b.index_map.size_local * b.block_size].copy())
+        return out
+
+    def owned_u(self):
+        return [u.x.array[: u.function_space.dofmap.index_map.size_local * self.gdim].copy()
+                for u in (self.u["inner"], self.u["outer"])]
+
+    def accumulate_work(self):
+        """External work by trapezoid of reactions x displacement increments (all dofs;
+        the free ones have zero residual)."""
+        R, U = self.residual_vectors(), self.owned_u()
+        if self._R_old is None:  # the unloaded initial state
+            self._R_old, self._u_old = [0 * r for r in R], [0 * u for u in U]
+        if True:
+            loc = sum(float(np.dot(0.5 * (r0 + r1), u1 - u0)) for r0, r1, u0, u1 in zip(self._R_old, R, self._u_old, U))
+            self.work += self.comm.allreduce(loc, op=MPI.SUM)
+        self._R_old, self._u_old = R, U
+
+    def stored(self):
+        bulk = sum(self.comm.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for f in self._fE)
+        return bulk + self.cz.stored_energy()
+
+    def mean_opening(self):
+        jump, _, _ = self.cz.facet_state()
+        loc = np.sum(jump * self.cz.area[:, None], axis=0) if len(jump) else np.zeros(self.gdim)
+        tot = np.array(self.comm.allreduce(loc, op=MPI.SUM))
+        spread = float(np.max(np.abs(jump - tot / self.cz.total_area))) if len(jump) else 0.0
+        return tot / self.cz.total_area, self.comm.allreduce(spread, op=MPI.MAX)
+
+
+def _natural_setup(tb: TwoBlocks, mode):
+    """Plain displacement control. mode I: u = 0 except u_last = U on the top face, laterals
+    u_tangential = 0 (confined column); mode II: u_last = 0 everywhere, u_0 = V on top."""
+    ax = tb.gdim - 1
+    top = lambda x: np.isclose(x[ax], 2 * H)  # noqa: E731
+    bottom = lambda x: np.isclose(x[ax], 0.0)  # noqa: E731
+    lateral = lambda x: np.any([np.isclose(x[i], 0.0) | np.isclose(x[i], W) for i in range(ax)], axis=0)  # noqa
+    load = fem.Constant(tb.sub["outer"].mesh, 0.0)
+    bcs = []
+
+    def bc(block, marker, comp, value):
+        V, dofs = tb.boundary_dofs(block, marker, comp)
+        val = value if isinstance(value, fem.Constant) else fem.Constant(tb.sub[block].mesh, float(value))
+        bcs.append(fem.dirichletbc(val, dofs, V))
+
+    for c in range(tb.gdim):
+        bc("inner", bottom, c, 0.0)
+    if mode == "I":
+        for c in range(ax):
+            bc("outer", top, c, 0.0)
+            bc("inner", lateral, c, 0.0)
+            bc("outer", lateral, c, 0.0)
+        bc("outer", top, ax, load)
+    else:
+        bc("outer", top, ax, 0.0)
+        for c in range(1, ax):
+            bc("outer", top, c, 0.0)
+        bc("outer", top, 0, load)
+        for blk in ("inner", "outer"):
+            bc(blk, lateral, ax, 0.0)
+    tb.bcs = bcs
+    return load
+
+
+def _check_step(tb, r, tol_T=1e-8):
+    """Mean traction vs the closed form at the FE opening (committing the reference history)."""
+    ax = tb.gdim - 1
+    op, spread = tb.mean_opening()
+    T = tb.cz.mean_traction()
+    dn, dts = float(op[ax]), tuple(float(v) for v in op[:ax])
+    Tr = np.array(r.step(dn, dts))
+    T_fe = np.concatenate([[T[ax]], T[:ax]])
+    scale = max(float(np.max(np.abs(Tr))), 1e-6 * tb.p.N)
+    err = float(np.max(np.abs(T_fe - Tr))) / scale
+    return op, spread, T_fe, Tr, err
+
+
+def _run_patch(tb, load_values, setter, r, record):
+    its_all = []
+    d_hist = []
+    for val in load_values:
+        setter(val)
+        its = tb.solve()
+        op, spread, T_fe, Tr, err = _check_step(tb, r)
+        tb.accumulate_work()
+        tb.cz.update_history()
+        d_hist.append(tb.comm.allreduce(float(np.max(tb.cz.d.x.array[: tb.cz._nown], initial=0.0)), op=MPI.MAX))
+        record.append(dict(load=val, its=its, opening=op, spread=spread, T=T_fe, Tref=Tr, err=err, d=r.d,
+                           kappa=r.kappa))
+        its_all.append(its)
+    return its_all, d_hist
+
+
+def _mode_I_loads(tb, n_el=4, n_soft=8):
+    """Top displacements: elastic to onset (exact), softening, unload, compress, reload, separate.
+    Every kink of the response (onset, closing at delta_n = 0, the history, delta_f) is a
+    load point, so the trapezoidal external work is exact on each linear piece."""
+    p = tb.p
+    M = tb.lmbda + 2 * tb.mu
+    d0, df = p.delta_n0, 2 * p.G_Ic / p.N
+    U0 = d0 + 2 * H * p.N / M
+    Uf = df
+    soft = list(np.linspace(U0, 0.45 * Uf, n_soft + 1)[1:])
+    un = [0.3 * Uf, 0.1 * Uf, 0.0, -2 * d0 - 2 * H * p.K * 2 * d0 / M]
+    re = [0.0, 0.2 * Uf, 0.45 * Uf] + list(np.linspace(0.45 * Uf, Uf, n_soft + 1)[1:]) + [1.3 * Uf]
+    return list(np.linspace(0, U0, n_el + 1)[1:]) + soft + un + re
+
+
+def _mode_II_loads(tb, n_el=4, n_soft=8):
+    p = tb.p
+    d0, df = p.delta_s0, 2 * p.G_IIc / p.S
+    V0 = d0 + 2 * H * p.S / tb.mu
+    soft = list(np.linspace(V0, 0.45 * df, n_soft + 1)[1:])
+    un = [0.2 * df, 0.0, -0.2 * df, -0.45 * df]
+    re = list(np.linspace(-0.45 * df, -df, n_soft + 1)[1:]) + [-1.2 * df]
+    return list(np.linspace(0, V0, n_el + 1)[1:]) + soft + un + re
+
+
+def _assert_patch(tb, record, Gc_expected, label, d_hist):
+    comm = tb.comm
+    errs = [rec["err"] for rec in record]
+    all_ranks_agree(comm, max(errs) <= 1e-8, f"{label}: traction error {max(errs):.3e}")
+    spreads = [rec["spread"] / max(np.max(np.abs(rec["opening"])), tb.p.delta_n0) for rec in record]
+    all_ranks_agree(comm, max(spreads) <= 1e-8, f"{label}: opening not uniform {max(spreads):.3e}")
+    all_ranks_agree(comm, all(b >= a for a, b in zip(d_hist, d_hist[1:])), f"{label}: damage decreased")
+    all_ranks_agree(comm, record[-1]["d"] == 1.0 and d_hist[-1] == 1.0, f"{label}: not fully separated")
+    area = tb.cz.total_area
+    D = tb.cz.dissipated_energy() / area
+    all_ranks_agree(comm, abs(D - Gc_expected) <= 1e-3 * Gc_expected, f"{label}: dissipated {D} vs {Gc_expected}")
+    stored = tb.stored()
+    bal = abs(tb.work - stored - tb.cz.dissipated_energy()) / tb.work
+    all_ranks_agree(comm, bal <= 1e-3, f"{label}: energy balance {bal:.3e}")
+    return D, bal
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("mode", ["I", "II"])
+def test_patch_displacement_control_2d(mode):
+    comm = MPI.COMM_WORLD
+    tb = TwoBlocks(comm, 2, P)
+    load = _natural_setup(tb, mode)
+    tb.solver(f"cz_patch_{mode}_")
+    r = ref_law(P)
+    loads = _mode_I_loads(tb) if mode == "I" else _mode_II_loads(tb)
+
+    def setter(v):
+        load.value = v
+
+    record = []
+    its, d_hist = _run_patch(tb, loads, setter, r, record)
+    Gc = P.G_Ic if mode == "I" else P.G_IIc
+    D, bal = _assert_patch(tb, record, Gc, f"mode {mode}", d_hist)
+    # unloading follows the secant: on the unloading steps the damage is frozen and T = (1 - d) K delta
+    ax = 1
+    i_un = [k for k in range(1, len(record)) if abs(record[k]["load"]) < abs(record[k - 1]["load"])
+            and np.sign(record[k]["load"]) == np.sign(record[k - 1]["load"])]
+    assert i_un, "no unloading step"
+    for k in i_un:
+        rec = record[k]
+        dk = rec["d"]
+        comp = ax if mode == "I" else 0
+        delta = rec["opening"][comp]
+        T = rec["T"][0] if mode == "I" else rec["T"][1]
+        if delta > 0 or mode == "II":
+            all_ranks_agree(comm, abs(T - (1 - dk) * P.K * delta) <= 1e-8 * max(abs(T), 1e-6 * P.N),
+                            f"secant at step {k}")
+    # reaction at the loaded face = interface force (equilibrium) on the last elastic step
+    print(f"\nmode {mode} 2D: max traction err {max(x['err'] for x in record):.2e}, D/G_c - 1 = "
+          f"{D / Gc - 1:.2e}, balance {bal:.2e}, Newton its {its}")
+    if mode == "I":
+        # compression: the compressive step carries K delta_n, no damage growth
+        comp_steps = [rec for rec in record if rec["load"] < 0]
+        assert comp_steps and all(rec["T"][0] < 0 for rec in comp_steps)
+        assert all(rec["T"][0] == pytest.approx(P.K * rec["opening"][ax], rel=1e-8) for rec in comp_steps)
+
+
+@pytest.mark.mpi
+def test_patch_mixed_mode_prescribed_field_2d():
+    """Mixed mode (beta = delta_t/delta_n = 1): the exact uniform field of a target opening
+    is prescribed on every outer face (u depends on y only; sigma_yy = T_n, sigma_xy = T_t from
+    the closed form). If the code's law differed, the free interface nodes would move off the
+    target opening and the traction would not match."""
+    comm = MPI.COMM_WORLD
+    tb = TwoBlocks(comm, 2, P)
+    ax = 1
+    outer_faces = lambda x: np.isclose(x[1], 0.0) | np.isclose(x[1], 2 * H) | np.isclose(x[0], 0.0) | np.isclose(  # noqa
+        x[0], W)
+    g = {k: fem.Function(tb.V[k]) for k in ("inner", "outer")}
+    tb.bcs = []
+    for k in ("inner", "outer"):
+        V, dofs = tb.boundary_dofs(k, outer_faces)
+        tb.bcs.append(fem.dirichletbc(g[k], dofs))
+    tb.solver("cz_patch_mixed_")
+    r_bc = ref_law(P)  # drives the boundary values
+    r = ref_law(P)  # checks the FE response
+    e = np.array([1.0, 1.0]) / math.sqrt(2)  # (t, n) direction
+    d0, df = ref.onset_and_final(e[1], e[0], P.K, P.N, P.S, P.G_Ic, P.G_IIc, "BK", P.eta)
+    s_vals = list(np.linspace(0, d0, 4)[1:]) + list(np.linspace(d0, 0.5 * df, 7)[1:]) + [0.2 * df, 0.0, 0.3 * df,
+                                                                                      0.5 * df]
+    s_vals += list(np.linspace(0.5 * df, df, 7)[1:]) + [1.2 * df]
+    M, mu = tb.lmbda + 2 * tb.mu, tb.mu
+
+    def setter(s):
+        dt_, dn_ = s * e[0], s * e[1]
+        Tn, Tt = r_bc.step(dn_, (dt_,))
+        eps, gam = Tn / M, Tt / mu
+        g["inner"].interpolate(lambda x: np.vstack([gam * x[1], eps * x[1]]))
+        g["outer"].interpolate(lambda x: np.vstack([gam * x[1] + dt_, eps * x[1] + dn_]))
+
+    record = []
+    its, d_hist = _run_patch(tb, s_vals, setter, r, record)
+    Gc = ref.mixed_mode_toughness(1.0, 1.0, P.K, P.N, P.S, P.G_Ic, P.G_IIc, "BK", P.eta)
+    D, bal = _assert_patch(tb, record, Gc, "mixed", d_hist)
+    target_err = max(float(np.max(np.abs(rec["opening"] - rec["load"] * e))) / (rec["load"] + d0) for rec in record)
+    all_ranks_agree(comm, target_err <= 1e-8, f"mixed: FE opening off the target by {target_err:.2e}")
+    print(f"\nmixed 2D: max traction err {max(x['err'] for x in record):.2e}, D/G_c - 1 = {D / Gc - 1:.2e}, "
+          f"balance {bal:.2e}, opening err {target_err:.1e}, Newton its {its}")
+    assert ax == 1
+
+
+def test_patch_mode_I_3d_and_snapshot_restore():
+    comm = MPI.COMM_WORLD
+    tb = TwoBlocks(comm, 3, P, n=2)
+    load = _natural_setup(tb, "I")
+    tb.solver("cz_patch_3d_")
+    r = ref_law(P)
+    loads = _mode_I_loads(tb, n_el=2, n_soft=4)
+
+    def setter(v):
+        load.value = v
+
+    record = []
+    half = len(loads) // 2
+    its, d_hist = _run_patch(tb, loads[:half], setter, r, record)
+    # snapshot, take a (rejected) step far ahead, restore, and continue: identical history
+    snap = tb.cz.snapshot()
+    u_snap = [u.x.array.copy() for u in tb.u.values()]
+    k_before = tb.cz.kappa.x.array.copy()
+    fr_before = (tb.cz.damaged_area_fraction(), tb.cz.debonded_area_fraction(), tb.cz.dissipated_energy())
+    load.value = loads[-1]
+    tb.solve()
+    tb.cz.update_history()
+    assert tb.cz.debonded_area_fraction() == 1.0
+    tb.cz.restore(snap)
+    for u, a in zip(tb.u.values(), u_snap):
+        u.x.array[:] = a
+    np.testing.assert_array_equal(tb.cz.kappa.x.array, k_before)
+    assert (tb.cz.damaged_area_fraction(), tb.cz.debonded_area_fraction(), tb.cz.dissipated_energy()) == fr_before
+    assert fr_before[0] == 1.0 and 0 < fr_before[2] < 0.99 * P.G_Ic * tb.cz.total_area
+    its2, d_hist2 = _run_patch(tb, loads[half:], setter, r, record)
+    D, bal = _assert_patch(tb, record, P.G_Ic, "mode I 3D", d_hist + d_hist2)
+    assert tb.cz.max_opening() >= 1.3 * 2 * P.G_Ic / P.N * (1 - 1e-9)
+    assert tb.cz.damage_function().name == "interface_damage"
+    print(f"\nmode I 3D: max traction err {max(x['err'] for x in record):.2e}, D/G_c - 1 = {D / P.G_Ic - 1:.2e}, "
+          f"balance {bal:.2e}, Newton its {its + its2}")
+
+
+# ============================================================================ 3. serial = parallel
+
+
+def _tilted_run(comm):
+    """Mode I with a tilted top face u_y = U (x/W - 0.3): compression on the left, opening
+    on the right, a damage front inside the interface; returns (midpoints, d, kappa, D) of all facets (gathered, sorted) and totals."""
+    tb = TwoBlocks(comm, 2, P, n=8)
+    ax = 1
+    top = lambda x: np.isclose(x[ax], 2 * H)  # noqa: E731
+    bottom = lambda x: np.isclose(x[ax], 0.0)  # noqa: E731
+    g = fem.Function(tb.V["outer"])
+    U = {"v": 0.0}
+    bcs = []
+    for c in range(2):
+        V, dofs = tb.boundary_dofs("inner", bottom, c)
+        bcs.append(fem.dirichletbc(fem.Constant(tb.sub["inner"].mesh, 0.0), dofs, V))
+    V, dofs = tb.boundary_dofs("outer", top)
+    bcs.append(fem.dirichletbc(g, dofs))
+    tb.bcs = bcs
+    tb.solver(f"cz_tilt_{comm.size}_{comm.rank}_" if comm.size == 1 else "cz_tilt_world_")
+    df = 2 * P.G_Ic / P.N
+    for Uv in [f * df for f in (0.04, 0.06, 0.08, 0.05, 0.1, 0.15, 0.2)]:
+        U["v"] = Uv
+        g.interpolate(lambda x: np.vstack([0 * x[0], Uv * (x[0] / W - 0.3)]))
+        tb.solve()
+        tb.cz.update_history()
+    mid = tb.cz.facet_midpoints()[:, :2]
+    loc = np.column_stack([mid, tb.cz.d.x.array[: tb.cz._nown], tb.cz.kappa.x.array[: tb.cz._nown],
+                           tb.cz.D.x.array[: tb.cz._nown]])
+    allv = np.vstack(comm.allgather(loc))
+    order = np.lexsort((allv[:, 1], allv[:, 0]))
+    return allv[order], tb.cz.dissipated_energy(), tb.cz.damaged_area_fraction(), tb.cz.debonded_area_fraction(), tb
+
+
+@pytest.mark.mpi
+def test_serial_equals_parallel_damage_history():
+    world = MPI.COMM_WORLD
+    par, Dp, dap, dbp, tb = _tilted_run(world)
+    # the interface crosses the partition: on 2 ranks both own interface facets
+    n_own = world.allgather(tb.cz._nown)
+    if world.size > 1:
+        assert min(n_own) > 0, n_own
+    ser, Ds, das, dbs, _ = _tilted_run(MPI.COMM_SELF)
+    assert par.shape == ser.shape
+    np.testing.assert_allclose(par[:, :2], ser[:, :2], atol=1e-15)
+    d = par[:, 2]
+    assert d.min() == 0.0 and d.max() > 0.5  # a damage front inside the interface
+    np.testing.assert_allclose(par[:, 2:], ser[:, 2:], rtol=1e-9, atol=1e-12 * P.G_Ic)
+    assert Dp == pytest.approx(Ds, rel=1e-10)
+    assert (dap, dbp) == (das, dbs)
