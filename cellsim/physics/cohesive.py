@@ -243,11 +243,13 @@ def law(delta_n, delta_t2, kappa_old, d_old, p: CohesiveParameters, viscous_rati
     same as ``d_old`` when mu = 0, the default). ``viscous_ratio`` = mu/dt (0: inviscid).
 
     The traction vector is ``t_open * (dn_plus n + delta_t) + t_comp n``
-    (see :func:`traction_vector` for numpy, :class:`CohesiveInterface` for UFL).
+    (:func:`traction_vector` for numpy, :class:`CohesiveInterface` for UFL).
     """
     ops = _ops(delta_n, delta_t2, kappa_old, d_old, viscous_ratio)
-    dnp = ops.maximum(delta_n, 0.0 * delta_n)
-    dnm = ops.minimum(delta_n, 0.0 * delta_n)
+    # <dn>_+ and <dn>_- = dn - <dn>_+: at dn = 0 the derivative of the pair is (0, 1), so the
+    # tangent of the traction there is the penalty K (closed side), never 0
+    dnp = ops.where(ops.gt(delta_n, 0.0), delta_n, 0.0 * delta_n)
+    dnm = delta_n - dnp
     dm2 = dnp * dnp + delta_t2
     tiny = _tiny(p)
     dm = ops.sqrt(dm2 + tiny)
@@ -276,7 +278,8 @@ def split_opening(delta, n):
 
 def traction_vector(delta, n, kappa_old, d_old, p: CohesiveParameters, viscous_ratio=0.0, d_inv_old=None):
     """numpy: (traction vectors (..., gdim), LawState) for openings ``delta`` and normals ``n``."""
-    n = np.broadcast_to(np.asarray(n, dtype=float), np.shape(delta))
+    delta = np.asarray(delta, dtype=float)
+    n = np.broadcast_to(np.asarray(n, dtype=float), delta.shape)
     dn, dt = split_opening(delta, n)
     st = law(dn, np.sum(dt * dt, axis=-1), np.asarray(kappa_old, float), np.asarray(d_old, float), p,
              viscous_ratio, None if d_inv_old is None else np.asarray(d_inv_old, float))

@@ -570,3 +570,163 @@ def test_serial_equals_parallel_damage_history():
     np.testing.assert_allclose(par[:, 2:], ser[:, 2:], rtol=1e-9, atol=1e-12 * P.G_Ic)
     assert Dp == pytest.approx(Ds, rel=1e-10)
     assert (dap, dbp) == (das, dbs)
+
+
+# ============================================================================ 4. sphere in shell
+
+A_UM, B_UM = 5.0, 10.0  # sphere radius a and shell radius b [um]
+E_P, NU_P, E_B, NU_B = 140e9, 0.3, 1.0e9, 0.3  # particle (NMC-like) and binder-like shell
+P_SPH = P.replace(K=2.0e15)  # K c ~ 8: the spring matters, the closed form includes it
+
+
+class SphereInShell:
+    """One octant (symmetry planes on rollers) of a sphere (radius a, eigenstrain eps*)
+    bonded in a concentric shell (outer radius b, traction-free) through the cohesive
+    interface; gmsh mesh of size a/h_div, vector P1 on each region."""
+
+    def __init__(self, comm, h_div, p=P_SPH):
+        import gmsh
+
+        gmsh.initialize()
+        gmsh.option.setNumber("General.Terminal", 0)
+        if comm.rank == 0:
+            occ = gmsh.model.occ
+            s1 = occ.addSphere(0, 0, 0, A_UM, -1, 0, math.pi / 2, math.pi / 2)
+            s2 = occ.addSphere(0, 0, 0, B_UM, -1, 0, math.pi / 2, math.pi / 2)
+            _, omap = occ.fragment([(3, s1)], [(3, s2)])
+            occ.synchronize()
+            inner = {t for _, t in omap[0]}
+            gmsh.model.addPhysicalGroup(3, sorted(inner), 1)
+            gmsh.model.addPhysicalGroup(3, sorted({t for _, t in omap[1]} - inner), 2)
+            gmsh.option.setNumber("Mesh.MeshSizeMax", A_UM / h_div)
+            gmsh.option.setNumber("Mesh.MeshSizeMin", A_UM / h_div)
+            gmsh.model.mesh.generate(3)
+        part = mesh.create_cell_partitioner(mesh.GhostMode.shared_facet, 2)
+        md = dolfinx.io.gmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=3, partitioner=part)
+        gmsh.finalize()
+        parent, ct = md.mesh, md.cell_tags
+        parent.geometry.x[:] *= 1e-6  # built in um (OCC booleans), solved in m
+        self.a, self.b, self.p, self.comm = A_UM * 1e-6, B_UM * 1e-6, p, comm
+        sub = itf.make_submeshes(parent, ct, {"sphere": 1, "shell": 2})
+        facets = itf.interface_facets(parent, sub["sphere"].parent_cells, sub["shell"].parent_cells)
+        V = {k: fem.functionspace(r.mesh, ("Lagrange", 1, (3,))) for k, r in sub.items()}
+        self.u = {k: fem.Function(Vk) for k, Vk in V.items()}
+        v = {k: ufl.TestFunction(Vk) for k, Vk in V.items()}
+        self.cz = cz.CohesiveInterface(parent, facets, sub["sphere"].parent_cells, self.u["sphere"], self.u["shell"],
+                                       v["sphere"], v["shell"], [sub["sphere"].entity_map, sub["shell"].entity_map], p)
+        self.eps = fem.Constant(parent, 0.0)
+        dx = ufl.Measure("dx", domain=parent, subdomain_data=ct)
+
+        def sig(w, E, nu, es):
+            lm, mu = lame(E, nu)
+            e = ufl.sym(ufl.grad(w)) - es * ufl.Identity(3)
+            return lm * ufl.tr(e) * ufl.Identity(3) + 2 * mu * e
+
+        F = [ufl.inner(sig(self.u["sphere"], E_P, NU_P, self.eps), ufl.grad(v["sphere"])) * dx(1)
+             + self.cz.residual_inner,
+             ufl.inner(sig(self.u["shell"], E_B, NU_B, 0.0), ufl.grad(v["shell"])) * dx(2) + self.cz.residual_outer]
+        bcs = []
+        for k, r in sub.items():
+            r.mesh.topology.create_connectivity(2, 3)
+            for i in range(3):
+                f = mesh.locate_entities_boundary(r.mesh, 2, lambda x, i=i: np.isclose(x[i], 0.0))
+                dofs = fem.locate_dofs_topological(V[k].sub(i), 2, f)
+                bcs.append(fem.dirichletbc(fem.Constant(r.mesh, 0.0), dofs, V[k].sub(i)))
+        opts = {"snes_type": "newtonls", "snes_linesearch_type": "basic", "snes_rtol": 1e-10,
+                "snes_atol": 1e-12 * p.N * self.a**2, "snes_stol": 0.0, "snes_max_it": 30, "ksp_type": "preonly",
+                "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+        self.problem = NonlinearProblem(F, [self.u["sphere"], self.u["shell"]], bcs=bcs, kind="mpi",
+                                        entity_maps=self.cz.entity_maps, petsc_options_prefix=f"cz_sphere{h_div}_",
+                                        petsc_options=opts)
+        self.args = (self.a, self.b, E_P, NU_P, E_B, NU_B, p.K)
+
+    def solve(self, eps_star):
+        self.eps.value = eps_star
+        self.problem.solve()
+        snes = self.problem.solver
+        all_ranks_agree(self.comm, snes.getConvergedReason() > 0, f"sphere: Newton failed at eps* = {eps_star}")
+        return snes.getIterationNumber()
+
+    def normal_traction(self):
+        """(area mean, facet values) of T . n over the interface (current displacement)."""
+        _, T, _ = self.cz.facet_state()
+        tn = np.sum(T * self.cz.normal, axis=1)
+        return self.comm.allreduce(float(np.dot(self.cz.area, tn)), op=MPI.SUM) / self.cz.total_area, tn
+
+
+def test_sphere_in_shell_elastic_traction_converges():
+    """Shrinking (interface in tension, before onset) and swelling (compression): the mean
+    interface traction against the Lame closed form with the interface spring, on three
+    meshes. Asserts the error decreases at a fitted order >= 1.5, the Richardson value is
+    within 1 %, and swelling leaves d = 0."""
+    comm = MPI.COMM_WORLD
+    hs, errs, onsets = (5.0, 7.0, 10.0), [], []
+    for h_div in hs:
+        s = SphereInShell(comm, h_div)
+        eps0 = ref.sphere_in_shell_onset(*s.args, P_SPH.N)
+        e = 0.5 * eps0
+        s.solve(e)
+        tn, tn_f = s.normal_traction()
+        p_ref = ref.sphere_in_shell(*s.args, e)["p"]
+        errs.append(tn / p_ref - 1)
+        # onset eigenstrain: where the mean traction reaches N (linear response), and where the
+        # first facet does (carries the facet-to-facet scatter of the P1 traction)
+        on_mean = P_SPH.N / (tn / e)
+        on_first = P_SPH.N / (-comm.allreduce(float(np.max(np.abs(tn_f / e), initial=0.0)), op=MPI.MAX))
+        onsets.append((on_mean / eps0 - 1, on_first / eps0 - 1))
+        s.cz.update_history()
+        # swelling: compression, the undamaged penalty, no damage
+        s.solve(-e)
+        tn_sw, _ = s.normal_traction()
+        s.cz.update_history()
+        all_ranks_agree(comm, s.cz.damaged_area_fraction() == 0.0, "swelling damaged the interface")
+        all_ranks_agree(comm, abs(tn_sw / (-p_ref) - 1 - errs[-1]) <= 1e-8, "swelling is not the mirror of shrinking")
+    h = np.array([1 / x for x in hs])
+    order = np.polyfit(np.log(h), np.log(np.abs(errs)), 1)[0]
+    rich = errs[-1] + (errs[-1] - errs[-2]) / ((hs[-1] / hs[-2]) ** order - 1)  # h ratio coarse/fine
+    print(f"\nsphere-in-shell mean traction error vs Lame+spring: {[f'{x:.4f}' for x in errs]} (a/h = {hs}), "
+          f"fitted order {order:.2f}, Richardson {rich:.1e}; perfect-bond factor ratio "
+          f"{ref.sphere_in_shell(*s.args[:-1], P_SPH.K, 1.0)['factor'] / ref.sphere_in_shell(*s.args[:-1], 1e30, 1.0)['factor']:.4f}")
+    print(f"onset eigenstrain error (mean traction, first facet): {[f'{x:+.4f}, {y:+.4f}' for x, y in onsets]}")
+    assert all(abs(b_) < abs(a_) for a_, b_ in zip(errs, errs[1:]))
+    assert order >= 1.5
+    assert abs(rich) <= 0.01
+    assert abs(errs[-1]) <= 0.02
+    assert abs(onsets[-1][0]) <= 0.02  # onset from the mean traction
+    assert all(abs(b_[1]) < abs(a_[1]) for a_, b_ in zip(onsets, onsets[1:]))  # first facet: converging
+
+
+def test_sphere_in_shell_debonding():
+    """Shrinking to full separation on the a/8 mesh: separation eigenstrain 2 G_Ic/(N a)
+    within 2 %, dissipated energy 4 pi a^2 G_Ic / 8 (octant) within 2 %."""
+    comm = MPI.COMM_WORLD
+    s = SphereInShell(comm, 8.0)
+    a = s.a
+    eps0 = ref.sphere_in_shell_onset(*s.args, P_SPH.N)
+    epsf = ref.sphere_in_shell_separation(*s.args, P_SPH.N, P_SPH.G_Ic)
+    loads = list(np.linspace(0, 0.8 * eps0, 3)[1:]) + list(np.linspace(0.8 * eps0, 0.9 * epsf, 15)[1:])
+    loads += list(np.linspace(0.9 * epsf, 1.1 * epsf, 41)[1:])
+    its, first_sep, onset_first, soft_err = [], None, None, []
+    for e in loads:
+        its.append(s.solve(e))
+        tn, tn_f = s.normal_traction()
+        p_path = ref.sphere_in_shell_path(*s.args, P_SPH.N, P_SPH.G_Ic, e)
+        assert p_path is not None  # no snap-back for these parameters (checked by the closed form)
+        if abs(e) > 1.5 * abs(eps0) and p_path > 0.05 * P_SPH.N:
+            soft_err.append(abs(tn - p_path) / P_SPH.N)
+        s.cz.update_history()
+        if onset_first is None and s.cz.damaged_area_fraction() > 0:
+            onset_first = e
+        dmin = comm.allreduce(float(np.min(s.cz.d.x.array[: s.cz._nown], initial=1.0)), op=MPI.MIN)
+        if first_sep is None and dmin >= 1.0:
+            first_sep = e
+    D_ref = 4 * math.pi * a * a * P_SPH.G_Ic / 8
+    D = s.cz.dissipated_energy()
+    print(f"\nsphere-in-shell: first facet damaged at eps* = {onset_first:.5f} (closed-form onset {eps0:.5f}), "
+          f"full separation at {first_sep:.5f} vs 2G/(N a) = {epsf:.5f} ({first_sep / epsf - 1:+.2%}, load step "
+          f"{abs(loads[-1] - loads[-2]) / abs(epsf):.1%}), D/(4 pi a^2 G/8) - 1 = {D / D_ref - 1:+.2e} "
+          f"(interface area deficit {s.cz.total_area / (math.pi * a * a / 2) - 1:+.2e}), softening-branch traction "
+          f"error max {max(soft_err):.3f} N; Newton its {its}")
+    assert first_sep is not None and abs(first_sep / epsf - 1) <= 0.02
+    assert abs(D / D_ref - 1) <= 0.02
+    assert s.cz.debonded_area_fraction() == 1.0
