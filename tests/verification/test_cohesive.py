@@ -555,9 +555,27 @@ def _tilted_run(comm):
 
 
 @pytest.mark.mpi
-def test_serial_equals_parallel_damage_history():
+def test_serial_equals_parallel_damage_history(tmp_path):
     world = MPI.COMM_WORLD
     par, Dp, dap, dbp, tb = _tilted_run(world)
+    # the damage field as written for output (VTK, one value per interface facet) reads back
+    # in PyVista with the values the model holds
+    out = world.bcast(str(tmp_path), root=0)
+    with dolfinx.io.VTKFile(world, f"{out}/damage.pvd", "w") as f:
+        f.write_function(tb.cz.damage_function(), 0.0)
+    world.Barrier()
+    if world.rank == 0:
+        import pyvista as pv
+
+        grid = pv.get_reader(f"{out}/damage.pvd").read()
+        grid = grid.combine() if hasattr(grid, "combine") else grid
+        ghost = np.asarray(grid.cell_data["vtkGhostType"]) if "vtkGhostType" in grid.cell_data else 0
+        keep = ghost == 0 if np.ndim(ghost) else np.ones(grid.n_cells, bool)
+        c = np.asarray(grid.cell_centers().points)[keep]
+        vals = np.asarray(grid.cell_data["interface_damage"])[keep]
+        order = np.lexsort((c[:, 1], c[:, 0]))
+        np.testing.assert_allclose(c[order, :2], par[:, :2], atol=1e-15)
+        np.testing.assert_allclose(vals[order], par[:, 2], rtol=1e-12, atol=1e-15)
     # the interface crosses the partition: on 2 ranks both own interface facets
     n_own = world.allgather(tb.cz._nown)
     if world.size > 1:
