@@ -672,6 +672,7 @@ class SphereInShell:
         return self.comm.allreduce(float(np.dot(self.cz.area, tn)), op=MPI.SUM) / self.cz.total_area, tn
 
 
+@pytest.mark.mpi
 def test_sphere_in_shell_elastic_traction_converges():
     """Shrinking (interface in tension, before onset) and swelling (compression): the mean
     interface traction against the Lame closed form with the interface spring, on three
