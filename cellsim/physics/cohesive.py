@@ -340,6 +340,12 @@ class CohesiveInterface:
     entity_maps:  the EntityMaps of the two submeshes (parent cells <-> submesh cells)
     params:       :class:`CohesiveParameters`
     tag:          subdomain id of the interface measure
+    measure:      optional: a parent ``dS`` Measure shared with other interface terms of the
+                  same forms (DOLFINx takes one ``subdomain_data`` list per integral type and
+                  form). Its list must hold ``(tag, itf.integration_data)`` for this interface
+                  ("+" = inner); build the data first with
+                  :func:`cellsim.physics.interface.interface_integration_data`. The cohesive
+                  integral always uses one quadrature point per facet (the history lives there).
 
     Use ``F_inner += itf.residual_inner``, ``F_outer += itf.residual_outer`` and pass
     ``itf.entity_maps`` (the two block maps + the facet-submesh map) to
@@ -348,11 +354,11 @@ class CohesiveInterface:
     """
 
     def __init__(self, parent, facets, plus_cells, u_inner, u_outer, v_inner, v_outer,
-                 entity_maps: Sequence[Any], params: CohesiveParameters, tag: int = 1, name: str = "interface"):
+                 entity_maps: Sequence[Any], params: CohesiveParameters, tag: int = 1, name: str = "interface",
+                 measure=None):
         from cellsim.dolfinx_env import require_dolfinx
 
         require_dolfinx()
-        import basix.ufl  # noqa: F401
         import ufl
         from dolfinx import fem, mesh
         from mpi4py import MPI
@@ -366,8 +372,10 @@ class CohesiveInterface:
         self.gdim = gdim
         facets = np.unique(np.asarray(facets, dtype=np.int32))
         data = itf.interface_integration_data(parent, facets, plus_cells).reshape(-1)
-        self.dS = ufl.Measure("dS", domain=parent, subdomain_data=[(int(tag), data)],
-                              metadata={"quadrature_degree": 1})(int(tag))
+        self.integration_data = data
+        if measure is None:
+            measure = ufl.Measure("dS", domain=parent, subdomain_data=[(int(tag), data)])
+        self.dS = measure(int(tag), metadata={"quadrature_degree": 1})
         self.fmesh, self.fmap, _, _ = mesh.create_submesh(parent, tdim - 1, facets)
         self.entity_maps = list(entity_maps) + [self.fmap]
         V0 = fem.functionspace(self.fmesh, ("DG", 0))
@@ -529,8 +537,9 @@ class CohesiveInterface:
         return mesh.compute_midpoints(self.fmesh, self.fmesh.topology.dim, cells)
 
     def damage_function(self):
-        """The committed damage as a DG0 Function on the interface facet submesh, named
-        ``interface_damage`` (write it with ``write_mesh(itf.fmesh)`` first)."""
+        """The committed damage as a DG0 Function on the interface facet submesh (``fmesh``),
+        named ``interface_damage``. ``VTKFile``: ``write_function`` alone (tested: read back by
+        PyVista); ``XDMFFile``: ``write_mesh(fmesh)`` first in the same file (ENVIRONMENT.md)."""
         return self.d
 
 

@@ -527,6 +527,29 @@ def test_patch_mode_I_3d_and_snapshot_restore():
           f"balance {bal:.2e}, Newton its {its + its2}")
 
 
+def test_shared_measure_gives_the_same_forms():
+    """An interface built on a caller's shared dS measure (with another, unrelated subdomain
+    in the same subdomain_data list) assembles the same residuals and traction."""
+    tb = TwoBlocks(MPI.COMM_WORLD, 2, P)
+    rin = tb.sub["inner"]
+    eps = 1e-3 * H  # another facet set: the line y = H/2 inside the inner block
+    low = mesh.locate_entities(tb.parent, 2, lambda x: x[1] <= 0.5 * H + eps)
+    mid = mesh.locate_entities(tb.parent, 2, lambda x: (x[1] >= 0.5 * H - eps) & (x[1] <= H + eps))
+    other = itf.interface_integration_data(tb.parent, itf.interface_facets(tb.parent, low, mid), low).reshape(-1)
+    assert tb.comm.allreduce(len(other), op=MPI.SUM) > 0
+    dS = ufl.Measure("dS", domain=tb.parent, subdomain_data=[(9, other), (7, tb.cz.integration_data)])
+    c2 = cz.CohesiveInterface(tb.parent, itf.interface_facets(tb.parent, rin.parent_cells, tb.sub["outer"].parent_cells),
+                              rin.parent_cells, tb.u["inner"], tb.u["outer"], tb.v["inner"], tb.v["outer"],
+                              tb.entity_maps[:2], P, tag=7, measure=dS)
+    tb.u["outer"].interpolate(lambda x: np.vstack([0.3 * P.delta_s0 * (1 + x[0] / W), 2 * P.delta_n0 + 0 * x[0]]))
+    np.testing.assert_allclose(c2.mean_traction(), tb.cz.mean_traction(), rtol=1e-14)
+    for a_, b_ in ((tb.cz.residual_inner, c2.residual_inner), (tb.cz.residual_outer, c2.residual_outer)):
+        va = fem.assemble_vector(fem.form(a_, entity_maps=tb.entity_maps)).array
+        vb = fem.assemble_vector(fem.form(b_, entity_maps=c2.entity_maps)).array
+        assert np.max(np.abs(va)) > 0
+        np.testing.assert_allclose(vb, va, rtol=1e-13, atol=1e-14 * np.max(np.abs(va)))
+
+
 # ============================================================================ 3. serial = parallel
 
 
