@@ -135,7 +135,6 @@ def test_law_dmax_and_viscous():
     p = P.replace(d_max=0.95, mu=2.0)
     df = 2 * p.G_Ic / p.N
     path = _path((0.8, 0.6), [0.3 * df, 0.6 * df, 1.2 * df, 1.5 * df, 0.2 * df])
-    r = ref_law(p)
     for dt_time in (0.5, 3.0):
         r = ref_law(p)
         got = _law_path(p, path, dt_time)
@@ -153,7 +152,6 @@ def test_law_dmax_and_viscous():
 def test_law_ufl_and_numpy_are_one_implementation():
     """The UFL expression of the law, evaluated by DOLFINx, equals the numpy path."""
     msh = mesh.create_unit_interval(MPI.COMM_SELF, 1)
-    V = fem.functionspace(msh, ("DG", 0))
     vals = []
     rng = np.random.default_rng(3)
     df = 2 * P.G_Ic / P.N
@@ -169,7 +167,7 @@ def test_law_ufl_and_numpy_are_one_implementation():
     for a, b, c_, d_ in vals:
         assert a == pytest.approx(b, rel=1e-13, abs=1e-15)
         assert c_ == pytest.approx(d_, rel=1e-13, abs=1e-9)
-    assert V is not None
+    assert any(b > 0 for _, b, _, _ in vals) and any(b == 0 for _, b, _, _ in vals)  # both branches seen
 
 
 def test_parameter_validation_and_conductance():
@@ -206,7 +204,6 @@ class TwoBlocks:
             parent = mesh.create_box(comm, [[0, 0, 0], [W, W, 2 * H]], [n, n, 2 * n], mesh.CellType.tetrahedron,
                                      ghost_mode=ghost)
         self.parent = parent
-        tdim = gdim
         ax = gdim - 1
         eps = 1e-3 * H
         tags = itf.tag_cells(parent, {1: lambda x: x[ax] <= H + eps, 2: lambda x: x[ax] >= H - eps})
@@ -454,7 +451,6 @@ def test_patch_mixed_mode_prescribed_field_2d():
     target opening and the traction would not match."""
     comm = MPI.COMM_WORLD
     tb = TwoBlocks(comm, 2, P)
-    ax = 1
     outer_faces = lambda x: np.isclose(x[1], 0.0) | np.isclose(x[1], 2 * H) | np.isclose(x[0], 0.0) | np.isclose(  # noqa
         x[0], W)
     g = {k: fem.Function(tb.V[k]) for k in ("inner", "outer")}
@@ -487,7 +483,6 @@ def test_patch_mixed_mode_prescribed_field_2d():
     all_ranks_agree(comm, target_err <= 1e-8, f"mixed: FE opening off the target by {target_err:.2e}")
     print(f"\nmixed 2D: max traction err {max(x['err'] for x in record):.2e}, D/G_c - 1 = {D / Gc - 1:.2e}, "
           f"balance {bal:.2e}, opening err {target_err:.1e}, Newton its {its}")
-    assert ax == 1
 
 
 def test_patch_mode_I_3d_and_snapshot_restore():
