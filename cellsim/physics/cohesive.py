@@ -1,7 +1,7 @@
 r"""Cohesive zone on a solid/solid interface: bilinear mixed-mode traction-separation law.
 
 Opening (jump) across the interface, "+" = inner region, "-" = outer region
-(the facet ordering of :mod:`cellsim.physics.interface`), n = outward normal of the inner
+(the facet ordering of :mod:`cellsim.regions`), n = outward normal of the inner
 region (from "+" to "-"):
 
     delta   = u_outer - u_inner,      delta_n = delta . n,      delta_t = delta - delta_n n
@@ -333,7 +333,7 @@ class CohesiveInterface:
 
     parent:       the parent mesh (ghost mode shared_facet in parallel)
     facets:       local parent facets of the interface (owned and ghost), e.g. from
-                  :func:`cellsim.physics.interface.interface_facets`
+                  :func:`cellsim.regions.interface_facets`
     plus_cells:   parent cells (indices or boolean mask) of the inner ("+") region
     u_inner, u_outer, v_inner, v_outer: displacement Functions and test functions, each on
                   its region's submesh
@@ -344,7 +344,7 @@ class CohesiveInterface:
                   same forms (DOLFINx takes one ``subdomain_data`` list per integral type and
                   form). Its list must hold ``(tag, itf.integration_data)`` for this interface
                   ("+" = inner); build the data first with
-                  :func:`cellsim.physics.interface.interface_integration_data`. The cohesive
+                  :func:`cellsim.regions.interface_integration_data`. The cohesive
                   integral always uses one quadrature point per facet (the history lives there).
 
     Use ``F_inner += itf.residual_inner``, ``F_outer += itf.residual_outer`` and pass
@@ -363,7 +363,7 @@ class CohesiveInterface:
         from dolfinx import fem, mesh
         from mpi4py import MPI
 
-        from cellsim.physics import interface as itf
+        from cellsim import regions as itf
 
         self.p, self.name, self.comm = params, name, parent.comm
         self._MPI, self._fem = MPI, fem

@@ -44,7 +44,7 @@ from dolfinx.fem.petsc import NonlinearProblem  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
 from cellsim.physics import cohesive as cz  # noqa: E402
-from cellsim.physics import interface as itf  # noqa: E402
+from cellsim import regions as itf  # noqa: E402
 from cellsim.physics.mechanics import lame  # noqa: E402
 from tests.conftest import all_ranks_agree  # noqa: E402
 from tests.reference import cohesive_closed_form as ref  # noqa: E402
