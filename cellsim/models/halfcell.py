@@ -220,7 +220,7 @@ class HalfCellModel(HalfCellOutputs, Model):
         self.sigma_particle = sig_p
         sad = self.mech and phys.stress_assisted_diffusion
         diff = SolidDiffusion("c_s", [(dxP, mat)], stress="sigma_h" if sad else None)
-        diff.declared = [Unknown("c_s", P1("particle"), history=True, role="concentration")]
+        diff.declared = [Unknown("c_s", P1("particle"), history=True, role="concentration", typical=mat.c_max)]
         cond_s = Conduction("phi_s", sig_p, dxP)
         cond_s.declared = [Unknown("phi_s", P1("particle"), offset=self.phi_ref, role="potential")]
         pieces = [(dxE, 1.0, 1.0)]
@@ -229,7 +229,8 @@ class HalfCellModel(HalfCellOutputs, Model):
             pieces.append((dxS, eps_sep, el.transport_factor(eps_sep, bruggeman=case.separator.bruggeman)))
         self.tplus_ref = float(self.props.transference_number(case.electrolyte.initial_concentration))
         elec = Electrolyte(self.props, pieces, tplus_ref=self.tplus_ref)
-        elec.declared = [Unknown("c_e", P1("liquid"), history=True, role="concentration"),
+        elec.declared = [Unknown("c_e", P1("liquid"), history=True, role="concentration",
+                                 typical=case.electrolyte.initial_concentration),
                          Unknown("phi_e", P1("liquid"), role="potential")]
         sio = self.mech and phys.stress_in_overpotential
         self.kinetics = ButlerVolmer(mat, self.dG_pe, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",

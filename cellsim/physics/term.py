@@ -38,6 +38,7 @@ class Unknown:
     offset:   a UFL Constant added for the SI value (reference potential), or None
     history:  keep the value of the last accepted step (time derivative)
     role:     "potential" (Newton damping limits its change), "concentration", ...
+    typical:  a typical size of the stored value (Newton's round-off stagnation test)
     """
 
     name: str
@@ -46,6 +47,7 @@ class Unknown:
     offset: Any = None
     history: bool = False
     role: str = ""
+    typical: float = 1.0
 
 
 class Term:
