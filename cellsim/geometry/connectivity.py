@@ -13,8 +13,9 @@ Repair (pure numpy): each isolated component gets one straight binder cylinder (
 0.3 min(r_a, r_b), or 0.15 / 0.08 min(r_a, r_b) where a thicker one fits nowhere, e.g.
 from a small corner piece) from one of its particle pieces to the nearest connected
 piece, or vertically down into the collector, whichever is shortest among those that
-stay inside the box (no lateral face crossed) and keep clear of every other particle
-(and images). The model is then rebuilt with the bridges and checked again.
+join the two pieces inside the box (a lateral face is crossed only at more than 20
+degrees, the part outside being removed) and keep clear of every other particle (and
+images). The model is then rebuilt with the bridges and checked again.
 
 :func:`label_components` (numpy union-find) also serves the mesh-level check
 (:func:`cellsim.geometry.measure.conducting_components`).
@@ -154,7 +155,8 @@ def plan_bridges(isolated: list[list[tuple[int, np.ndarray]]], grounded: list[tu
     Lengths in model units. A bridge is a straight cylinder from a point q of the piece's
     surface inside the box to the nearest point of a connected sphere copy, or straight
     down into the collector; q is searched over 2000 directions, the shortest bridge wins
-    among those that stay 1.1 rho inside the box, leave and enter the surfaces at less
+    among those whose surface points lie 0.3 rho inside the box, that keep 1.1 rho from the
+    lateral faces or cross them at more than 20 degrees, leave and enter the surfaces at less
     than 72 degrees from their normals and pass 1.25 rho clear of every other particle.
     A component joins the network once bridged, so later components may bridge to it.
     Returns the bridges (``start``, ``end``, ``radius``, ``kind``, ``from``, ``to``,
@@ -173,6 +175,16 @@ def plan_bridges(isolated: list[list[tuple[int, np.ndarray]]], grounded: list[tu
     def inside(p, m):
         p = np.atleast_2d(p)
         return (p[:, 0] >= m) & (p[:, 0] <= W - m) & (p[:, 1] >= m) & (p[:, 1] <= D - m) & (p[:, 2] <= T - m)
+
+    def faces_ok(p, v, rho):
+        """Near a lateral face (closer than 1.1 rho, or beyond it) the axis must cross it at
+        more than 20 degrees: a transversal cut, never a near-tangent side (slivers)."""
+        p, v = np.atleast_2d(p), np.atleast_2d(v)
+        ok = np.ones(len(p), dtype=bool)
+        for k, Lk in ((0, W), (1, D)):
+            near = np.minimum(p[:, k], Lk - p[:, k]) < 1.1 * rho
+            ok &= ~near | (np.abs(v[:, k]) >= 0.35)
+        return ok
 
     def clear(q, qb, rho, ends):
         keep = np.ones(len(all_c), dtype=bool)
@@ -198,7 +210,8 @@ def plan_bridges(isolated: list[list[tuple[int, np.ndarray]]], grounded: list[tu
             qb = cj + radii[j] * w / dw[:, None]
             length = dw - radii[j]
             v = (qb - q) / np.maximum(length, 1e-300)[:, None]
-            ok = ((length > 0) & (length <= lmax) & inside(q, 1.1 * rho) & inside(qb, 1.1 * rho)
+            ok = ((length > 0) & (length <= lmax) & inside(q, 0.3 * rho) & inside(qb, 0.3 * rho)
+                  & faces_ok(q, v, rho) & faces_ok(qb, v, rho)
                   & (q[:, 2] >= 1.1 * rho) & (qb[:, 2] >= 1.1 * rho)
                   & (np.sum(v * dirs, axis=1) >= 0.3) & (np.sum(v * w, axis=1) / dw <= -0.3))  # fmt: skip
             for k in np.flatnonzero(ok):
@@ -219,13 +232,13 @@ def plan_bridges(isolated: list[list[tuple[int, np.ndarray]]], grounded: list[tu
                 continue
             v = (qb - q) / np.linalg.norm(qb - q)
             a = _embed(q, v, ci, radii[i], rho)
-            if a is None or not inside(a, 1.1 * rho)[0]:
-                continue  # the whole cylinder stays inside the box (a convex set)
+            if a is None or not faces_ok(a, v, rho)[0]:
+                continue  # what leaves the box is removed; the part inside joins q to qb
             if cj is None:
                 b = np.array([qb[0], qb[1], -0.5 * collector_depth])
             else:
                 b = _embed(qb, -v, cj, radii[to], rho)
-                if b is None or not inside(b, 1.1 * rho)[0]:
+                if b is None or not faces_ok(b, v, rho)[0]:
                     continue
             kind = "collector" if cj is None else "pair"
             return length, dict(kind=kind, start=a, end=b, radius=rho, to=to), i

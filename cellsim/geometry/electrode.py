@@ -69,9 +69,23 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     bplan = plan.get("binder")
     bridges: list[dict] = []
     for rounds in range(MAX_REPAIR_ROUNDS + 1):
+        slivers = {"pieces": 0, "volume": 0.0}
         vol_leaf, part_pieces, merged = _build_cad(spec, plan, bridges)
         conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
         isolated = conn.pop("_isolated")
+        if isolated and not spec.allow_isolated_particles:
+            # isolated slivers of particles barely crossing a lateral corner (below
+            # TINY_PIECE of the particle volume) are not worth a bridge: electrolyte
+            tiny = [v for comp in isolated for v in comp if vol_leaf[v].startswith("particle_")
+                    and occ.getMass(3, v) < TINY_PIECE * 4 / 3 * math.pi * radii[int(vol_leaf[v][9:])] ** 3]
+            if tiny:
+                tiny_volume = sum(occ.getMass(3, v) for v in tiny) * MODEL_UNIT**3
+                for v in tiny:
+                    vol_leaf[v] = "electrolyte"
+                merged = _merge_floating_binder(vol_leaf)
+                slivers = {"pieces": len(tiny), "volume": tiny_volume}
+                conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
+                isolated = conn.pop("_isolated")
         if not isolated or spec.allow_isolated_particles:
             break
         new, left = plan_bridges(
@@ -87,6 +101,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         gmsh.model.add(f"cellsim_repair{rounds + 1}")
         gmsh.model.setCurrent(f"cellsim_repair{rounds + 1}")
     conn["repair_rounds"] = rounds
+    conn["particle_slivers_made_electrolyte"] = slivers
     conn["allow_isolated_particles"] = spec.allow_isolated_particles
     conn["bridges"] = [
         {"kind": br["kind"], "from": br["from"], "to": br["to"], "radius": br["radius"] * MODEL_UNIT,
@@ -414,14 +429,19 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
     # particles) carry no current and have no defined potential: a floating, singular block
     # of the potential equations. They are pore space for the physics: merged into the
     # electrolyte, their volume reported.
+    return vol_leaf, part_pieces, _merge_floating_binder(vol_leaf)
+
+
+def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
+    """Binder volumes whose component holds no particle and no collector -> electrolyte."""
     nodes, ea, eb = cad_graph(vol_leaf)
     lab = label_components(len(nodes), ea, eb)
     anchored = {lab[k] for k, v in enumerate(nodes) if vol_leaf[v] != "binder"}
     isolated_binder = sorted(v for k, v in enumerate(nodes) if vol_leaf[v] == "binder" and lab[k] not in anchored)
-    isolated_binder_volume = sum(occ.getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
     for v in isolated_binder:
         vol_leaf[v] = "electrolyte"
-    return vol_leaf, part_pieces, {"pieces": len(isolated_binder), "volume": isolated_binder_volume}
+    volume = sum(_occ().getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
+    return {"pieces": len(isolated_binder), "volume": volume}
 
 
 _FIB = None
@@ -462,6 +482,10 @@ def _add_sphere(occ, c, r, axis) -> int:
 
 
 CUT_BINDER_FIRST = True
+
+#: an isolated particle piece smaller than this fraction of its particle's volume (a cap
+#: barely crossing two lateral faces at a corner) is made electrolyte instead of bridged
+TINY_PIECE = 1e-3
 
 PLANS = {"electrode": plan_electrode, "half_cell": plan_electrode}
 BUILDERS = {"electrode": build_electrode, "half_cell": build_electrode}
