@@ -208,7 +208,7 @@ def _text(rep: dict) -> str:
         L.append(
             f"electronic connectivity: {ok}/{len(c['particles_connected'])} particles reach the collector "
             f"through binder (connected_fraction {c['connected_fraction']:.4f} of the active volume), "
-            f"{c['num_components']} conducting component(s), {len(c['bridges'])} binder bridge(s) added; "
+            f"{c['num_components']} conducting component(s), {len(c['bridges'])} repair bridge(s) added; "
             f"mesh check {'agrees' if c['mesh_check']['agrees'] else 'DISAGREES'}"
         )
     if rep.get("binder"):
