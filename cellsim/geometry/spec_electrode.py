@@ -89,10 +89,11 @@ class Electrode(MeshControls):
 
     Electronic connectivity: every piece of every particle (a particle cut by a lateral
     face has one piece per side: the mesh is not periodic) must reach the collector
-    through binder. Pieces the necks leave isolated get a binder bridge (a cylinder of
-    radius 0.3 min(r_a, r_b)) to the nearest connected piece or down to the collector;
-    a packing that still leaves a particle isolated is refused, naming the seed, unless
-    ``allow_isolated_particles = true``.
+    through binder. Pieces the necks leave isolated get a repair bridge (a binder
+    cylinder of radius 0.3 min(r_a, r_b), thinner where that fits nowhere) to the nearest
+    connected piece or down into the collector; isolated caps below 1e-3 of their
+    particle's volume become electrolyte; a packing that still leaves a particle isolated
+    is refused, naming the seed, unless ``allow_isolated_particles = true``.
 
     Regions: ``particle_i`` (aggregate ``particle``), ``binder``, ``electrolyte``,
     ``current_collector``. Interfaces: ``particle_i_electrolyte`` (aggregate
