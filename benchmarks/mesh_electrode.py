@@ -6,7 +6,7 @@ wall time of each phase (plan = packing + binder solve, geometry = OpenCASCADE b
 meshing = gmsh, distribute = dolfinx.io.gmsh.model_to_mesh), total, peak resident memory
 of rank 0 (ru_maxrss; gmsh runs in-process), CPU time of rank 0 and the 1-minute load
 average (the wall time is inflated on a shared machine), element quality, achieved
-fractions.
+fractions, connected fraction and the binder bridges added (with the rebuilds they cost).
 
     python benchmarks/mesh_electrode.py                # 10 50 200
     python benchmarks/mesh_electrode.py 50 --json out.json
@@ -77,6 +77,9 @@ def run_one(n: int) -> dict:
         "fraction_particle": measure.region_volume(tm, "particle") / vb,
         "fraction_binder": measure.region_volume(tm, "binder") / vb,
         "not_connected": len(tm.info["particles_not_connected"]),
+        "connected_fraction": tm.info["connectivity"]["connected_fraction"],
+        "bridges": len(tm.info["connectivity"]["bridges"]),
+        "repair_rounds": tm.info["connectivity"]["repair_rounds"],
         "mesh_retries": len(tm.info.get("mesh_retries", [])),
     }
     return out
@@ -110,7 +113,8 @@ def main() -> int:
             f"(plan {t['plan_s']:.1f}, geometry {t['geometry_s']:.1f}, mesh {t['meshing_s']:.1f}, "
             f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s, load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
             f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
-            f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}",
+            f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}  "
+            f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} rebuilds)",
             flush=True,
         )
     if args.json:

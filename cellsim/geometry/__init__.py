@@ -12,7 +12,8 @@ Modules, in the order data flows (each imports only those above it; no circles):
   surface naming, size fields, element quality);
 * builders: :mod:`~cellsim.geometry.particle` (sphere, ellipsoid, cylinder, core-shell),
   :mod:`~cellsim.geometry.structured` (porous, secondary particles),
-  :mod:`~cellsim.geometry.binder` (carbon-binder plan) and
+  :mod:`~cellsim.geometry.binder` (carbon-binder plan),
+  :mod:`~cellsim.geometry.connectivity` (graph of conducting regions, repair bridges) and
   :mod:`~cellsim.geometry.electrode` (electrode, half-cell);
 * :mod:`~cellsim.geometry.mesh`: :func:`build_mesh` (gmsh on rank 0 -> distributed
   :class:`TaggedMesh`); :mod:`~cellsim.geometry.measure` (volumes/areas over MPI);

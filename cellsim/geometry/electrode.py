@@ -14,8 +14,16 @@ import math
 
 import numpy as np
 
-from cellsim.geometry.base import MODEL_UNIT, BuildResult, ModelTags, um
+from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
+from cellsim.geometry.connectivity import (
+    BRIDGE_MAX_LENGTH,
+    MAX_REPAIR_ROUNDS,
+    cad_connectivity,
+    cad_graph,
+    label_components,
+    plan_bridges,
+)
 from cellsim.geometry.gmsh_model import (
     aggregate_areas,
     aggregate_volumes,
@@ -56,153 +64,52 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     import gmsh
 
     occ = _occ()
-    half = isinstance(spec, HalfCell)
-    W, D, T, tcc = (um(x) for x in (spec.width, spec.depth, spec.thickness, spec.collector_thickness))
-    centres = np.asarray(plan["centres"]) / MODEL_UNIT
-    radii = np.asarray(plan["radii"]) / MODEL_UNIT
+    half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
     n = len(radii)
-    box = occ.addBox(0, 0, 0, W, D, T)
-    cc = occ.addBox(0, 0, -tcc, W, D, tcc)
-    objs = [(3, box), (3, cc)]
-    if half:
-        ts = um(spec.separator_thickness)
-        sep = occ.addBox(0, 0, T, W, D, ts)
-        objs.append((3, sep))
-    # particles: one OCC ball per in-plane image meeting the box, clipped to the box
     bplan = plan.get("binder")
-    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
-    necks_um = []
-    if bplan is not None and bplan["morphology"] == "necks":
-        for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
-            necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
-    for i in range(n):
-        # directions from the particle to neck balls, other particles and faces nearby
-        for m, rb, lab in necks_um:
-            for sh in image_shifts(m, rb, W, D):
-                v = nearest_image(m + sh - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + rb:
-                    neck_dirs[i].append(v)
-        for j in range(n):
-            if j != i:
-                v = nearest_image(centres[j] - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
-                    neck_dirs[i].append(v)
-        for k_ in (0, 1):
-            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
-                neck_dirs[i].append(np.eye(3)[k_])
-    part_pieces: list[list[int]] = []
-    for i, (c, r) in enumerate(zip(centres, radii)):
-        shifts = image_shifts(c, r, W, D)
-        axis = _pole_axis(neck_dirs[i])
-        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
-        crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
-        if crosses:
-            clip = occ.addBox(0, 0, 0, W, D, T)
-            out, _ = occ.intersect(balls, [(3, clip)])
-            part_pieces.append([t for d, t in out if d == 3])
-        else:
-            part_pieces.append([balls[0][1]])
-    parts = [t for ps in part_pieces for t in ps]
-    # binder: shells (coating) or short neck cylinders, handed to one fragment together
-    # with everything else; a fragment piece is particle > binder > box phase
-    binder_tools: list[tuple[int, int]] = []
-    if bplan is not None:
-        if bplan["morphology"] == "coating":
-            t = um(bplan["thickness"])
-            for c, r in zip(centres, radii):
-                for sh in image_shifts(c, r + t, W, D):
-                    binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
-        else:
-            for m, rb, lab in necks_um:
-                dirs = [nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
-                if lab[0] == "pair":
-                    dirs.append(nearest_image(centres[lab[2]] - m, W, D))
-                else:
-                    dirs.append(np.array([0.0, 0.0, 1.0]))
-                axis = _pole_axis(dirs)
-                for sh in image_shifts(m, rb, W, D):
-                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
-    if binder_tools and CUT_BINDER_FIRST:
-        # remove the parts of the binder tools inside particles first: no cylinder tips
-        # or shell cores inside the particles (they would make thin slabs and slivers)
-        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts], removeObject=True, removeTool=False)
-    tools = [(3, p) for p in parts] + binder_tools
-    _, maps = occ.fragment(objs, tools)
-    occ.synchronize()
-    owners: dict[int, set[int]] = {}
-    for k, m in enumerate(maps):
-        for d, t in m:
-            if d == 3:
-                owners.setdefault(t, set()).add(k)
-    off = len(objs)
-    piece_owner = {}
-    k = off
-    for i, ps in enumerate(part_pieces):
-        for _ in ps:
-            piece_owner[k] = i
-            k += 1
-    first_binder = off + len(parts)
-    vol_leaf: dict[int, str] = {}
-    outside = []
-    for v, own in owners.items():
-        parts_here = [piece_owner[o] for o in own if o in piece_owner]
-        if parts_here:
-            if len(set(parts_here)) > 1:
-                raise RuntimeError(f"particles {sorted(set(parts_here))} overlap")
-            vol_leaf[v] = f"particle_{parts_here[0]}"
-        elif 1 in own:
-            vol_leaf[v] = "current_collector"
-        elif 0 in own:
-            vol_leaf[v] = "binder" if any(o >= first_binder for o in own) else "electrolyte"
-        elif half and 2 in own:
-            vol_leaf[v] = "separator"
-        else:
-            outside.append(v)
-    if outside:
-        occ.remove([(3, v) for v in outside], recursive=True)
-        occ.synchronize()
-    # every volume of the model must be named (the fragment may not create strays)
-    for _, v in gmsh.model.getEntities(3):
-        if v not in vol_leaf:
-            raise RuntimeError(f"volume {v} is not part of any input")
-    # electronic connectivity: particles, binder and collector volumes sharing a surface
-    def conductive_graph():
-        conductive = {v for v, nme in vol_leaf.items() if nme != "electrolyte" and nme != "separator"}
-        adj: dict[int, set[int]] = {v: set() for v in conductive}
-        for _, s in gmsh.model.getEntities(2):
-            up, _ = gmsh.model.getAdjacencies(2, s)
-            up = [int(u) for u in up]
-            if len(up) == 2 and up[0] in conductive and up[1] in conductive:
-                adj[up[0]].add(up[1])
-                adj[up[1]].add(up[0])
-        return conductive, adj
-
-    def reach(adj, seeds):
-        reached, stack = set(seeds), list(seeds)
-        while stack:
-            v = stack.pop()
-            for w in adj[v]:
-                if w not in reached:
-                    reached.add(w)
-                    stack.append(w)
-        return reached
-
-    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
-    # particles) carry no current and have no defined potential: a floating, singular block
-    # of the potential equations. They are pore space for the physics: merged into the
-    # electrolyte, their volume reported.
-    conductive, adj = conductive_graph()
-    anchored = reach(adj, [v for v in conductive if vol_leaf[v] != "binder"])
-    isolated_binder = sorted(v for v in conductive if vol_leaf[v] == "binder" and v not in anchored)
-    isolated_binder_volume = sum(occ.getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
-    for v in isolated_binder:
-        vol_leaf[v] = "electrolyte"
-    conductive, adj = conductive_graph()
-    reached = reach(adj, [v for v in conductive if vol_leaf[v] == "current_collector"])
-    # a particle counts as connected only when every piece of it is
-    not_connected = sorted(
-        {int(vol_leaf[v][9:]) for v in conductive if vol_leaf[v].startswith("particle_") and v not in reached}
-    )
+    bridges: list[dict] = []
+    for rounds in range(MAX_REPAIR_ROUNDS + 1):
+        slivers = {"pieces": 0, "volume": 0.0}
+        vol_leaf, part_pieces, merged = _build_cad(spec, plan, bridges)
+        conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
+        isolated = conn.pop("_isolated")
+        if isolated and not spec.allow_isolated_particles:
+            # isolated slivers of particles barely crossing a lateral corner (below
+            # TINY_PIECE of the particle volume) are not worth a bridge: electrolyte
+            tiny = [v for comp in isolated for v in comp if vol_leaf[v].startswith("particle_")
+                    and occ.getMass(3, v) < TINY_PIECE * 4 / 3 * math.pi * radii[int(vol_leaf[v][9:])] ** 3]
+            if tiny:
+                tiny_volume = sum(occ.getMass(3, v) for v in tiny) * MODEL_UNIT**3
+                for v in tiny:
+                    vol_leaf[v] = "electrolyte"
+                merged = _merge_floating_binder(vol_leaf)
+                slivers = {"pieces": len(tiny), "volume": tiny_volume}
+                conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
+                isolated = conn.pop("_isolated")
+        if not isolated or spec.allow_isolated_particles:
+            break
+        new, left = plan_bridges(
+            [_pieces(comp, vol_leaf, centres, radii, W, D) for comp in isolated],
+            _pieces([v for v, nm in vol_leaf.items() if nm.startswith("particle_")
+                     and not any(v in comp for comp in isolated)], vol_leaf, centres, radii, W, D),
+            centres, radii, (W, D, T), tcc,
+        )  # fmt: skip
+        if left or not new or rounds == MAX_REPAIR_ROUNDS:
+            _refuse(spec, left or conn["particles_not_connected"], bridges)
+        bridges += new
+        gmsh.model.remove()  # rebuild from scratch with the bridges (fresh OCC numbering)
+        gmsh.model.add(f"cellsim_repair{rounds + 1}")
+        gmsh.model.setCurrent(f"cellsim_repair{rounds + 1}")
+    conn["repair_rounds"] = rounds
+    conn["particle_slivers_made_electrolyte"] = slivers
+    conn["allow_isolated_particles"] = spec.allow_isolated_particles
+    conn["bridges"] = [
+        {"kind": br["kind"], "from": br["from"], "to": br["to"], "radius": br["radius"] * MODEL_UNIT,
+         "length": br["length"] * MODEL_UNIT, "start": (np.asarray(br["start"]) * MODEL_UNIT).tolist(),
+         "end": (np.asarray(br["end"]) * MODEL_UNIT).tolist()}
+        for br in bridges
+    ]  # fmt: skip
+    isolated_binder = merged
 
     tags = ModelTags()
     order = [f"particle_{i}" for i in range(n)] + ["binder", "electrolyte", "current_collector", "separator"]
@@ -308,8 +215,9 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         },
         "min_particle_gap": plan["min_gap"],
         "binder": None if bplan is None else {k: v for k, v in bplan.items() if k not in ("segments",)},
-        "particles_not_connected": not_connected,
-        "isolated_binder_merged_into_electrolyte": {"pieces": len(isolated_binder), "volume": isolated_binder_volume},
+        "particles_not_connected": conn["particles_not_connected"],
+        "connectivity": conn,
+        "isolated_binder_merged_into_electrolyte": isolated_binder,
         "exact_volume": aggregate_volumes(cad, tags),
         "exact_area": aggregate_areas(areas, tags),
     }  # fmt: skip
@@ -345,6 +253,18 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
                     f.setNumber(b, "VIn", float(max(2 * g, hi / 2)))
                     f.setNumber(b, "VOut", 1e22)
                     extra.append(b)
+    for br in bridges:  # bridges: about 8 elements round the circumference (balls along the axis)
+        a, b_ = np.asarray(br["start"], float), np.asarray(br["end"], float)
+        rho = float(br["radius"])
+        for p in np.linspace(a, b_, max(2, int(np.ceil(np.linalg.norm(b_ - a) / rho)) + 1)):
+            ball = f.add("Ball")
+            for key, val in zip(("XCenter", "YCenter", "ZCenter"), p):
+                f.setNumber(ball, key, float(val))
+            f.setNumber(ball, "Radius", 1.5 * rho)
+            f.setNumber(ball, "Thickness", float(hi))
+            f.setNumber(ball, "VIn", float(min(hi, max(0.7 * rho, hi / 4))))
+            f.setNumber(ball, "VOut", 1e22)
+            extra.append(ball)
     res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=1)
     res.region_sizes = {"particle": spec.h_interface()}
     if bplan is not None:
@@ -354,6 +274,174 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         else:
             res.region_sizes["binder"] = min(hi_m, max(min(bplan["radii"]) / 2, hi_m / 3))
     return res
+
+
+def _pieces(volumes, vol_leaf, centres, radii, W, D) -> list[tuple[int, np.ndarray]]:
+    """(particle index, centre of the sphere copy) of each particle volume in ``volumes``."""
+    occ = _occ()
+    shifts = np.array([(a * W, b * D, 0.0) for a in (-1, 0, 1) for b in (-1, 0, 1)])
+    out = []
+    for v in volumes:
+        name = vol_leaf[v]
+        if not name.startswith("particle_"):
+            continue
+        i = int(name[9:])
+        com = np.array(occ.getCenterOfMass(3, v))
+        copies = centres[i] + shifts
+        out.append((i, copies[int(np.argmin(np.linalg.norm(copies - com, axis=1)))]))
+    return out
+
+
+def _refuse(spec: Electrode, particles, bridges) -> None:
+    raise GeometryError(
+        f"seed = {spec.seed}: particles {sorted(particles)} have a piece that no carbon-binder path "
+        f"links to the current collector, and no binder bridge (at most {BRIDGE_MAX_LENGTH} x the "
+        f"largest radius, inside the box, clear of other particles) could join it"
+        f"{f' after {len(bridges)} bridges' if bridges else ''}; hint: raise binder_fraction or "
+        "neck_max_gap, try another seed, or set allow_isolated_particles = true to keep isolated "
+        "particles on purpose"
+    )
+
+
+def _model_units(spec: Electrode, plan: dict):
+    """(half-cell?, box sizes W, D, T, collector thickness, centres, radii) in model units."""
+    sizes = tuple(um(x) for x in (spec.width, spec.depth, spec.thickness, spec.collector_thickness))
+    return (isinstance(spec, HalfCell), sizes, np.asarray(plan["centres"]) / MODEL_UNIT,
+            np.asarray(plan["radii"]) / MODEL_UNIT)  # fmt: skip
+
+
+def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
+    """The OCC model of the plan (plus repair ``bridges``, model units) in the current gmsh
+    model: returns (volume -> leaf name, volumes of each particle, merged binder info)."""
+    import gmsh
+
+    occ = _occ()
+    half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
+    n = len(radii)
+    box = occ.addBox(0, 0, 0, W, D, T)
+    cc = occ.addBox(0, 0, -tcc, W, D, tcc)
+    objs = [(3, box), (3, cc)]
+    if half:
+        ts = um(spec.separator_thickness)
+        sep = occ.addBox(0, 0, T, W, D, ts)
+        objs.append((3, sep))
+    # particles: one OCC ball per in-plane image meeting the box, clipped to the box
+    bplan = plan.get("binder")
+    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
+    necks_um = []
+    if bplan is not None and bplan["morphology"] == "necks":
+        for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
+            necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
+    for i in range(n):
+        # directions from the particle to neck balls, other particles and faces nearby
+        for m, rb, lab in necks_um:
+            for sh in image_shifts(m, rb, W, D):
+                v = nearest_image(m + sh - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + rb:
+                    neck_dirs[i].append(v)
+        for j in range(n):
+            if j != i:
+                v = nearest_image(centres[j] - centres[i], W, D)
+                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
+                    neck_dirs[i].append(v)
+        for k_ in (0, 1):
+            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
+                neck_dirs[i].append(np.eye(3)[k_])
+    part_pieces: list[list[int]] = []
+    for i, (c, r) in enumerate(zip(centres, radii)):
+        shifts = image_shifts(c, r, W, D)
+        axis = _pole_axis(neck_dirs[i])
+        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
+        crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
+        if crosses:
+            clip = occ.addBox(0, 0, 0, W, D, T)
+            out, _ = occ.intersect(balls, [(3, clip)])
+            part_pieces.append([t for d, t in out if d == 3])
+        else:
+            part_pieces.append([balls[0][1]])
+    parts = [t for ps in part_pieces for t in ps]
+    # binder: shells (coating) or short neck cylinders, handed to one fragment together
+    # with everything else; a fragment piece is particle > binder > box phase
+    binder_tools: list[tuple[int, int]] = []
+    if bplan is not None:
+        if bplan["morphology"] == "coating":
+            t = um(bplan["thickness"])
+            for c, r in zip(centres, radii):
+                for sh in image_shifts(c, r + t, W, D):
+                    binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
+        else:
+            for m, rb, lab in necks_um:
+                dirs = [nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
+                if lab[0] == "pair":
+                    dirs.append(nearest_image(centres[lab[2]] - m, W, D))
+                else:
+                    dirs.append(np.array([0.0, 0.0, 1.0]))
+                axis = _pole_axis(dirs)
+                for sh in image_shifts(m, rb, W, D):
+                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
+    for br in bridges:  # repair bridges (connectivity.plan_bridges), straight binder cylinders
+        a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
+        binder_tools.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
+    if binder_tools and CUT_BINDER_FIRST:
+        # remove the parts of the binder tools inside particles first: no cylinder tips
+        # or shell cores inside the particles (they would make thin slabs and slivers)
+        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts], removeObject=True, removeTool=False)
+    tools = [(3, p) for p in parts] + binder_tools
+    _, maps = occ.fragment(objs, tools)
+    occ.synchronize()
+    owners: dict[int, set[int]] = {}
+    for k, m in enumerate(maps):
+        for d, t in m:
+            if d == 3:
+                owners.setdefault(t, set()).add(k)
+    off = len(objs)
+    piece_owner = {}
+    k = off
+    for i, ps in enumerate(part_pieces):
+        for _ in ps:
+            piece_owner[k] = i
+            k += 1
+    first_binder = off + len(parts)
+    vol_leaf: dict[int, str] = {}
+    outside = []
+    for v, own in owners.items():
+        parts_here = [piece_owner[o] for o in own if o in piece_owner]
+        if parts_here:
+            if len(set(parts_here)) > 1:
+                raise RuntimeError(f"particles {sorted(set(parts_here))} overlap")
+            vol_leaf[v] = f"particle_{parts_here[0]}"
+        elif 1 in own:
+            vol_leaf[v] = "current_collector"
+        elif 0 in own:
+            vol_leaf[v] = "binder" if any(o >= first_binder for o in own) else "electrolyte"
+        elif half and 2 in own:
+            vol_leaf[v] = "separator"
+        else:
+            outside.append(v)
+    if outside:
+        occ.remove([(3, v) for v in outside], recursive=True)
+        occ.synchronize()
+    # every volume of the model must be named (the fragment may not create strays)
+    for _, v in gmsh.model.getEntities(3):
+        if v not in vol_leaf:
+            raise RuntimeError(f"volume {v} is not part of any input")
+    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
+    # particles) carry no current and have no defined potential: a floating, singular block
+    # of the potential equations. They are pore space for the physics: merged into the
+    # electrolyte, their volume reported.
+    return vol_leaf, part_pieces, _merge_floating_binder(vol_leaf)
+
+
+def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
+    """Binder volumes whose component holds no particle and no collector -> electrolyte."""
+    nodes, ea, eb = cad_graph(vol_leaf)
+    lab = label_components(len(nodes), ea, eb)
+    anchored = {lab[k] for k, v in enumerate(nodes) if vol_leaf[v] != "binder"}
+    isolated_binder = sorted(v for k, v in enumerate(nodes) if vol_leaf[v] == "binder" and lab[k] not in anchored)
+    for v in isolated_binder:
+        vol_leaf[v] = "electrolyte"
+    volume = sum(_occ().getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
+    return {"pieces": len(isolated_binder), "volume": volume}
 
 
 _FIB = None
@@ -394,6 +482,10 @@ def _add_sphere(occ, c, r, axis) -> int:
 
 
 CUT_BINDER_FIRST = True
+
+#: an isolated particle piece smaller than this fraction of its particle's volume (a cap
+#: barely crossing two lateral faces at a corner) is made electrolyte instead of bridged
+TINY_PIECE = 1e-3
 
 PLANS = {"electrode": plan_electrode, "half_cell": plan_electrode}
 BUILDERS = {"electrode": build_electrode, "half_cell": build_electrode}

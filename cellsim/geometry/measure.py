@@ -71,3 +71,77 @@ def interface_sides(tm, name: str) -> dict[tuple[int, ...], int]:
         for k, v in part.items():
             merged[k] = merged.get(k, 0) + v
     return merged
+
+
+def conducting_components(tm, regions=("particle", "binder", "current_collector")) -> dict:
+    """Connectivity of the conducting cells on the distributed mesh (collective).
+
+    Graph: the cells of ``regions``, linked when they share a facet. Components are found
+    per rank (owned and ghost cells), then merged over ranks by passing the smallest
+    global cell index of each local component through the ghost cells until no label
+    changes (the shared-facet ghost layer makes every cross-rank edge visible on both
+    sides). A particle is connected when every one of its cells lies in a component with
+    a ``current_collector`` cell. Same keys as ``info['connectivity']`` of the builder
+    (``particles_connected``, ``particles_not_connected``, ``num_components``,
+    ``num_components_with_collector``, ``connected_fraction`` by mesh volume).
+    """
+    import dolfinx.la
+
+    from cellsim.geometry.connectivity import label_components
+
+    msh, comm = tm.mesh, tm.comm
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    f2c = msh.topology.connectivity(tdim - 1, tdim)
+    imap = msh.topology.index_map(tdim)
+    nown, nloc = imap.size_local, imap.size_local + imap.num_ghosts
+    tagval = np.full(nloc, -1, dtype=np.int64)
+    tagval[tm.cell_tags.indices] = tm.cell_tags.values
+    cond_tags = sorted({t for r in regions if r in tm.regions for t in tm.regions[r]})
+    cond = np.isin(tagval, cond_tags)
+    off, links = f2c.offsets, f2c.array
+    two = np.flatnonzero(np.diff(off) == 2)
+    c0, c1 = links[off[two]], links[off[two] + 1]
+    keep = cond[c0] & cond[c1]
+    local = label_components(nloc, c0[keep], c1[keep])
+    gidx = imap.local_to_global(np.arange(nloc, dtype=np.int32)).astype(np.int64)
+    big = np.iinfo(np.int64).max
+
+    def component_min(values):
+        m = np.full(nloc, big, dtype=np.int64)
+        np.minimum.at(m, local, values)
+        return m[local]
+
+    label = component_min(gidx)
+    vec = dolfinx.la.vector(imap, 1, dtype=np.float64)  # global indices < 2^53: exact
+    while True:
+        vec.array[:] = label
+        vec.scatter_forward()  # ghosts take their owner's label
+        new = component_min(np.rint(vec.array).astype(np.int64))
+        changed = comm.allreduce(bool(np.any(new != label)), op=MPI.LOR)
+        label = new
+        if not changed:
+            break
+    owned_cond = np.flatnonzero(cond[:nown])
+    coll = tm.regions.get("current_collector", ())
+    grounded = set().union(*comm.allgather(set(label[:nown][np.isin(tagval[:nown], coll)].tolist())))
+    comps = set().union(*comm.allgather(set(label[owned_cond].tolist())))
+    ok = np.isin(label, np.fromiter(grounded, dtype=np.int64, count=len(grounded)))
+    names = [n for n in tm.info.get("leaf_regions", []) if n.startswith("particle_") and n[9:].isdigit()]
+    bad = np.zeros(len(names), dtype=np.int32)
+    vol = np.zeros(2)
+    for k, name in enumerate(names):
+        cells = np.flatnonzero(tagval[:nown] == tm.regions[name][0])
+        bad[k] = int(np.any(~ok[cells]))
+        v = np.abs(cell_volumes(msh, cells))
+        vol += (v.sum(), v[ok[cells]].sum())
+    comm.Allreduce(MPI.IN_PLACE, bad, op=MPI.MAX)
+    comm.Allreduce(MPI.IN_PLACE, vol, op=MPI.SUM)
+    connected = [not b for b in bad.tolist()]
+    return {
+        "particles_connected": connected,
+        "particles_not_connected": [int(n[9:]) for n, c in zip(names, connected) if not c],
+        "num_components": len(comps),
+        "num_components_with_collector": len(grounded),
+        "connected_fraction": float(vol[1] / vol[0]) if vol[0] > 0 else 0.0,
+    }

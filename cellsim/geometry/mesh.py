@@ -185,6 +185,8 @@ def build_mesh(
                         gmsh_mod.model.mesh.generate(3)
                         if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
                             raise RuntimeError("no tetrahedra generated")
+                        if spec.optimize_netgen:
+                            gmsh_mod.model.mesh.optimize("Netgen")
                         if order > 1:  # curved (isoparametric) elements on the OCC geometry
                             gmsh_mod.model.mesh.setOrder(order)
                     except Exception as exc:  # noqa: BLE001 - gmsh raises plain Exception

@@ -10,7 +10,9 @@ Outputs (rank 0 writes; every collective is called on every rank):
 * ``report.json`` and ``report.txt``: region volumes and volume fractions (mesh and
   exact/CAD), interface areas, specific surface area a = A_particle / V_electrode,
   particle count and size statistics, element counts, min/mean element quality,
-  particles not electronically connected to the collector, timings;
+  electronic connectivity (``connectivity``: per particle whether every piece reaches the
+  collector, ``connected_fraction`` of the active volume, binder bridges added, and the
+  same graph recomputed on the distributed mesh, ``mesh_check``), timings;
 * ``geometry.png``: PyVista off-screen picture of the regions.
 """
 
@@ -125,6 +127,16 @@ def summarise(tm) -> dict:
             "min_surface_gap": info.get("min_particle_gap"),
             "not_connected_to_collector": info.get("particles_not_connected"),
         }
+    if "connectivity" in info:
+        conn = dict(info["connectivity"])
+        mesh_conn = measure.conducting_components(tm)
+        mesh_conn["agrees"] = (
+            mesh_conn["particles_connected"] == conn["particles_connected"]
+            and mesh_conn["num_components"] == conn["num_components"]
+        )
+        conn["mesh_check"] = mesh_conn
+        rep["connectivity"] = conn
+        rep["connected_fraction"] = conn["connected_fraction"]
     for key in ("num_grains", "num_pores", "binder", "porosity_cad", "pore_shape",
                 "isolated_binder_merged_into_electrolyte"):
         if key in info:
@@ -190,6 +202,15 @@ def _text(rep: dict) -> str:
         if p.get("not_connected_to_collector") is not None:
             nc = p["not_connected_to_collector"]
             L.append(f"  not electronically connected to the collector: {len(nc)} {nc}")
+    if "connectivity" in rep:
+        c = rep["connectivity"]
+        ok = sum(c["particles_connected"])
+        L.append(
+            f"electronic connectivity: {ok}/{len(c['particles_connected'])} particles reach the collector "
+            f"through binder (connected_fraction {c['connected_fraction']:.4f} of the active volume), "
+            f"{c['num_components']} conducting component(s), {len(c['bridges'])} repair bridge(s) added; "
+            f"mesh check {'agrees' if c['mesh_check']['agrees'] else 'DISAGREES'}"
+        )
     if rep.get("binder"):
         L.append(f"binder: {rep['binder']}")
     iso = rep.get("isolated_binder_merged_into_electrolyte")

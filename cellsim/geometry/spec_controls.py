@@ -53,6 +53,13 @@ class MeshControls(StrictModel):
         description="Distance from an interface over which the size grows from "
         "interface_mesh_size to mesh_size [m]. Default: 2 * mesh_size.",
     )
+    optimize_netgen: bool = Field(
+        False,
+        description="Run gmsh's Netgen optimiser after the 3D mesh (on top of the default "
+        "optimisation). Opt-in: about 25 % more tetrahedra, 3-5x the meshing time, and a "
+        "changed mesh; on electrodes it raised the minimum quality on some packings "
+        "(0.0048 -> 0.0115) and lowered it on others (0.0090 -> 0.0083).",
+    )
     max_elements: int = Field(
         3_000_000,
         gt=0,

@@ -87,6 +87,14 @@ class Electrode(MeshControls):
     around every particle (overlapping shells merge into necks), t solved for the
     target. The electrolyte fills the rest of the box.
 
+    Electronic connectivity: every piece of every particle (a particle cut by a lateral
+    face has one piece per side: the mesh is not periodic) must reach the collector
+    through binder. Pieces the necks leave isolated get a repair bridge (a binder
+    cylinder of radius 0.3 min(r_a, r_b), thinner where that fits nowhere) to the nearest
+    connected piece or down into the collector; isolated caps below 1e-3 of their
+    particle's volume become electrolyte; a packing that still leaves a particle isolated
+    is refused, naming the seed, unless ``allow_isolated_particles = true``.
+
     Regions: ``particle_i`` (aggregate ``particle``), ``binder``, ``electrolyte``,
     ``current_collector``. Interfaces: ``particle_i_electrolyte`` (aggregate
     ``particle_electrolyte``), ``particle_i_binder`` (``particle_binder``),
@@ -142,6 +150,13 @@ class Electrode(MeshControls):
         "top and (for particles that do not cross them) the lateral faces [m]; default = gap.",
     )
     seed: int = Field(0, ge=0, description="Random seed of the particle sizes and positions.")
+    allow_isolated_particles: bool = Field(
+        False,
+        description="Keep particles (or pieces of particles cut by a lateral face) that no "
+        "binder path links to the current collector, on purpose. Default false: such pieces "
+        "get a binder bridge to the nearest connected piece or the collector, and a packing "
+        "that cannot be repaired is refused with an error naming the seed.",
+    )
 
     # ---- derived ----------------------------------------------------------------------
     def mean_radius(self) -> float:
@@ -225,6 +240,13 @@ class Electrode(MeshControls):
                 )
         else:
             self._check_explicit()
+        if self.binder_fraction == 0 and not self.allow_isolated_particles:
+            raise ValueError(
+                "binder_fraction = 0: particles keep a gap to each other and to the collector, so "
+                "without carbon-binder no particle conducts to the current collector; allowed: "
+                "binder_fraction > 0, or allow_isolated_particles = true for an electrode whose "
+                "particles are isolated on purpose"
+            )
         if phi + self.binder_fraction > 0.9:
             raise ValueError(
                 f"binder_fraction = {self.binder_fraction} with an active fraction of {phi:.3g} leaves "

@@ -252,7 +252,7 @@ def test_half_cell_layers():
 
 @pytest.mark.mpi
 def test_electrode_distributed_equals_serial():
-    spec = {**ELECTRODE, "binder_fraction": 0.0, "seed": 7}
+    spec = {**ELECTRODE, "binder_fraction": 0.0, "allow_isolated_particles": True, "seed": 7}
     ser = build_mesh(spec, MPI.COMM_SELF)
     par = build_mesh(spec, MPI.COMM_WORLD)
     assert ser.regions == par.regions and ser.interfaces == par.interfaces
@@ -330,7 +330,7 @@ def test_fifty_particle_electrode_fractions():
 def test_explicit_particles_cross_lateral_face():
     """An explicit particle crossing x = 0 continues at x = width: one region, exact volume."""
     spec = dict(ELECTRODE, volume_fraction=None, radius_distribution=None, binder_fraction=0.0,
-                particles=[{"centre": [0.5e-6, 5e-6, 4e-6], "radius": 2e-6},
+                allow_isolated_particles=True, particles=[{"centre": [0.5e-6, 5e-6, 4e-6], "radius": 2e-6},
                            {"centre": [5.5e-6, 5e-6, 5e-6], "radius": 1.8e-6}],
                 mesh_size=0.8e-6, interface_mesh_size=0.25e-6)  # fmt: skip
     tm = build_mesh(spec, MPI.COMM_SELF)
