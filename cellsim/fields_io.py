@@ -31,8 +31,8 @@ What is written for each field (the manifest says it per field, ``"written_as"``
 * Array names carry the unit, ``"lithium_concentration [mol m-3]"`` (what ParaView
   shows in its colour menu and legend); field data ``units`` repeats them.
 
-Metadata in every piece (VTK field data): numbers ``region_id`` (Int32) and
-``TimeValue`` (Float64); texts as UTF-8 bytes (UInt8 arrays, since meshio cannot
+Metadata in every piece (VTK field data): numbers ``region_id``, ``grid_degree``,
+``grid_discontinuous`` (1: broken grid) (Int32) and ``TimeValue`` (Float64); texts as UTF-8 bytes (UInt8 arrays, since meshio cannot
 read VTK string arrays; decode with :func:`field_text`): ``region`` (name),
 ``length_unit`` (``m``), ``units`` (``"array=unit"`` lines), ``mesh_tags``
 (``"name dim tag"`` lines) with ``mesh_tag_ids`` (Int32 pairs dim, tag). Cell data:
@@ -527,6 +527,8 @@ class _RegionWriter:
                 "region": self.region,
                 "region_id": np.int32(self.region_id),
                 "TimeValue": np.float64(t),
+                "grid_degree": np.int32(self.grid.degree),
+                "grid_discontinuous": np.int32(self.grid.broken),
                 "length_unit": "m",
                 "units": [f"{array_name(s.name)}={FIELD_UNITS.get(s.name, '')}" for s in self.slots],
             }
