@@ -381,9 +381,10 @@ def test_paraview_opens_every_region_and_time(tmp_path):
     nhalf = write_run(out, MPI.COMM_SELF)
     dump = tmp_path / "dump.npz"
     png = tmp_path / "pv.png"
-    r = _run_pvpython(["check", out.resolve(), dump, png])
-    report = json.loads(r.stdout.strip().splitlines()[-1])
+    _run_pvpython(["check", out.resolve(), dump, png])
+    report = json.loads(png.with_suffix(".json").read_text())
     assert report["paraview"].startswith("5."), report
+    assert report["field_types"] == ["float64"], report
     for region in fr.SPEC:
         times, steps = fr.read_dump(dump, region)
         assert times == fr.TIMES
@@ -409,8 +410,8 @@ def test_paraview_state_loads_the_run(tmp_path):
 
     state = cpv.write_state(out)
     assert state == out.resolve() / "cellsim.pvsm" and state.stat().st_size > 1000
-    r = _run_pvpython(["load-state", state, tmp_path / "state.png"])
-    report = json.loads(r.stdout.strip().splitlines()[-1])
+    _run_pvpython(["load-state", state, tmp_path / "state.png"])
+    report = json.loads((tmp_path / "state.json").read_text())
     assert report["times"] == fr.TIMES
     assert report["colour_by"]["cont"] == "lithium_concentration [mol m-3]"
     assert report["colour_by"]["half"] == "electrolyte_concentration [mol m-3]"
