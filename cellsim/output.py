@@ -42,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from .fields_io import FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter  # noqa: F401  (re-exported)
+from .fields_io import (  # noqa: F401  (re-exported)
+    ALL_REGIONS, FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter, array_name, split_array_name,
+)
 from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
 #: Allowed final states of a run.
@@ -357,7 +359,7 @@ class RunOutput:
         def index():
             write_all_regions_pvd(self.outdir, self._regions)
             self.manifest["fields"] = {r: w.describe() for r, w in self._regions.items()}
-            self.manifest["files"]["all_regions"] = f"{FIELDS_DIR}/all_regions.pvd"
+            self.manifest["files"]["all_regions"] = f"{FIELDS_DIR}/{ALL_REGIONS}.pvd"
             if new:  # the index of field files is in the manifest from the start
                 _write_json_atomic(self.outdir / MANIFEST, self.manifest)
 
