@@ -147,6 +147,7 @@ def load_run(outdir, view=None) -> dict:
 
     outdir = Path(outdir).resolve()
     view = view or ps.GetActiveViewOrCreate("RenderView")
+    view.ViewSize = [1200, 900]  # font sizes below are for this size (also in screenshots)
     readers, colour = {}, {}
     for region, pvd in _regions(outdir):
         r = ps.PVDReader(registrationName=region, FileName=str(pvd))
@@ -173,8 +174,9 @@ def load_run(outdir, view=None) -> dict:
         bar.WindowLocation = "Any Location"
         bar.Position = [0.03 + 0.33 * (i % 3), 0.03 + 0.12 * (i // 3)]
         bar.ScalarBarLength = 0.28
-        bar.TitleFontSize = 12
-        bar.LabelFontSize = 11
+        bar.TitleFontSize = 14
+        bar.LabelFontSize = 13
+        bar.ScalarBarThickness = 12
         bar.TitleColor = bar.LabelColor = [1.0, 1.0, 1.0]
         bar.RangeLabelFormat = "%-#.4g"
     scene = ps.GetAnimationScene()
@@ -311,7 +313,7 @@ def check(outdir, dump, png) -> dict:
         lut = ps.GetColorTransferFunction(name)
         if not all(np.isfinite(lut.RGBPoints)):
             nan += 1
-    ps.SaveScreenshot(str(png), ps.GetActiveView(), ImageResolution=[900, 700])
+    ps.SaveScreenshot(str(png), ps.GetActiveView(), ImageResolution=[1200, 900], FontScaling="Do not scale fonts")
     report["render"] = {"field": res["colour_by"], "nan": nan, "times": res["times"]}
     return report
 
@@ -347,7 +349,7 @@ def _pv_main(argv) -> int:
             times.update(float(t) for t in src.TimestepValues)
             disp = ps.GetDisplayProperties(src, view)
             colour[name] = disp.ColorArrayName[1]
-        ps.SaveScreenshot(str(argv[2]), view, ImageResolution=[900, 700])
+        ps.SaveScreenshot(str(argv[2]), view, ImageResolution=[1200, 900], FontScaling="Do not scale fonts")
         _report(argv[2], {"regions": regions, "colour_by": colour, "times": sorted(times)})
         return 0
     if cmd == "check" and len(argv) == 4:

@@ -383,6 +383,15 @@ def plot_fields(outdir, region: str | None = None, time: float | None = None, pa
     return out
 
 
+def _tick_format(lo: float, hi: float) -> str:
+    """Enough significant digits that the ticks of [lo, hi] differ (4.2131, 4.2135, ...)."""
+    big = max(abs(lo), abs(hi))
+    if not (math.isfinite(big) and big > 0 and hi > lo):
+        return "%.4g"
+    digits = int(math.ceil(math.log10(big / (hi - lo)))) + 2
+    return f"%.{min(max(digits, 4), 10)}g"
+
+
 def _draw_field(pl, shown, name, loc, reg, t, show_edges, is3d, size) -> None:
     mesh_k = shown.copy()  # one dataset per subplot: each has its own active scalars
     arrays = mesh_k.point_data if loc == "point" else mesh_k.cell_data
@@ -421,7 +430,7 @@ def _draw_field(pl, shown, name, loc, reg, t, show_edges, is3d, size) -> None:
             title=bar_key,
             vertical=False,
             n_labels=4,
-            fmt="%.4g",
+            fmt=_tick_format(lo, hi),
             color="black",
             position_x=0.15,
             position_y=0.01,
