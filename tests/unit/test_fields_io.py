@@ -443,3 +443,17 @@ def test_checks_reject_averaged_or_perturbed_values(tmp_path):
     bad = dict(st, point_data=dict(st["point_data"], **{name: v2}))
     with pytest.raises(AssertionError, match="hydrostatic_stress"):
         fr.check_step("broken", bad, times[-1], fr.NCELLS["broken"])
+
+
+@pytest.mark.mpi
+def test_bad_cell_array_on_one_rank_raises_everywhere(shared_dir):
+    """A cell array too short on the last rank only: ValueError on every rank, no hang."""
+    comm = MPI.COMM_WORLD
+    msh = _cube(comm)
+    c = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="lithium_concentration")
+    n = msh.topology.index_map(3).size_local
+    vals = np.zeros(n if comm.rank < comm.size - 1 else n - 1)
+    out = RunOutput(shared_dir, comm, "", ["time [s]"])
+    with pytest.raises(ValueError, match="owned cells"):
+        out.write_fields(0.0, {"p": [c]}, cell_arrays={"p": {"particle_id": vals}})
+    out.close("completed")
