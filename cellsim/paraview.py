@@ -9,8 +9,9 @@ Two sides in one file:
 * In ParaView's own Python (``pvpython cellsim/paraview.py ...``, which has numpy but not
   cellsim's dependencies; nothing here imports cellsim): :func:`load_run` opens every
   region of a run (one PVD reader per region, absolute paths, as 5.11 needs), colours
-  each by its most telling field with a scalar bar that shows the unit, and sets the
-  animation to the output times. Commands::
+  each by its most telling field with a scalar bar that shows the unit (3D: cut in
+  half by the plane y = y_centre so the inside shows), and sets the animation to the
+  output times. Commands::
 
       pvpython cellsim/paraview.py make-state OUTDIR STATE.pvsm
       pvpython cellsim/paraview.py load-state STATE.pvsm PNG     (JSON report: PNG -> .json)
@@ -148,12 +149,35 @@ def load_run(outdir, view=None) -> dict:
     outdir = Path(outdir).resolve()
     view = view or ps.GetActiveViewOrCreate("RenderView")
     view.ViewSize = [1200, 900]  # font sizes below are for this size (also in screenshots)
-    readers, colour = {}, {}
-    for region, pvd in _regions(outdir):
+    readers, colour, shown = {}, {}, {}
+    regions = _regions(outdir)
+    for region, pvd in regions:
         r = ps.PVDReader(registrationName=region, FileName=str(pvd))
         ps.RenameSource(region, r)  # the name shown in the Pipeline Browser and kept in a state
         readers[region] = r
-        disp = ps.Show(r, view)
+    # 3D runs: show the half y < y_centre of every region (a plane through the centre of
+    # all regions), so that the interior of the particles shows; the readers stay in the
+    # pipeline (hidden) for the user's own filters
+    lo, hi = [1e300] * 3, [-1e300] * 3
+    for r in readers.values():
+        ts = list(r.TimestepValues) if r.TimestepValues else [0.0]
+        r.UpdatePipeline(float(ts[-1]))
+        b = r.GetDataInformation().GetBounds()
+        lo = [min(lo[i], b[2 * i]) for i in range(3)]
+        hi = [max(hi[i], b[2 * i + 1]) for i in range(3)]
+    is3d = hi[2] - lo[2] > 1e-9 * max(hi[0] - lo[0], hi[1] - lo[1], 1e-300)
+    centre = [0.5 * (lo[i] + hi[i]) for i in range(3)]
+    for region, r in readers.items():
+        src = r
+        if is3d:
+            src = ps.Clip(registrationName=f"{region} (cut at y = {centre[1]:.4g} m)", Input=r)
+            src.ClipType = "Plane"
+            src.ClipType.Origin = centre
+            src.ClipType.Normal = [0.0, 1.0, 0.0]
+            src.Invert = 1
+            ps.Hide(r, view)
+        disp = ps.Show(src, view)
+        shown[region] = src
         pts, cells = _array_names(r)
         name = next((n for n in COLOUR_PRIORITY if n in pts or n in cells), None)
         if name is None:
@@ -162,7 +186,7 @@ def load_run(outdir, view=None) -> dict:
         ps.ColorBy(disp, (assoc, name, "Magnitude") if name.startswith("displacement") else (assoc, name))
         disp.RescaleTransferFunctionToDataRange(True, False)
         disp.SetScalarBarVisibility(view, True)
-        if name.startswith("electrolyte") and len(_regions(outdir)) > 1:
+        if name.startswith("electrolyte") and len(regions) > 1:
             disp.Opacity = 0.35  # the electrolyte surrounds the particles: see through it
         colour[region] = name
     # one horizontal bar per colour map along the bottom, titled with the array (unit)
@@ -187,13 +211,13 @@ def load_run(outdir, view=None) -> dict:
         for region, r in readers.items():  # colour range of the last time
             name = colour.get(region)
             if name:
-                ps.GetDisplayProperties(r, view).RescaleTransferFunctionToDataRange(False, True)
-    view.CameraPosition = [1.0, -1.6, 0.9]
+                ps.GetDisplayProperties(shown[region], view).RescaleTransferFunctionToDataRange(False, True)
+    view.CameraPosition = [0.55, 1.0, 0.5]  # from +y: looking at the cut face of the kept y < y_centre half
     view.CameraFocalPoint = [0.0, 0.0, 0.0]
     view.CameraViewUp = [0.0, 0.0, 1.0]
     view.ResetCamera()
     ps.Render(view)
-    return {"regions": readers, "colour_by": colour, "times": times}
+    return {"regions": readers, "shown": shown, "colour_by": colour, "times": times}
 
 
 def _fetch_arrays(data):
@@ -343,11 +367,14 @@ def _pv_main(argv) -> int:
         srcs = ps.GetSources()
         regions, colour, times = [], {}, set()
         for (_, _), src in srcs.items():
+            if not hasattr(src, "FileName"):  # the cuts: their display carries the colour
+                continue
             # the region from the file (5.11's LoadState names sources after their files)
             name = Path(str(src.FileName)).stem
             regions.append(name)
             times.update(float(t) for t in src.TimestepValues)
-            disp = ps.GetDisplayProperties(src, view)
+            shown = [s for s in srcs.values() if getattr(s, "Input", None) == src] or [src]
+            disp = ps.GetDisplayProperties(shown[0], view)
             colour[name] = disp.ColorArrayName[1]
         ps.SaveScreenshot(str(argv[2]), view, ImageResolution=[1200, 900], FontScaling="Do not scale fonts")
         _report(argv[2], {"regions": regions, "colour_by": colour, "times": sorted(times)})
