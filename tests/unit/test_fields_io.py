@@ -457,3 +457,52 @@ def test_bad_cell_array_on_one_rank_raises_everywhere(shared_dir):
     with pytest.raises(ValueError, match="owned cells"):
         out.write_fields(0.0, {"p": [c]}, cell_arrays={"p": {"particle_id": vals}})
     out.close("completed")
+
+
+@pytest.mark.mpi
+def test_2d_vectors_tensors_and_symmetric_space(shared_dir):
+    """Triangles: a P1 2-vector is written with 3 components (z = 0), a DG1 2x2 tensor with
+    9 (zero padded), a symmetric DG0 3x3 space is expanded to 9 (3D region); values exact."""
+    comm = MPI.COMM_WORLD
+    part = mesh.create_cell_partitioner(mesh.GhostMode.shared_facet, 2)
+    m2 = mesh.create_unit_square(comm, 4, 4, partitioner=part)
+    m2.geometry.x[:] *= fr.L
+    u = fem.Function(fem.functionspace(m2, ("Lagrange", 1, (2,))), name="displacement")
+    u.interpolate(lambda x: np.vstack([fr.lin(x.T, 0, 0.0), fr.lin(x.T, 1, 0.0)]))
+    s2 = fem.Function(fem.functionspace(m2, ("DG", 1, (2, 2))), name="stress")
+    s2.interpolate(lambda x: np.vstack([fr.lin(x.T, k, 0.0) for k in range(4)]))
+    m3 = _cube(comm)
+    sym = fem.Function(fem.functionspace(m3, ("DG", 0, (3, 3), True)), name="stress")
+    import ufl
+
+    X = ufl.SpatialCoordinate(m3)
+    sym.interpolate(fem.Expression(ufl.as_matrix([[X[0], X[1], X[2]], [X[1], 2 * X[0], 0 * X[0]],
+                                                   [X[2], 0 * X[0], 3 * X[2]]]),
+                                   sym.function_space.element.interpolation_points))
+    out = RunOutput(shared_dir, comm, "", ["time [s]"])
+    out.write_fields(0.0, {"flat": [u, s2], "sym": [sym]})
+    out.close("completed")
+
+    def check():
+        (_, st), = zip(*fr.read_pyvista(shared_dir / "fields" / "flat.pvd"))
+        pts = st["points"]
+        assert np.all(pts[:, 2] == 0.0)
+        d = st["point_data"]["displacement [m]"]
+        assert d.shape[1] == 3 and np.all(d[:, 2] == 0.0)
+        for k in range(2):
+            assert np.abs(d[:, k] - fr.lin(pts, k, 0.0)).max() <= 1e-12 * np.abs(d[:, k]).max()
+        s = st["point_data"]["stress [Pa]"]
+        assert s.shape[1] == 9
+        for k, col in enumerate([0, 1, 3, 4]):  # xx xy yx yy of the 3x3 layout
+            assert np.abs(s[:, col] - fr.lin(pts, k, 0.0)).max() <= 1e-12 * np.abs(s[:, col]).max()
+        assert np.all(s[:, [2, 5, 6, 7, 8]] == 0.0)
+        (_, st3), = zip(*fr.read_pyvista(shared_dir / "fields" / "sym.pvd"))
+        c = st3["points"][st3["conn"][:, :4]].mean(axis=1)
+        v = st3["cell_data"]["stress [Pa]"]
+        want = np.stack([c[:, 0], c[:, 1], c[:, 2], c[:, 1], 2 * c[:, 0], 0 * c[:, 0], c[:, 2], 0 * c[:, 0],
+                         3 * c[:, 2]], axis=1)
+        assert np.abs(v - want).max() <= 1e-12 * np.abs(want).max()
+        m = read_manifest(shared_dir)["fields"]
+        assert "symmetric tensor expanded" in m["sym"]["fields"]["stress"]["written_as"]
+        assert m["flat"]["grid"] == "discontinuous (broken) Lagrange P1"
+    on_rank0(comm, check)
