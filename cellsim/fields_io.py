@@ -8,10 +8,10 @@ Layout (``OUTDIR/fields/``)::
     <region>/<region>_<k>_p<rank>.vtu   the cells one MPI rank owns at time k
 
 Every piece is written by its own rank with VTK's ``vtkXMLUnstructuredGridWriter``
-(binary, appended raw, uncompressed by default, 64-bit headers, float64); rank 0 alone writes the
-small ``.pvtu``/``.pvd`` XML files, after every rank has closed its piece. A
-``.pvd`` is replaced atomically and lists a time only once all of its files are
-complete, so a run killed at any moment (SIGKILL included) leaves every listed
+(binary, appended raw, uncompressed by default, 64-bit headers, float64); rank 0
+alone writes the small ``.pvtu``/``.pvd`` XML files, after every rank has closed its
+piece. A ``.pvd`` is replaced atomically and lists a time only once all of its files
+are complete, so a run killed at any moment (SIGKILL included) leaves every listed
 output time readable. No rank gathers the mesh.
 
 What is written for each field (the manifest says it per field, ``"written_as"``):
@@ -32,8 +32,9 @@ What is written for each field (the manifest says it per field, ``"written_as"``
   shows in its colour menu and legend); field data ``units`` repeats them.
 
 Metadata in every piece (VTK field data): numbers ``region_id``, ``grid_degree``,
-``grid_discontinuous`` (1: broken grid) (Int32) and ``TimeValue`` (Float64); texts as UTF-8 bytes (UInt8 arrays, since meshio cannot
-read VTK string arrays; decode with :func:`field_text`): ``region`` (name),
+``grid_discontinuous`` (1: broken grid) (Int32) and ``TimeValue`` (Float64); texts
+as UTF-8 bytes (UInt8 arrays, since meshio cannot read VTK string arrays; decode with
+:func:`field_text`): ``region`` (name),
 ``length_unit`` (``m``), ``units`` (``"array=unit"`` lines), ``mesh_tags``
 (``"name dim tag"`` lines) with ``mesh_tag_ids`` (Int32 pairs dim, tag). Cell data:
 ``region_id`` (Int32) always, plus the optional cell arrays of
@@ -182,7 +183,7 @@ class _Grid:
             self.vtk_type = _VTK_QUADRATIC[name]
         else:  # VTK Lagrange cells (quadrilateral, hexahedron of degree 2)
             self.vtk_type = int(cpp.io.get_vtk_cell_type(cell, tdim))
-        self._maps: dict[int, np.ndarray] = {}
+        self._maps: dict[int, tuple] = {}
 
     @property
     def kind(self) -> str:
@@ -197,14 +198,15 @@ class _Grid:
     def node_map(self, V) -> np.ndarray:
         """For each grid point, its node (block) index in space V (same element layout)."""
         key = id(V)
-        m = self._maps.get(key)
-        if m is None:
+        hit = self._maps.get(key)
+        m = hit[1] if hit is not None and hit[0] is V else None  # the space itself is kept:
+        if m is None:  # an id is only unique while its object lives
             wl = np.asarray(self.W.dofmap.list)[: self.num_cells]
             vl = np.asarray(V.dofmap.list)[: self.num_cells]
             full = np.full(int(wl.max(initial=-1)) + 1, -1, dtype=np.int64)
             full[wl] = vl
             m = full[self.used]
-            self._maps[key] = m
+            self._maps[key] = (V, m)
         return m
 
 
