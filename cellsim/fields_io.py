@@ -484,9 +484,15 @@ class _RegionWriter:
         self.times: list[float] = []
         self.files: list[str] = []  # .pvtu per time, relative to fields/
         self._pending = None
+        error = None
         if self.comm.rank == 0:
-            (self.outdir / self.dir_rel).mkdir(parents=True, exist_ok=True)
-        self.comm.barrier()
+            try:
+                (self.outdir / self.dir_rel).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        error = self.comm.bcast(error, root=0)  # also the barrier: the folder exists
+        if error is not None:
+            raise OSError(f"write_fields: cannot create {self.outdir / self.dir_rel}: {error}")
 
     def set_cell_arrays(self, cell_arrays: dict | None) -> None:
         """Collective: a bad array on one rank (e.g. too short) raises on every rank."""
