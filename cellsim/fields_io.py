@@ -315,6 +315,35 @@ def _cell_array(name: str, obj, grid: _Grid) -> np.ndarray:
     return vals.astype(np.int32)
 
 
+def parent_cell_values(submesh, entity_map, parent_tags, mapping: dict | None = None,
+                       default: int = -1) -> np.ndarray:
+    """A cell array for a region submesh from the parent mesh's cell tags.
+
+    For every local cell of ``submesh`` (owned, then ghosts): the value of
+    ``parent_tags`` (MeshTags of the parent's cells) at its parent cell, or ``default``
+    where untagged; ``mapping`` (tag -> value) renumbers, e.g. the gmsh tags of the
+    physical groups ``particle_0, particle_1, ...`` to 0, 1, ... for a ``particle_id``::
+
+        pid = parent_cell_values(sub, emap, tm.cell_tags, {tm.tag("particle_3"): 3, ...})
+        out.write_fields(t, fields, cell_arrays={"particle": {"particle_id": pid}})
+
+    ``entity_map`` is the EntityMap that ``dolfinx.mesh.create_submesh`` returned.
+    """
+    tdim = submesh.topology.dim
+    imap = submesh.topology.index_map(tdim)
+    n = imap.size_local + imap.num_ghosts
+    parent = np.asarray(entity_map.sub_topology_to_topology(np.arange(n, dtype=np.int32), False))
+    pim = parent_tags.topology.index_map(tdim) if hasattr(parent_tags, "topology") else None
+    npar = (pim.size_local + pim.num_ghosts) if pim is not None else int(parent.max(initial=-1)) + 1
+    table = np.full(max(npar, int(parent.max(initial=-1)) + 1), default, dtype=np.int64)
+    ind = np.asarray(parent_tags.indices)
+    vals = np.asarray(parent_tags.values).astype(np.int64)
+    if mapping is not None:
+        vals = np.array([mapping.get(int(v), default) for v in vals], dtype=np.int64)
+    table[ind] = vals
+    return table[parent].astype(np.int32)
+
+
 # --------------------------------------------------------------------------------------
 # files (VTK writers for pieces; the .pvtu/.pvd XML is small and written here)
 # --------------------------------------------------------------------------------------

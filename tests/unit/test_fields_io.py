@@ -506,3 +506,32 @@ def test_2d_vectors_tensors_and_symmetric_space(shared_dir):
         assert "symmetric tensor expanded" in m["sym"]["fields"]["stress"]["written_as"]
         assert m["flat"]["grid"] == "discontinuous (broken) Lagrange P1"
     on_rank0(comm, check)
+
+
+@pytest.mark.mpi
+def test_particle_id_from_parent_cell_tags(shared_dir):
+    """parent_cell_values: a submesh region gets the parent's cell tags, renumbered."""
+    comm = MPI.COMM_WORLD
+    msh = _cube(comm)
+    tdim = 3
+    nc = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
+    cen = _centroids(msh)[:nc]
+    tags_all = np.where(cen[:, 2] < 0.5 * fr.L, 11, 12).astype(np.int32)  # two "particles" by z
+    keep = np.flatnonzero(cen[:, 1] > 0.2 * fr.L).astype(np.int32)  # a few cells untagged
+    ptags = mesh.meshtags(msh, tdim, keep, tags_all[keep])
+    cells = mesh.locate_entities(msh, tdim, lambda x: x[0] < 0.5 * fr.L + 1e-12 * fr.L)
+    sub, emap, _, _ = mesh.create_submesh(msh, tdim, cells)
+    pid = fields_io.parent_cell_values(sub, emap, ptags, {11: 0, 12: 1})
+    c = fem.Function(fem.functionspace(sub, ("Lagrange", 1)), name="lithium_concentration")
+    out = RunOutput(shared_dir, comm, "", ["time [s]"])
+    out.write_fields(0.0, {"particle": [c]}, cell_arrays={"particle": {"particle_id": pid}})
+    out.close("completed")
+
+    def check():
+        (_, st), = zip(*fr.read_pyvista(shared_dir / "fields" / "particle.pvd"))
+        cc = st["points"][st["conn"][:, :4]].mean(axis=1)
+        want = np.where(cc[:, 1] > 0.2 * fr.L, np.where(cc[:, 2] < 0.5 * fr.L, 0, 1), -1)
+        got = st["cell_data"]["particle_id"]
+        assert got.dtype == np.int32 and np.array_equal(got, want)
+        assert set(np.unique(got)) == {-1, 0, 1}
+    on_rank0(comm, check)
