@@ -58,7 +58,8 @@ def pvpython_command() -> list[str] | None:
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return [pv]
     xv = shutil.which("xvfb-run")
-    return [xv, "-a", pv] if xv else [pv, "--force-offscreen-rendering"]
+    # a 24-bit screen: xvfb-run's default (8 bits) gives OpenGL contexts that can fail
+    return [xv, "-a", "-s", "-screen 0 1600x1200x24", pv] if xv else [pv, "--force-offscreen-rendering"]
 
 
 def _clean_env() -> dict:
@@ -74,8 +75,12 @@ def run_pvpython(args: list, timeout: float = 600) -> subprocess.CompletedProces
     if cmd is None:
         raise RuntimeError("ParaView's pvpython was not found; install ParaView (Debian/Ubuntu: "
                            "bash scripts/install_paraview, i.e. apt-get install paraview xvfb)")
-    r = subprocess.run(cmd + [str(Path(__file__).resolve())] + [str(a) for a in args],
-                       capture_output=True, text=True, timeout=timeout, env=_clean_env())
+    argv = cmd + [str(Path(__file__).resolve())] + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env())
+    if r.returncode < 0 or r.returncode > 128:  # ParaView or Xvfb crashed (signal): once more
+        print(f"cellsim: pvpython {args[0]} crashed (exit {r.returncode}), retrying once:\n"
+              f"{(r.stderr or r.stdout).strip()[-1500:]}", file=sys.stderr)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env())
     if r.returncode != 0:
         raise RuntimeError(f"pvpython {args[0]} failed (exit {r.returncode}): "
                            f"{(r.stderr or r.stdout).strip()[-2000:]}")
