@@ -10,18 +10,19 @@ Every run writes into one folder (DESIGN.md section 4)::
       timeseries.csv       one row per accepted step, header = column names with
                            units ("time [s]", "voltage [V]", ...); written by rank 0
                            and flushed after every row
-      fields/<region>.xdmf + fields/<region>.h5
-                           XDMF3 + HDF5 for ParaView, one file per region, all
-                           output times, mesh written once at the start
-      fields/<region>.pvd  + .pvtu/.vtu pieces
-                           the same fields as a VTK time series (PyVista reads it)
+      fields/<region>.pvd  VTK time series of one region (ParaView, PyVista): one
+                           .pvtu per output time in fields/<region>/, one binary
+                           .vtu piece per MPI rank (meshio reads the pieces)
+      fields/all_regions.pvd
+                           every region as one block of a multiblock per time
 
 Status in the manifest: ``running`` while the run goes on, then ``completed``,
 ``cut-off`` (a protocol limit such as a voltage cut-off ended it) or ``failed``
 (with the reason, for example the exception that stopped it).
 
 Fields have stable names and SI units, listed in :data:`FIELD_UNITS`; how each is
-written (point or cell data, projection) is described in :mod:`cellsim.fields_io`.
+written (point or cell data, grid) is described in :mod:`cellsim.fields_io` and in
+docs/output.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from .fields_io import FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter  # noqa: F401  (re-exported)
+from .fields_io import (  # noqa: F401  (re-exported)
+    ALL_REGIONS, FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter, array_name, split_array_name,
+)
 from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
 #: Allowed final states of a run.
@@ -304,16 +307,36 @@ class RunOutput:
         return self._nrows
 
     # -- fields --------------------------------------------------------------------------
-    def write_fields(self, t: float, fields: dict[str, list]) -> None:
+    def write_fields(self, t: float, fields: dict[str, list], *, cell_arrays: dict | None = None,
+                     tag_names: dict | None = None) -> None:
         """Write the fields of every region at time ``t`` [s] (collective).
 
-        ``fields`` maps a region name (used as file name: fields/<region>.xdmf/.pvd) to the
+        ``fields`` maps a region name (used as file name: ``fields/<region>.pvd``) to the
         Functions on that region's mesh; every Function's ``.name`` must be a key of
-        :data:`FIELD_UNITS`. Files open on the first call; later calls append a time.
+        :data:`FIELD_UNITS`. Lagrange fields of any degree (continuous or not), scalar,
+        vector or tensor, are written in their own space (see :mod:`cellsim.fields_io`).
+
+        Optional, keyword only:
+
+        ``cell_arrays``
+            ``{region: {name: values}}``: extra cell data of a region, written at every
+            output time, for example ``{"particle": {"particle_id": f}}``. ``values`` is a
+            scalar DG0 Function on the region's mesh, a MeshTags of its cells (untagged
+            cells get -1) or an array over the rank's local cells. Integral values are
+            written as Int32. A region once given cell arrays must get the same names at
+            every later call; a region given none keeps the arrays of its first call.
+            ``region_id`` (the region's index, see the manifest) is always written.
+        ``tag_names``
+            ``{name: (dim, tag)}`` (``MeshData.physical_groups``) or ``{name: tag}``: the
+            mesh tag names, stored as field data ``mesh_tags`` of every region and in the
+            manifest. Read at the first output time of a region.
         """
+        from .fields_io import write_all_regions_pvd
+
         if self._closed:
             raise RuntimeError("write_fields after close()")
         t = float(t)
+        cell_arrays = dict(cell_arrays or {})
         for region, funcs in fields.items():
             if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(region)):
                 raise ValueError(
@@ -329,6 +352,9 @@ class RunOutput:
                 )
             if len(set(names)) != len(names):
                 raise ValueError(f"write_fields: region '{region}': duplicate field names {names}")
+        unknown = sorted(set(cell_arrays) - set(fields))
+        if unknown:
+            raise ValueError(f"write_fields: cell_arrays for region(s) {unknown} without fields")
         for region, w in self._regions.items():
             if region in fields:
                 w.check(t, list(fields[region]))
@@ -337,14 +363,44 @@ class RunOutput:
             funcs = list(fields[region])
             w = self._regions.get(region)
             if w is None:
-                w = _RegionWriter(self.outdir, region, funcs)
+                w = _RegionWriter(self.outdir, region, funcs, region_id=len(self._regions),
+                                  cell_arrays=cell_arrays.get(region), tag_names=tag_names)
                 self._regions[region] = w
                 new = True
-            w.write(t, funcs)
-        if self.rank == 0:
+            elif region in cell_arrays:
+                w.set_cell_arrays(cell_arrays[region])
+        order = sorted(fields)
+        # 1. every rank writes its pieces; a failure anywhere stops every rank
+        errors = [self._regions[r].write_piece(t, list(fields[r])) for r in order]
+        errors = [e for errs in self.comm.allgather([e for e in errors if e]) for e in errs]
+        if errors:
+            raise OSError("write_fields: " + "; ".join(errors[:4]))
+        # 2. rank 0 lists the new time (.pvtu, .pvd) once all pieces are on disk
+        self._rank0_then_bcast(lambda: [self._regions[r].commit() for r in order], "listing fields")
+        for r in order:
+            self._regions[r].done()
+        # 3. rank 0: the multiblock series of all regions and the manifest's field index
+
+        def index():
+            write_all_regions_pvd(self.outdir, self._regions)
             self.manifest["fields"] = {r: w.describe() for r, w in self._regions.items()}
+            self.manifest["files"]["all_regions"] = f"{FIELDS_DIR}/{ALL_REGIONS}.pvd"
             if new:  # the index of field files is in the manifest from the start
                 _write_json_atomic(self.outdir / MANIFEST, self.manifest)
+
+        self._rank0_then_bcast(index, "indexing fields")
+
+    def _rank0_then_bcast(self, work, what: str) -> None:
+        """Run ``work`` on rank 0; its exception is raised on every rank (collective)."""
+        error = None
+        if self.rank == 0:
+            try:
+                work()
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise OSError(f"write_fields: {what} failed on rank 0: {error}")
 
     # -- end -----------------------------------------------------------------------------
     def fail_local(self, reason: str) -> None:
@@ -567,8 +623,8 @@ def read_manifest(outdir) -> dict:
 
 
 def field_files(outdir) -> dict[str, dict]:
-    """Region -> {"xdmf": Path, "pvd": Path, "fields": {...}} from the manifest, or from
-    the files present when the manifest has no index."""
+    """Region -> {"pvd": Path, "fields": {...}, "times": [...], "grid": str} from the
+    manifest, or from the ``fields/<region>.pvd`` files present when it has no index."""
     out = Path(outdir)
     res: dict[str, dict] = {}
     try:
@@ -576,13 +632,17 @@ def field_files(outdir) -> dict[str, dict]:
     except (OSError, ValueError):
         idx = {}
     for region, d in idx.items():
+        if "pvd" not in d:
+            continue
         res[region] = {
-            "xdmf": out / d["xdmf"],
             "pvd": out / d["pvd"],
             "fields": d.get("fields", {}),
             "times": d.get("times", []),
+            "grid": d.get("grid", ""),
+            "region_id": d.get("region_id"),
         }
     if not res:
         for pvd in sorted((out / FIELDS_DIR).glob("*.pvd")):
-            res[pvd.stem] = {"xdmf": pvd.with_suffix(".xdmf"), "pvd": pvd, "fields": {}, "times": []}
+            if pvd.stem != "all_regions":
+                res[pvd.stem] = {"pvd": pvd, "fields": {}, "times": [], "grid": "", "region_id": None}
     return res

@@ -11,9 +11,10 @@ only numpy, matplotlib and PyVista.
   a third (drawn in MPa); Newton iterations and the time step dt form a solver panel
   (dt on a log axis). Columns that are absent or all empty give no panel. When a voltage
   and a capacity column are present, a voltage-capacity panel is added.
-* :func:`plot_fields` -> ``fields.png``: up to three scalar fields of one region at one
-  output time (the last by default), on the mesh clipped by a plane through its centre
-  so that the interior shows (3D), with scalar bars that carry the unit.
+* :func:`plot_fields` -> ``fields.png``: one row per region (every region of the run),
+  up to three scalar fields each, at one output time (the last by default), on the
+  mesh clipped by a plane through its centre so that the interior shows (3D), with
+  scalar bars that carry the unit.
 * :func:`plot` does both (the ``cellsim plot OUTDIR`` command).
 """
 
@@ -221,9 +222,12 @@ def select_time(times, time: float | None) -> float:
 def read_region(pvd, time: float | None = None):
     """Read one output time of a region's VTK series; returns ``(grid, t)``.
 
-    Pieces written by several ranks are merged, ghost cells dropped and coincident points
-    (closer than 1e-10 of the bounding-box diagonal) merged, so the grid is the global
-    mesh once; point data of merged points are averaged (the copies are equal).
+    Pieces written by several ranks are merged and ghost cells (files of older
+    versions) dropped, so the grid holds every cell once. On a continuous grid,
+    coincident points (closer than 1e-10 of the bounding-box diagonal: the copies of a
+    node on two ranks) are merged too; a discontinuous ("broken") grid keeps each
+    cell's own nodes, so DG values stay as written. Arrays are renamed from the file
+    names ``"name [unit]"`` to the field names of :data:`FIELD_UNITS`.
     """
     import pyvista as pv
 
@@ -232,19 +236,29 @@ def read_region(pvd, time: float | None = None):
     reader.set_active_time_value(t)
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
+    broken = False
+    if "grid_discontinuous" in grid.field_data:
+        broken = bool(np.asarray(grid.field_data["grid_discontinuous"]).ravel()[0])
     if "vtkGhostType" in grid.cell_data:
         ghost = (np.asarray(grid.cell_data["vtkGhostType"]) & 1) != 0
         if ghost.any():
             grid = grid.extract_cells(np.flatnonzero(~ghost))
-    # Copies of a node written by different ranks can differ in the last bit (measured:
-    # 1.7e-16 relative), so merge with a tolerance relative to the mesh size.
-    b = np.asarray(grid.bounds, float).reshape(3, 2)
-    diag = float(np.linalg.norm(b[:, 1] - b[:, 0])) or 1.0
-    grid = grid.clean(tolerance=1e-10 * diag)
+    if not broken:
+        # Copies of a node written by different ranks can differ in the last bit
+        # (measured: 1.7e-16 relative), so merge with a tolerance relative to the mesh size.
+        b = np.asarray(grid.bounds, float).reshape(3, 2)
+        diag = float(np.linalg.norm(b[:, 1] - b[:, 0])) or 1.0
+        grid = grid.clean(tolerance=1e-10 * diag)
     for aux in ("vtkOriginalCellIds", "vtkOriginalPointIds", "vtkGhostType"):
         for arrays in (grid.cell_data, grid.point_data):
             if aux in arrays:
                 del arrays[aux]
+    for arrays in (grid.point_data, grid.cell_data):
+        for key in list(arrays.keys()):
+            name, unit = split_column(key)
+            if unit and name in FIELD_UNITS and name not in arrays:
+                arrays[name] = arrays[key]
+                del arrays[key]
     return grid, t
 
 
@@ -272,21 +286,16 @@ def _scalar_fields(grid) -> list[tuple[str, str]]:
     return found[:3]
 
 
-def plot_fields(outdir, region: str | None = None, time: float | None = None, path=None) -> Path:
-    """Draw ``fields.png`` (``fields_<region>.png`` when ``region`` is given, or ``path``).
+def _region_order(files: dict) -> list[str]:
+    """Regions for the field picture: the one with the particle concentration first."""
+    first = _pick_region(files, None)
+    return [first] + sorted(r for r in files if r != first)
 
-    Shows lithium_concentration, von_mises_stress and hydrostatic_stress (or, where a
-    region lacks them, the next fields of :data:`FIELD_PRIORITY`) at the output time
-    nearest ``time`` [s] (default: the last). A 3D mesh is cut by the plane y = y_centre
-    and the half y < y_centre is drawn, so that the cut face shows the interior; the
-    camera looks at the cut face. Stresses are drawn in MPa.
-    """
-    import pyvista as pv
 
-    outdir = Path(outdir)
-    files = field_files(outdir)
-    reg = _pick_region(files, region)
+def _prepare_region(files: dict, reg: str, time: float | None):
+    """(grid, t, fields, bounds) of one region: what :func:`plot_fields` draws."""
     grid, t = read_region(files[reg]["pvd"], time)
+    grid = _for_drawing(grid, files[reg].get("fields", {}))
     fields = _scalar_fields(grid)
     if not fields:
         vec = "displacement" if "displacement" in grid.point_data else None
@@ -294,92 +303,159 @@ def plot_fields(outdir, region: str | None = None, time: float | None = None, pa
             raise ValueError(f"region {reg!r}: no scalar field of {FIELD_PRIORITY} to draw")
         grid.point_data["displacement magnitude"] = np.linalg.norm(grid.point_data[vec], axis=1)
         fields = [("displacement magnitude", "point")]
+    return grid, t, fields
 
+
+def _for_drawing(grid, meta: dict):
+    """A broken (discontinuous) grid made drawable: its cells' own nodes make every
+    inner face a boundary face (two coincident faces of different colour flicker), so the
+    nodes are merged; discontinuous point fields become cell data (each cell's mean of
+    its own nodal values, so jumps between cells stay), continuous ones stay point data
+    (their copies are equal)."""
+    broken = "grid_discontinuous" in grid.field_data and bool(
+        np.asarray(grid.field_data["grid_discontinuous"]).ravel()[0])
+    if not broken:
+        return _linear_cells(grid)
+    dg = [n for n in grid.point_data.keys()
+          if str((meta.get(n) or {}).get("space", "DG")).startswith("DG")]
+    means = grid.point_data_to_cell_data(pass_point_data=False) if dg else None
     b = np.asarray(grid.bounds, float).reshape(3, 2)
+    diag = float(np.linalg.norm(b[:, 1] - b[:, 0])) or 1.0
+    merged = grid.clean(tolerance=1e-10 * diag)
+    if merged.n_cells != grid.n_cells:  # cells must keep their order for the means
+        return grid
+    for n in dg:
+        merged.cell_data[n] = np.asarray(means.cell_data[n])
+        del merged.point_data[n]
+    return _linear_cells(merged)
+
+
+def _linear_cells(grid):
+    """Quadratic cells split into linear ones on their own nodes (VTK's clip passes
+    nonlinear cells through whole, and they then overlap the cut face)."""
+    if grid.n_cells and int(np.max(grid.celltypes)) > 20:
+        return grid.tessellate(max_n_subdivide=1, merge_points=True)
+    return grid
+
+
+def plot_fields(outdir, region: str | None = None, time: float | None = None, path=None) -> Path:
+    """Draw ``fields.png`` (``fields_<region>.png`` when ``region`` is given, or ``path``).
+
+    One row per region (every region of the run, the particle region first; only
+    ``region`` when given), showing up to three scalar fields of :data:`FIELD_PRIORITY`
+    (lithium_concentration, von_mises_stress, hydrostatic_stress, ...), at the output
+    time nearest ``time`` [s] (default: the last). A 3D mesh is cut by the plane
+    y = y_centre of all regions and the half y < y_centre is drawn, so that the cut face
+    shows the interior; the camera looks at the cut face. Stresses are drawn in MPa.
+    """
+    import pyvista as pv
+
+    outdir = Path(outdir)
+    files = field_files(outdir)
+    regions = [_pick_region(files, region)] if region is not None else _region_order(files)
+    rows = [(reg, *_prepare_region(files, reg, time)) for reg in regions]
+    allb = np.array([np.asarray(g.bounds, float).reshape(3, 2) for _, g, _, _ in rows])
+    b = np.stack([allb[:, :, 0].min(axis=0), allb[:, :, 1].max(axis=0)], axis=1)
     size = float(np.max(b[:, 1] - b[:, 0]))
     is3d = (b[2, 1] - b[2, 0]) > 1e-9 * size
     centre = b.mean(axis=1)
-    if is3d:
-        shown = grid.clip(normal="y", origin=centre, invert=True)
-        if shown.n_cells == 0:
-            shown = grid
-    else:
-        shown = grid
-    show_edges = grid.n_cells <= 20000
-
-    n = len(fields)
-    pl = pv.Plotter(off_screen=True, shape=(1, n), window_size=(560 * n, 600), border=False)
+    ncols = max(len(f) for _, _, _, f in rows)
+    pl = pv.Plotter(off_screen=True, shape=(len(rows), ncols), window_size=(560 * ncols, 600 * len(rows)),
+                    border=False)
     pl.set_background("white")
-    for k, (name, loc) in enumerate(fields):
-        pl.subplot(0, k)
-        mesh_k = shown.copy()  # one dataset per subplot: each has its own active scalars
-        arrays = mesh_k.point_data if loc == "point" else mesh_k.cell_data
-        vals = np.asarray(arrays[name], float)
-        unit = FIELD_UNITS.get(name, "m" if name == "displacement magnitude" else "")
-        scale = 1.0
-        if unit == "Pa":
-            scale, unit = 1e6, "MPa"
-        key = f"{name} [{unit}]"
-        arrays[key] = vals / scale
-        v = vals / scale
-        lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if v.size else (0.0, 1.0)
-        cmap = "viridis"
-        if name == "hydrostatic_stress" and lo < 0.0 < hi:
-            a = max(-lo, hi)
-            lo, hi, cmap = -a, a, "coolwarm"
-        elif name == "von_mises_stress":
-            cmap = "inferno"
-        elif name.endswith("potential"):
-            cmap = "plasma"
-        if hi <= lo:
-            pad = abs(hi) * 1e-6 or 1e-12
-            lo, hi = lo - pad, hi + pad
-        pl.add_mesh(
-            mesh_k,
-            scalars=key,
-            preference=loc,
-            cmap=cmap,
-            clim=(lo, hi),
-            show_edges=show_edges,
-            edge_color="#555555",
-            line_width=0.3,
-            scalar_bar_args=dict(
-                title=key,
-                vertical=False,
-                n_labels=4,
-                fmt="%.4g",
-                color="black",
-                position_x=0.15,
-                position_y=0.01,
-                width=0.7,
-                height=0.17,
-                title_font_size=16,
-                label_font_size=14,
-            ),
-        )
-        bar = pl.scalar_bars[key]
-        bar.SetTextPositionToPrecedeScalarBar()  # tick labels and title under the bar
-        bar.SetBarRatio(0.3)
-        bar.SetVerticalTitleSeparation(4)
-        pl.add_text(f"{reg}: {name}\nt = {t:.6g} s", font_size=10, color="black", position="upper_left")
+    for i, (reg, grid, t, fields) in enumerate(rows):
         if is3d:
-            pl.view_vector((0.55, 1.0, 0.5), viewup=(0.0, 0.0, 1.0))
+            shown = grid.clip(normal="y", origin=centre, invert=True)
+            if shown.n_cells == 0:
+                shown = grid
         else:
-            pl.view_xy()
-        pl.reset_camera()
-        pl.camera.zoom(0.85 if is3d else 1.0)
-        # move the picture up a little, clear of the scalar bar
-        up = np.asarray(pl.camera.up, float)
-        shift = 0.09 * size * up / np.linalg.norm(up)
-        pl.camera.focal_point = tuple(np.asarray(pl.camera.focal_point) - shift)
-        pl.camera.position = tuple(np.asarray(pl.camera.position) - shift)
+            shown = grid
+        show_edges = grid.n_cells <= 20000
+        for k, (name, loc) in enumerate(fields):
+            pl.subplot(i, k)
+            _draw_field(pl, shown, name, loc, reg, t, show_edges, is3d, size)
     if path is not None:
         out = Path(path)
     else:
-        out = outdir / ("fields.png" if region is None else f"fields_{reg}.png")
+        out = outdir / ("fields.png" if region is None else f"fields_{regions[0]}.png")
     pl.screenshot(str(out))
     pl.close()
     return out
+
+
+def _tick_format(lo: float, hi: float) -> str:
+    """Enough significant digits that the ticks of [lo, hi] differ (4.2131, 4.2135, ...)."""
+    big = max(abs(lo), abs(hi))
+    if not (math.isfinite(big) and big > 0 and hi > lo):
+        return "%.4g"
+    digits = int(math.ceil(math.log10(big / (hi - lo)))) + 2
+    return f"%.{min(max(digits, 4), 10)}g"
+
+
+def _draw_field(pl, shown, name, loc, reg, t, show_edges, is3d, size) -> None:
+    mesh_k = shown.copy()  # one dataset per subplot: each has its own active scalars
+    arrays = mesh_k.point_data if loc == "point" else mesh_k.cell_data
+    vals = np.asarray(arrays[name], float)
+    unit = FIELD_UNITS.get(name, "m" if name == "displacement magnitude" else "")
+    scale = 1.0
+    if unit == "Pa":
+        scale, unit = 1e6, "MPa"
+    key = f"{name} [{unit}]"
+    v = vals / scale
+    arrays[key] = v
+    lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if v.size else (0.0, 1.0)
+    cmap = "viridis"
+    if name == "hydrostatic_stress" and lo < 0.0 < hi:
+        a = max(-lo, hi)
+        lo, hi, cmap = -a, a, "coolwarm"
+    elif name == "von_mises_stress":
+        cmap = "inferno"
+    elif name.endswith("potential"):
+        cmap = "plasma"
+    if hi <= lo:
+        pad = abs(hi) * 1e-6 or 1e-12
+        lo, hi = lo - pad, hi + pad
+    # one scalar bar per subplot: the same field in two regions needs two bar titles
+    bar_key = f"{key} ({reg})" if key in pl.scalar_bars else key
+    pl.add_mesh(
+        mesh_k,
+        scalars=key,
+        preference=loc,
+        cmap=cmap,
+        clim=(lo, hi),
+        show_edges=show_edges,
+        edge_color="#555555",
+        line_width=0.3,
+        scalar_bar_args=dict(
+            title=bar_key,
+            vertical=False,
+            n_labels=4,
+            fmt=_tick_format(lo, hi),
+            color="black",
+            position_x=0.15,
+            position_y=0.01,
+            width=0.7,
+            height=0.17,
+            title_font_size=16,
+            label_font_size=14,
+        ),
+    )
+    bar = pl.scalar_bars[bar_key]
+    bar.SetTextPositionToPrecedeScalarBar()  # tick labels and title under the bar
+    bar.SetBarRatio(0.3)
+    bar.SetVerticalTitleSeparation(4)
+    pl.add_text(f"{reg}: {name}\nt = {t:.6g} s", font_size=10, color="black", position="upper_left")
+    if is3d:
+        pl.view_vector((0.55, 1.0, 0.5), viewup=(0.0, 0.0, 1.0))
+    else:
+        pl.view_xy()
+    pl.reset_camera()
+    pl.camera.zoom(0.85 if is3d else 1.0)
+    # move the picture up a little, clear of the scalar bar
+    up = np.asarray(pl.camera.up, float)
+    shift = 0.09 * size * up / np.linalg.norm(up)
+    pl.camera.focal_point = tuple(np.asarray(pl.camera.focal_point) - shift)
+    pl.camera.position = tuple(np.asarray(pl.camera.position) - shift)
 
 
 def plot(outdir) -> list[Path]:

@@ -35,7 +35,8 @@ dt_max = 60.0
 fields_every = 2
 """
 CONTRACT = ["case.toml", "manifest.json", "timeseries.csv", "cellsim.log",
-            "fields/particle.xdmf", "fields/particle.h5", "fields/particle.pvd"]
+            "fields/particle.pvd", "fields/all_regions.pvd", "fields/particle/particle_000000.pvtu",
+            "fields/particle/particle_000000_p0.vtu"]
 
 
 def _check_contract(out: Path, status: str, mpi_size: int):

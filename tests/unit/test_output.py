@@ -1,4 +1,4 @@
-"""Tests of the output contract (cellsim.output): case, manifest, CSV, XDMF and VTK fields.
+"""Tests of the output contract (cellsim.output): case, manifest, CSV and VTK fields.
 
 Field values are checked against the closed-form expressions they were interpolated
 from, evaluated at the coordinates read back from the files, so the checks do not depend
@@ -22,7 +22,6 @@ import pytest
 from cellsim.dolfinx_env import require_dolfinx
 
 dolfinx = require_dolfinx()
-import ufl  # noqa: E402
 from dolfinx import fem, mesh  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
@@ -163,35 +162,51 @@ def _run_writer(outdir, comm=MPI.COMM_WORLD):
 
 
 # --------------------------------------------------------------------------------------
-# XDMF reading without an XDMF library: the XML gives the HDF5 paths per time
+# VTK pieces read with meshio: every rank's .vtu of the last output time
 # --------------------------------------------------------------------------------------
-def _xdmf_index(path: Path):
-    """{name: [(time, h5 path, center)]} and the mesh's (geometry, topology) h5 paths."""
-    root = ET.parse(path).getroot()
-    out: dict[str, list] = {}
-    mesh_paths = {}
-    for grid in root.iter("Grid"):
-        if grid.get("GridType") == "Uniform":
-            topo, geom = grid.find("Topology"), grid.find("Geometry")
-            if topo is not None and geom is not None and not mesh_paths:
-                mesh_paths = {
-                    "topology": topo.find("DataItem").text.strip(),
-                    "geometry": geom.find("DataItem").text.strip(),
-                }
-            tv = grid.find("Time")
-            for att in grid.findall("Attribute"):
-                out.setdefault(att.get("Name"), []).append(
-                    (float(tv.get("Value")), att.find("DataItem").text.strip(), att.get("Center"))
-                )
-    return out, mesh_paths
+def _pieces(pvd: Path):
+    """[(time, [piece paths])] of a region's .pvd (via its .pvtu files)."""
+    out = []
+    for d in ET.parse(pvd).getroot().iter("DataSet"):
+        pvtu = pvd.parent / d.get("file")
+        out.append((float(d.get("timestep")),
+                    [pvtu.parent / p.get("Source") for p in ET.parse(pvtu).getroot().iter("Piece")]))
+    return out
 
 
-def _h5(path: Path, ref: str):
-    import h5py
+_EDGES = [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)]  # VTK quadratic tetra nodes 4..9
+P1_FIELDS = ("lithium_concentration", "displacement")
 
-    fname, dset = ref.split(":", 1)
-    with h5py.File(path.parent / fname, "r") as h:
-        return h[dset][...]
+
+def _point_expected(name, pts, cells, t):
+    """Closed form at the grid's nodes: a P2 field is its closed form everywhere; a P1 field
+    (interpolated into the P2 grid) is its closed form at the vertices and the mean of
+    the two vertex values at the edge midpoints (its linear polynomial)."""
+    e = EXPR[name]
+
+    def at(x):
+        v = e(x.T, t)
+        return v.T if v.ndim == 2 else v[:, None]
+
+    exact = at(pts)
+    if name in P1_FIELDS:
+        for k, (i, j) in enumerate(_EDGES):
+            exact[cells[:, 4 + k]] = 0.5 * (at(pts[cells[:, i]]) + at(pts[cells[:, j]]))
+    return exact
+
+
+def _meshio_step(pieces):
+    import meshio
+
+    ms = [meshio.read(p) for p in pieces]
+    pts = np.concatenate([m.points for m in ms])
+    pdata = {k: np.concatenate([m.point_data[k] for m in ms]) for k in ms[0].point_data}
+    cdata = {k: np.concatenate([m.cell_data[k][0] for m in ms]) for k in ms[0].cell_data}
+    cells, off = [], 0
+    for m in ms:
+        cells.append(m.cells[0].data + off)
+        off += len(m.points)
+    return pts, np.concatenate(cells), pdata, cdata
 
 
 # --------------------------------------------------------------------------------------
@@ -251,7 +266,12 @@ def test_csv_manifest_and_case(shared_dir):
     pf = f["particle"]["fields"]
     assert pf["stress"]["location"] == "cell" and pf["stress"]["value_shape"] == [3, 3]
     assert pf["lithium_concentration"]["location"] == "point"
-    assert pf["hydrostatic_stress"]["written_as"].startswith("interpolated")
+    # P2 hydrostatic stress: the region's grid is continuous P2, its nodal values as computed;
+    # the P1 fields are interpolated into it exactly
+    assert f["particle"]["grid"] == "continuous Lagrange P2"
+    assert pf["hydrostatic_stress"]["written_as"].startswith("point data: nodal values as computed")
+    assert "interpolated exactly" in pf["lithium_concentration"]["written_as"]
+    assert pf["stress"]["written_as"] == "cell data: DG0 cell values as computed"
     assert pf["von_mises_stress"]["unit"] == "Pa"
     assert f["particle"]["times"] == TIMES
     # atomic write leaves no temp file
@@ -259,45 +279,41 @@ def test_csv_manifest_and_case(shared_dir):
 
 
 @pytest.mark.mpi
-def test_xdmf_fields_match_functions(shared_dir):
+def test_vtu_pieces_match_functions(shared_dir):
     comm = MPI.COMM_WORLD
     _run_writer(shared_dir, comm)
     comm.barrier()
-    on_rank0(comm, lambda: _check_xdmf(shared_dir))
+    on_rank0(comm, lambda: _check_pieces(shared_dir))
 
 
-def _check_xdmf(shared_dir):
-    xd = shared_dir / "fields" / "particle.xdmf"
-    assert xd.exists() and xd.with_suffix(".h5").exists()
-    index, mp = _xdmf_index(xd)
-    geo = _h5(xd, mp["geometry"])
-    topo = _h5(xd, mp["topology"]).astype(np.int64)
-    assert geo.shape == ((N + 1) ** 3, 3)  # global vertices, each once
-    assert topo.shape == (6 * N**3, 4)
-    centroids = geo[topo].mean(axis=1)
-    assert set(index) == set(EXPR)
-    for name, e in EXPR.items():
-        assert [t for t, _, _ in index[name]] == TIMES
-        for t, ref, center in index[name]:
-            vals = _h5(xd, ref)
+def _check_pieces(shared_dir):
+    steps = _pieces(shared_dir / "fields" / "particle.pvd")
+    assert [t for t, _ in steps] == TIMES
+    for t, pieces in steps:
+        assert len(pieces) == MPI.COMM_WORLD.size  # one piece per rank, no gather
+        pts, cells, pdata, cdata = _meshio_step(pieces)
+        assert cells.shape == (6 * N**3, 10)  # every cell once, quadratic (P2 grid)
+        # the global P2 nodes, each at least once (partition boundaries: once per rank)
+        assert len(np.unique(np.round(pts / L * 2 * N).astype(int), axis=0)) == (2 * N + 1) ** 3
+        centroids = pts[cells[:, :4]].mean(axis=1)
+        for name, e in EXPR.items():
+            arr = co.array_name(name)
             if name in ("stress", "von_mises_stress"):
-                assert center == "Cell"
+                vals = cdata[arr].reshape(len(cells), -1)
                 exact = e(centroids.T, t).T
             else:
-                assert center == "Node"
-                exact = e(geo.T, t)
-                exact = exact.T if exact.ndim == 2 else exact[:, None]
-            assert vals.shape == exact.shape, name
+                vals = pdata[arr].reshape(len(pts), -1)
+                exact = _point_expected(name, pts, cells, t)
+            assert vals.dtype == np.float64 and vals.shape == exact.shape, name
             scale = np.abs(exact).max()
             assert np.abs(vals - exact).max() <= 1e-12 * scale, (name, t)
     # the submesh region: its own mesh, half the cells
-    xs = shared_dir / "fields" / "half.xdmf"
-    idx, mps = _xdmf_index(xs)
-    g = _h5(xs, mps["geometry"])
-    assert g.shape == (3 * (N + 1) ** 2, 3)
-    assert g[:, 0].max() <= 0.5 * L * (1 + 1e-12)
-    for t, ref, _ in idx["lithium_concentration"]:
-        assert np.abs(_h5(xs, ref)[:, 0] - conc(g.T, t)).max() <= 1e-12 * 2000
+    for t, pieces in _pieces(shared_dir / "fields" / "half.pvd"):
+        pts, cells, pdata, _ = _meshio_step(pieces)
+        assert len(cells) == 3 * N**3
+        assert pts[:, 0].max() <= 0.5 * L * (1 + 1e-12)
+        c = pdata[co.array_name("lithium_concentration")]
+        assert np.abs(c - conc(pts.T, t)).max() <= 1e-12 * 2000
 
 
 def _read_pvd_last(path: Path):
@@ -324,24 +340,24 @@ def _check_vtk(shared_dir):
     assert times == pytest.approx(TIMES, abs=0, rel=1e-15)
     t = TIMES[-1]
     for name in ("lithium_concentration", "displacement", "hydrostatic_stress"):
-        assert name in grid.point_data, name
+        assert co.array_name(name) in grid.point_data, name
     for name in ("stress", "von_mises_stress"):
-        assert name in grid.cell_data, name
+        assert co.array_name(name) in grid.cell_data, name
     # drop ghost cells (pieces overlap in parallel): the global mesh remains
     if "vtkGhostType" in grid.cell_data:
         keep = np.flatnonzero((np.asarray(grid.cell_data["vtkGhostType"]) & 1) == 0)
         grid = grid.extract_cells(keep)
     assert grid.n_cells == 6 * N**3
     pts = np.asarray(grid.points)
-    assert len(np.unique(np.round(pts / L * N).astype(int), axis=0)) == (N + 1) ** 3
+    assert len(np.unique(np.round(pts / L * 2 * N).astype(int), axis=0)) == (2 * N + 1) ** 3  # P2 grid
+    cells = np.asarray(grid.cell_connectivity).reshape(grid.n_cells, 10)
     for name in ("lithium_concentration", "displacement", "hydrostatic_stress"):
-        vals = np.asarray(grid.point_data[name]).reshape(grid.n_points, -1)
-        exact = EXPR[name](pts.T, t)
-        exact = exact.T if exact.ndim == 2 else exact[:, None]
+        vals = np.asarray(grid.point_data[co.array_name(name)]).reshape(grid.n_points, -1)
+        exact = _point_expected(name, pts, cells, t)
         assert np.abs(vals - exact).max() <= 1e-12 * np.abs(exact).max(), name
     cen = np.asarray(grid.cell_centers().points)
     for name in ("stress", "von_mises_stress"):
-        vals = np.asarray(grid.cell_data[name]).reshape(grid.n_cells, -1)
+        vals = np.asarray(grid.cell_data[co.array_name(name)]).reshape(grid.n_cells, -1)
         exact = EXPR[name](cen.T, t).T
         assert np.abs(vals - exact).max() <= 1e-9 * np.abs(exact).max(), name
 
@@ -433,44 +449,44 @@ def test_write_fields_rejects_bad_input(shared_dir):
 
 
 @pytest.mark.mpi
-def test_lumped_projection_of_discontinuous_field(shared_dir):
-    """DG1 -> P1 lumped L2 projection: v_i = (u, phi_i)/(1, phi_i).
-
-    Checks that can fail: (1) a constant is reproduced to round-off; (2) the integral is
-    conserved, int v dx = sum_i v_i (1, phi_i) = int u dx; (3) a piecewise-constant field
-    gives nodal values inside its range, and the exact value at nodes whose cells all lie
-    on one side of the jump.
-    """
+def test_discontinuous_field_keeps_its_jump(shared_dir):
+    """A DG1 field that jumps between cells is written on the broken grid: each cell's
+    nodes carry that cell's own values, so a node shared by cells on both sides of the
+    jump appears once with each value (a projection onto a continuous space would smear
+    it, and did: this replaces the lumped-projection test, whose behaviour is removed)."""
     comm = MPI.COMM_WORLD
     msh = _cube(comm, 4)
     W = fem.functionspace(msh, ("DG", 1))
     u = fem.Function(W, name="hydrostatic_stress")
     a, b = -3e6, 5e6
-    u.interpolate(lambda x: np.where(x[0] + 0.3 * x[1] < 0.55 * L, a, b))
-    slot = co._FieldSlot(u, msh)
-    assert slot.written_as.startswith("lumped L2 projection")
-    slot.update()
-    v = slot.out
-    dx = ufl.dx(domain=msh)
-    iu = comm.allreduce(fem.assemble_scalar(fem.form(u * dx)), op=MPI.SUM)
-    iv = comm.allreduce(fem.assemble_scalar(fem.form(v * dx)), op=MPI.SUM)
-    assert abs(iv - iu) <= 1e-12 * abs(b) * L**3
-    vals = v.x.array
-    assert vals.min() >= a - 1e-9 * b and vals.max() <= b + 1e-9 * b
-    xg = v.function_space.tabulate_dof_coordinates()
-    s = xg[:, 0] + 0.3 * xg[:, 1]
-    far_a = s < 0.55 * L - 0.45 * L  # a patch of P1 cells has diameter < 1.3 h*sqrt(3)
-    far_b = s > 0.55 * L + 0.45 * L
-    assert np.all(np.abs(vals[far_a] - a) < 1e-9 * b) and np.all(np.abs(vals[far_b] - b) < 1e-9 * b)
-    nonconst = comm.allreduce(int(np.sum((vals > a + 1e-3 * b) & (vals < b - 1e-3 * b))), op=MPI.SUM)
-    assert nonconst > 0  # the jump is smeared over one layer of nodes, not dropped
-    u.x.array[:] = 7.0
-    slot.update()
-    assert np.abs(slot.out.x.array - 7.0).max() < 1e-13 * 7.0
-    # and it goes through the writers
+    g = msh.geometry
+    tdim = msh.topology.dim
+    nc = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
+    cen = g.x[np.asarray(g.dofmaps[0] if hasattr(g, "dofmaps") else g.dofmap)[:nc, :4]].mean(axis=1)
+    side = (cen[:, 0] + 0.3 * cen[:, 1] < 0.537 * L)
+    u.x.array[np.asarray(W.dofmap.list)] = np.where(side, a, b)[:, None]  # cell-wise a or b
     out = RunOutput(shared_dir, comm, "", COLUMNS)
     out.write_fields(0.0, {"particle": [u]})
     out.close("completed")
+    m = read_manifest(shared_dir)["fields"]["particle"]
+    assert m["grid"] == "discontinuous (broken) Lagrange P1"
+    assert m["fields"]["hydrostatic_stress"]["written_as"].startswith("point data: nodal values as computed")
+
+    def check():
+        (t, pieces), = _pieces(shared_dir / "fields" / "particle.pvd")
+        pts, cells, pdata, _ = _meshio_step(pieces)
+        assert cells.shape == (6 * 4**3, 4)
+        v = pdata[co.array_name("hydrostatic_stress")]
+        c = pts[cells].mean(axis=1)
+        want = np.where(c[:, 0] + 0.3 * c[:, 1] < 0.537 * L, a, b)
+        assert np.array_equal(v[cells], np.repeat(want[:, None], 4, axis=1))  # exact, no smearing
+        key = np.round(pts / L * 4).astype(int)
+        _, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        lo = np.bincount(inv, weights=(v == a).astype(float))
+        hi = np.bincount(inv, weights=(v == b).astype(float))
+        assert np.sum((lo > 0) & (hi > 0)) > 10  # nodes on the jump carry both values
+    on_rank0(comm, check)
 
 
 def test_field_units_documented():
