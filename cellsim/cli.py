@@ -1,4 +1,4 @@
-"""The ``cellsim`` command: run | check | mesh | tortuosity | plot | info | schema.
+"""The ``cellsim`` command: run | check | mesh | tortuosity | plot | paraview | info | schema.
 
 Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
 manifest.json), 2 invalid case or command line (nothing written), 3 DOLFINx missing,
@@ -139,6 +139,17 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def cmd_paraview(args) -> int:
+    from .paraview import main as pv_main
+
+    if not Path(args.outdir).is_dir():
+        _err(f"{args.outdir}: no such output folder")
+        return EXIT_BAD_INPUT
+    if _rank() != 0:
+        return EXIT_OK
+    return pv_main(args.outdir, launch=not args.no_gui)
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -215,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
     pl.add_argument("outdir")
     pl.set_defaults(func=cmd_plot)
+    pv = sub.add_parser("paraview", help="write OUTDIR/cellsim.pvsm (every region, coloured, with time) and open "
+                        "it in ParaView")
+    pv.add_argument("outdir")
+    pv.add_argument("--no-gui", action="store_true", help="only write the state file")
+    pv.set_defaults(func=cmd_paraview)
     i = sub.add_parser("info", help="versions, MPI size, PETSc solver packages")
     i.add_argument("--materials", action="store_true", help="also list the parameter sets")
     i.set_defaults(func=cmd_info)

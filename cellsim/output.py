@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import shutil
 import socket
 import sys
 import time as _time
@@ -44,6 +43,9 @@ import numpy as np
 
 from .fields_io import (  # noqa: F401  (re-exported)
     ALL_REGIONS, FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter, array_name, split_array_name,
+)
+from .outdir import (  # noqa: F401  (re-exported)
+    OutputFolderError, _remove_field_files, _truncate_csv, claim_output_dir, release_output_dir,
 )
 from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
@@ -59,9 +61,6 @@ FORMAT_VERSION = 1
 # no stale result can be mistaken for a new one. Only these names are touched.
 _STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png", "cellsim.log")
 _STALE_GLOBS = ("fields*.png",)
-#: what cellsim writes inside fields/ (anything else there is a user's and is kept)
-_FIELD_GLOBS = ("*.pvd", "*.pvtu", "*.vtu", "*.xdmf", "*.h5", "*.pvsm")
-LOCK = ".cellsim.lock"
 
 _UNIT_RE = re.compile(r"^\S.*\s\[[^\[\]]*\]$")
 
@@ -175,7 +174,7 @@ class RunOutput:
     """
 
     def __init__(self, outdir, comm, case_toml: str, columns: list[str], meta: dict | None = None,
-                 resume_rows: int | None = None):
+                 resume_rows: int | None = None, resume_time: float | None = None):
         self.comm = comm if comm is not None else _SerialComm()
         self.rank = self.comm.rank
         self.outdir = Path(outdir).resolve()
@@ -220,6 +219,10 @@ class RunOutput:
             if self._csv_fh is not None:
                 self._csv_fh.close()
             raise OSError(f"cannot set up output folder {self.outdir}: {error}")
+        # a resumed run continues the field series written up to its checkpoint
+        self._resume_time = resume_time
+        self._resume_fields = self.comm.bcast(
+            _series_on_disk(self.outdir) if (self.rank == 0 and resume_rows is not None) else None, root=0)
         self.comm.barrier()  # fields/ exists before any rank opens a file in it
 
     # -- set-up ------------------------------------------------------------------------
@@ -365,6 +368,8 @@ class RunOutput:
             if w is None:
                 w = _RegionWriter(self.outdir, region, funcs, region_id=len(self._regions),
                                   cell_arrays=cell_arrays.get(region), tag_names=tag_names)
+                if self._resume_fields and region in self._resume_fields:
+                    w.adopt(self._resume_fields[region], self._resume_time)
                 self._regions[region] = w
                 new = True
             elif region in cell_arrays:
@@ -482,109 +487,22 @@ class RunOutput:
         return False  # re-raise
 
 
-def _remove_field_files(fields: Path) -> None:
-    """Remove what cellsim wrote in fields/ (field files, region folders of field files)."""
-    for pat in _FIELD_GLOBS:
-        for p in fields.glob(pat):
-            if p.is_file() or p.is_symlink():
-                p.unlink()
-    for d in fields.iterdir():
-        if d.is_dir() and not d.is_symlink():
-            files = list(d.rglob("*"))
-            if all(f.is_dir() or any(f.match(g) for g in _FIELD_GLOBS) for f in files):
-                shutil.rmtree(d)
+def _series_on_disk(outdir: Path) -> dict:
+    """Region -> {"times": [...], "files": [...]} listed by the fields/<region>.pvd files
+    (what a killed run left: a .pvd lists only complete output times)."""
+    import xml.etree.ElementTree as ET
 
-
-def _truncate_csv(path: Path, rows: int, columns: list[str]) -> None:
-    with open(path, newline="", encoding="utf-8") as fh:
-        lines = fh.read().splitlines(keepends=True)
-    header = lines[0].rstrip("\r\n").split(",") if lines else []
-    if header != list(columns):
-        raise ValueError(f"{path}: its columns are not those of this case (was the case changed?)")
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        fh.writelines(lines[: 1 + rows])
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def claim_output_dir(outdir, comm, overwrite: bool = False, resume: bool = False, case_toml: str = "") -> None:
-    """Check that a run may write into ``outdir`` and lock it (collective; rank 0 decides).
-
-    A folder that holds a run (manifest.json) is refused unless ``overwrite`` (then only what
-    cellsim wrote is removed, when the run starts) or ``resume`` (then the case must be the
-    one in case.toml). A lock file (``.cellsim.lock``: host and pid) keeps two runs out of
-    one folder; a lock left by a killed run on this host is taken over. Raises
-    :class:`OutputFolderError` on every rank.
-    """
-    import socket as _socket
-
-    out = Path(outdir).resolve()
-    error = None
-    if comm.rank == 0:
+    out = {}
+    for pvd in sorted((outdir / FIELDS_DIR).glob("*.pvd")):
+        if pvd.stem == ALL_REGIONS:
+            continue
         try:
-            if out.exists() and not out.is_dir():
-                raise OutputFolderError(f"{out} exists and is not a folder")
-            holds_run = (out / MANIFEST).is_file()
-            if resume:
-                if not holds_run:
-                    raise OutputFolderError(f"--resume {out}: no run there (no {MANIFEST})")
-                old = (out / CASE).read_text(encoding="utf-8") if (out / CASE).is_file() else None
-                if old is not None and case_toml and old != case_toml:
-                    raise OutputFolderError(f"--resume {out}: the case differs from the one that run started with "
-                                            f"({out / CASE}); resume it with that case")
-            elif holds_run and not overwrite:
-                st = read_manifest(out).get("status", "?")
-                raise OutputFolderError(f"{out} holds a run (status {st}); give --overwrite to replace it (only "
-                                        "the files cellsim wrote are removed), --resume to continue it, or "
-                                        "another folder with -o")
-            out.mkdir(parents=True, exist_ok=True)
-            lock = out / LOCK
-            me = f"{_socket.gethostname()} {os.getpid()}"
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                owner = lock.read_text(encoding="utf-8").split()
-                host, pid = (owner + ["", ""])[:2]
-                if host == _socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-                    lock.unlink()  # left by a run that was killed
-                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                else:
-                    raise OutputFolderError(f"{out} is in use by another cellsim run (lock {lock}: host {host}, "
-                                            f"pid {pid}); if that run is gone, remove the lock file") from None
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(me + "\n")
-        except OutputFolderError as exc:
-            error = str(exc)
-        except OSError as exc:
-            error = f"cannot use output folder {out}: {type(exc).__name__}: {exc}"
-    error = comm.bcast(error, root=0)
-    if error is not None:
-        raise OutputFolderError(error)
-
-
-def release_output_dir(outdir, comm) -> None:
-    """Remove the lock of ``outdir`` (rank 0; not collective)."""
-    if comm.rank == 0:
-        try:
-            (Path(outdir).resolve() / LOCK).unlink()
-        except OSError:
-            pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class OutputFolderError(ValueError):
-    """The output folder cannot be used (holds a run, is locked, does not exist for --resume)."""
+            ds = ET.parse(pvd).getroot().iter("DataSet")
+            rows = [(float(d.get("timestep")), f"{FIELDS_DIR}/{d.get('file')}") for d in ds]
+        except (ET.ParseError, OSError, TypeError, ValueError):
+            continue
+        out[pvd.stem] = {"times": [t for t, _ in rows], "files": [f for _, f in rows]}
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
         if out is not None:
             out.add_row(row0)
             if case.output.fields:
-                out.write_fields(0.0, model.output_fields())
+                out.write_fields(0.0, model.output_fields(), **model.field_metadata())
         if keep_rows:
             res.rows.append(row0)
     else:
@@ -274,7 +274,7 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
             last = bool(ended) or t >= t_end * (1 - 1e-12) or (max_steps is not None and res.steps >= max_steps)
             written = False
             if out is not None and case.output.fields and (res.steps % case.output.fields_every == 0 or last):
-                out.write_fields(t, model.output_fields())
+                out.write_fields(t, model.output_fields(), **model.field_metadata())
                 written = True
             if not ended and ts.adaptive:
                 dt = min(max(dt * _grow(ts, changes, sr.newton_iterations, model.slow_newton), ts.dt_min), ts.dt_max)
@@ -287,7 +287,7 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
         log.info(f"   {last_reason} (t = {t:.6g} s)")
         checkpoint(st.number + 1, 0.0, ts.dt_initial, at_start=True)  # before the next protocol step
     if out is not None and case.output.fields and not written and res.steps > 0:
-        out.write_fields(t, model.output_fields())  # the final state (failed or stopped runs)
+        out.write_fields(t, model.output_fields(), **model.field_metadata())  # the final state (failed or stopped runs)
     if finished:
         res.status = "completed"
         res.reason = f"protocol finished ({case.effective_protocol().cycles} cycle(s)); last: {last_reason}"
@@ -352,7 +352,8 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
             drv = ck.load(model, outdir)
         out = RunOutput(outdir, comm, case_text, columns=columns(model),
                         meta={"title": case.title, "command": command, "model": case.model, **model.meta()},
-                        resume_rows=drv["rows"] if drv is not None else None)
+                        resume_rows=drv["rows"] if drv is not None else None,
+                        resume_time=drv["t"] if drv is not None else None)
         log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None, append=resume)
         log.info(f"cellsim {case.model}: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
         log.info(model.describe())

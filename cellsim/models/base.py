@@ -169,6 +169,15 @@ class Model:
         """A length of the geometry [m] (tolerance of checkpoint dof matching)."""
         raise NotImplementedError
 
+    def field_metadata(self) -> dict:
+        """Keyword arguments of ``RunOutput.write_fields``: the mesh tag names (and, in a
+        model with several particles, their ids as a cell array)."""
+        tm = self.tm
+        tdim = self.parent.topology.dim
+        names = {n: (tdim, int(v[0])) for n, v in tm.regions.items() if len(v) == 1}
+        names.update({n: (tdim - 1, int(v[0])) for n, v in tm.interfaces.items() if len(v) == 1})
+        return {"tag_names": names}
+
     def num_dofs(self) -> int:
         return sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
                    for u in self.unknowns)

@@ -182,6 +182,19 @@ class HalfCellOutputs:
                 f"active volume {self.vol_particles:.4g} m3, cross-section {self.area_cross:.4g} m2")
 
     # ------------------------------------------------------------------ fields
+    def field_metadata(self) -> dict:
+        """Tag names, and ``particle_id`` (0, 1, ... as in the ``soc particle i`` columns) on the
+        particle cells."""
+        from ..fields_io import parent_cell_values
+
+        meta = super().field_metadata()
+        if not hasattr(self, "_particle_id"):
+            rp = self.sub["particle"]
+            ids = {int(t): int(name.rsplit("_", 1)[-1]) for name, t in self.particles}
+            self._particle_id = parent_cell_values(rp.mesh, rp.entity_map, self.tm.cell_tags, ids)
+        meta["cell_arrays"] = {"particle": {"particle_id": self._particle_id}}
+        return meta
+
     def output_fields(self) -> dict:
         if not hasattr(self, "_out_phi_s"):
             self._out_phi_s = fem.Function(self.phi_s.function_space, name="solid_potential")

@@ -16,13 +16,13 @@ MAX_LINES = 600
 
 #: layer of every top-level module / subpackage, lowest first
 LAYERS = [
-    {"dolfinx_env", "log", "schema", "materials", "provenance", "fields_io"},
+    {"dolfinx_env", "log", "schema", "materials", "provenance", "fields_io", "vtk_files", "outdir"},
     {"geometry"},
     {"case", "regions", "protocol", "newton", "checkpoint"},
     {"physics", "solver"},
     {"models"},
     {"output", "tortuosity_cmd"},
-    {"simulation", "postprocess", "docs"},
+    {"simulation", "postprocess", "docs", "paraview"},
     {"cli", "__init__", "__main__"},
 ]
 
