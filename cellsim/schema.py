@@ -1,9 +1,11 @@
 """Base classes and error formatting for case-file validation (no DOLFINx import).
 
-Every section of a case file is a :class:`StrictModel`: unknown keys are rejected, and
-:func:`format_validation_error` turns pydantic's errors into lines that name the key
-(dotted path), the value given, what is allowed, and for a misspelt key the closest
-valid one.
+Every section of a case file is a :class:`StrictModel`: unknown keys are rejected, NaN and
+infinity are rejected for every number, and :func:`format_validation_error` turns pydantic's
+errors into lines that name the key (dotted path), the value given (shortened), what is
+allowed, and for a misspelt key the closest valid one. Case files are validated in strict
+mode (:func:`cellsim.case.case_from_dict`): a boolean or a string is never taken as a number
+(integers are accepted for real numbers).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 class StrictModel(BaseModel):
     """A case-file section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
 class CaseError(ValueError):
@@ -75,22 +77,32 @@ def _union_members(model: type[BaseModel] | None, path: tuple) -> list[type[Base
     return flatten(field.annotation)
 
 
+#: at most this many problems are listed (the message stays on one screen)
+MAX_PROBLEMS = 20
+#: longest line of a message; longer ones (a value or key echoed) are cut
+MAX_LINE = 300
+
+
+def cap(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` cut to ``limit`` characters (with '...'), for echoing user input."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def format_validation_error(exc: ValidationError, root: type[BaseModel] | None = None, prefix: str = "") -> str:
-    """Human-readable lines for a pydantic ValidationError."""
+    """Human-readable lines for a pydantic ValidationError (at most MAX_PROBLEMS lines)."""
     lines = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS]:
         loc = tuple(err.get("loc", ()))
         # drop the discriminator tag pydantic inserts for tagged unions
-        clean = []
-        for i, part in enumerate(loc):
-            if isinstance(part, str) and i > 0 and _is_tag(root, tuple(clean), part):
-                continue
-            clean.append(part)
+        clean = _clean_loc(root, loc) if root is not None else list(loc)
         key = prefix + ".".join(str(p) for p in clean) if clean else (prefix.rstrip(".") or "<case>")
+        key = cap(key, 120)
         etype = err.get("type", "")
         value = err.get("input")
         if etype == "extra_forbidden":
-            bad = str(clean[-1])
+            bad = cap(str(clean[-1]), 60)
             owner = _owner_for_loc(root, loc[:-1]) if root is not None else None
             valid = list(owner.model_fields) if owner is not None else []
             if not valid:
@@ -112,7 +124,14 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
             lines.append(f"{key}: required key is missing")
         else:
             msg = err.get("msg", "invalid value")
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            if etype == "int_parsing" or etype == "int_type":
+                msg += " (a whole number without a decimal point)"
             lines.append(f"{key} = {_show(value)}: {msg}")
+    lines = [cap(x) for x in lines]
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return "\n".join(lines)
 
 
@@ -163,20 +182,74 @@ def _owner_for_loc(root, loc) -> type[BaseModel] | None:
     return cur
 
 
-def _is_tag(root, path, part) -> bool:
-    members = _union_members(root, path) if root is not None and path else []
-    for m in members:
-        for name, f in m.model_fields.items():
-            ann = f.annotation
-            import typing
-
-            if typing.get_origin(ann) is typing.Literal and part in typing.get_args(ann):
-                return True
-    return False
-
-
 def _show(value: Any) -> str:
+    """A short form of a value for a message (never longer than 80 characters)."""
     if isinstance(value, dict):
         return "{...}"
-    r = repr(value)
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"[... {len(value)} items]"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        r = repr(value)
+    except (ValueError, RecursionError):  # e.g. an int over Python's digit limit
+        r = f"<{type(value).__name__}>"
     return r if len(r) < 80 else r[:77] + "..."
+
+
+def _unwrap(ann) -> list:
+    """The alternatives of an annotation (Annotated and Optional removed)."""
+    import typing
+
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(ann)[0])
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        out = []
+        for a in typing.get_args(ann):
+            if a is not type(None):
+                out.extend(_unwrap(a))
+        return out
+    return [ann]
+
+
+def _clean_loc(root, loc) -> list:
+    """``loc`` without the tags pydantic inserts after a discriminated-union value.
+
+    Walks the schema along the location: a part is dropped only where the value at the
+    path so far is a union of several models and the part is one member's tag.
+    """
+    import typing
+
+    out = []
+    alts = [root]
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        out.append(part)
+        nxt = []
+        for a in alts:
+            origin = typing.get_origin(a)
+            if isinstance(a, type) and issubclass(a, BaseModel) and isinstance(part, str):
+                f = a.model_fields.get(part)
+                if f is not None:
+                    nxt.extend(_unwrap(f.annotation))
+            elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
+                args = [x for x in typing.get_args(a) if x is not Ellipsis]
+                if origin is tuple and len(args) > part:
+                    nxt.extend(_unwrap(args[part]))
+                elif args:
+                    nxt.extend(_unwrap(args[0]))
+            elif origin is dict:
+                args = typing.get_args(a)
+                if len(args) == 2:
+                    nxt.extend(_unwrap(args[1]))
+        alts = nxt
+        models = [a for a in alts if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) > 1 and i + 1 < len(loc) and isinstance(loc[i + 1], str):
+            tagged = [m for m in models if loc[i + 1] in _tag_values(m)]
+            if tagged:
+                alts = tagged[:1]
+                i += 1  # skip the tag
+        i += 1
+    return out
