@@ -11,6 +11,7 @@ mode (:func:`cellsim.case.case_from_dict`): a boolean or a string is never taken
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -128,11 +129,37 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
                 msg = msg[len("Value error, "):]
             if etype == "int_parsing" or etype == "int_type":
                 msg += " (a whole number without a decimal point)"
-            lines.append(f"{key} = {_show(value)}: {msg}")
+            if etype == "value_error" and isinstance(value, dict):  # a check of a whole section
+                lines.extend(_section_lines(key, msg, root))
+            else:
+                lines.append(f"{key} = {_show(value)}: {msg}")
     lines = [cap(x) for x in lines]
     if len(errors) > MAX_PROBLEMS:
         lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return "\n".join(lines)
+
+
+_LEADING_KEY = re.compile(r"([A-Za-z_][\w]*)(?:\.[\w]+)*(?=\s*=|:|\[| \()")
+
+
+def _section_lines(key: str, msg: str, root) -> list[str]:
+    """The lines of a section check's message, each naming its key with the full path.
+
+    A line that starts with a key of the section (``radius = ...``) gets the section's
+    path in front (``geometry.radius = ...``); one that starts with a top-level key
+    (``stop.min_soc ...``) is kept; any other line is prefixed with ``key:``.
+    """
+    top = set(root.model_fields) if root is not None else set()
+    out = []
+    for line in msg.splitlines() or [""]:
+        m = _LEADING_KEY.match(line)
+        if m and (key == "<case>" or m.group(1) in top):
+            out.append(line)
+        elif m:
+            out.append(f"{key}.{line}")
+        else:
+            out.append(f"{key}: {line}")
+    return out
 
 
 def _model_candidates(ann) -> list:

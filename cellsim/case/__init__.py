@@ -184,8 +184,17 @@ def case_from_dict(data: dict, source: str = "<case>", context: dict | None = No
         raise CaseError(head + format_validation_error(exc, cls)) from None
     except Exception as exc:  # noqa: BLE001 - a check that could not be evaluated: name its section
         key = _crashing_key(cls, data, context)
-        raise CaseError(head + f"{key}: cannot be checked ({type(exc).__name__}: {cap(exc, 100)}); "
-                        "a value is probably far outside its range") from None
+        lines = [f"{key}: cannot be checked ({type(exc).__name__}: {cap(exc, 100)}); a value is probably far "
+                 "outside its range"]
+        if key != "<case>":  # the other sections' problems too
+            rest = {k: v for k, v in data.items() if k != key}
+            try:
+                cls.model_validate_json(json.dumps(rest), strict=True, context=context)
+            except ValidationError as exc2:
+                lines += [x for x in format_validation_error(exc2, cls).splitlines() if not x.startswith(key)]
+            except Exception:  # noqa: BLE001 - the first problem is reported
+                pass
+        raise CaseError(head + "\n".join(lines)) from None
 
 
 def case_to_toml(case) -> str:

@@ -95,7 +95,8 @@ class HalfCellStopSpec(with_defaults(StopSpec, "_HalfCellStop", min_voltage=2.5,
     """Safety limits: reaching one stops the run with status 'cut-off'."""
 
     min_electrolyte_concentration: float = Field(
-        1.0, gt=0, description="Stop when min c_e falls below [mol m-3] (electrolyte depletion)."
+        1.0, gt=0, lt=4000.0, description="Stop when min c_e falls below [mol m-3] (electrolyte depletion), below "
+        "electrolyte.initial_concentration."
     )
 
 
@@ -108,7 +109,7 @@ class HalfCellCase(StrictModel):
     """A resolved half-cell: particles + carbon-binder + electrolyte, Butler-Volmer, lithium metal."""
 
     model: Literal["halfcell"] = Field(description="Which model: 'halfcell' for this schema.")
-    title: str = Field("", description="Free text shown in logs and the manifest.")
+    title: str = Field("", max_length=200, description="Free text shown in logs and the manifest (200 characters).")
     geometry: Optional[GeometrySpec] = Field(
         None, description="The half-cell geometry (kind = 'half_cell'; see docs/geometry.md). Required."
     )
@@ -164,6 +165,9 @@ class HalfCellCase(StrictModel):
                 problems.append(f"protocol.steps.{i}.current: the half-cell takes a current_density [A m-2] or a "
                                 "c_rate")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
+        if st.min_electrolyte_concentration >= self.electrolyte.initial_concentration:
+            problems.append(f"stop.min_electrolyte_concentration = {st.min_electrolyte_concentration} must be below "
+                            f"electrolyte.initial_concentration = {self.electrolyte.initial_concentration}")
         d = self.discretisation
         for key in ("concentration_degree", "geometry_order"):
             if getattr(d, key) != 1:
