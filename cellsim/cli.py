@@ -29,13 +29,18 @@ def _err(msg: str) -> None:
 
 
 def _load(path):
+    """The validated case, or None after printing why not (the caller exits 2)."""
     from .case import load_case
-    from .schema import CaseError
+    from .schema import CaseError, cap
 
     try:
         return load_case(path)
     except CaseError as exc:
         _err(str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - never a traceback for a bad file; the fuzz test keeps this unused
+        _err(f"{path}: internal error while checking the case ({type(exc).__name__}: {cap(exc, 200)}); "
+             "please report it with the file")
         return None
 
 
