@@ -129,6 +129,9 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
                 msg = msg[len("Value error, "):]
             if etype == "int_parsing" or etype == "int_type":
                 msg += " (a whole number without a decimal point)"
+            if etype in _BOUND_WORDS and "ctx" in err:
+                limit = next(iter(err["ctx"].values()))
+                msg = f"Input should be {_BOUND_WORDS[etype]} {_num(limit)}" + _allowed(root, loc)
             if etype == "value_error" and isinstance(value, dict):  # a check of a whole section
                 lines.extend(_section_lines(key, msg, root))
             else:
@@ -137,6 +140,32 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
     if len(errors) > MAX_PROBLEMS:
         lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return "\n".join(lines)
+
+
+_BOUND_WORDS = {"greater_than": "greater than", "greater_than_equal": "greater than or equal to",
+                "less_than": "less than", "less_than_equal": "less than or equal to"}
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _allowed(root, loc) -> str:
+    """'; allowed: lo < value <= hi' from the field's bounds (empty where unknown)."""
+    if root is None or not loc or not isinstance(loc[-1], str):
+        return ""
+    owner = _owner_for_loc(root, loc[:-1]) if len(loc) > 1 else root
+    field = owner.model_fields.get(loc[-1]) if owner is not None else None
+    if field is None:
+        return ""
+    b = {}
+    for m in field.metadata:
+        for attr in ("gt", "ge", "lt", "le"):
+            if getattr(m, attr, None) is not None:
+                b[attr] = getattr(m, attr)
+    lo = f"{_num(b['gt'])} < " if "gt" in b else (f"{_num(b['ge'])} <= " if "ge" in b else "")
+    hi = f" < {_num(b['lt'])}" if "lt" in b else (f" <= {_num(b['le'])}" if "le" in b else "")
+    return f"; allowed: {lo}{loc[-1]}{hi}" if lo and hi else ""
 
 
 _LEADING_KEY = re.compile(r"([A-Za-z_][\w]*)(?:\.[\w]+)*(?=\s*=|:|\[| \()")
