@@ -133,9 +133,23 @@ def plain_problems(data) -> list[str]:
             problems.append(f"{_key(path)} = {cap(value, 40)}: a date or time is not a valid value for any key")
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
             problems.append(f"{_key(path)} = {_show(value)}: integer too large (at most {MAX_INT})")
+        elif _is_numpy(value):
+            stack.append((path, value.tolist(), depth))
         elif not isinstance(value, (str, int, float, bool)) and value is not None:
             problems.append(f"{_key(path)}: a {type(value).__name__} is not a case value")
     return problems
+
+
+def _is_numpy(value) -> bool:
+    """A numpy scalar or array (cases built in Python may hold them)."""
+    return type(value).__module__ == "numpy" and hasattr(value, "tolist")
+
+
+def _plain(value):
+    """json.dumps fallback: numpy scalars and arrays as Python numbers and lists."""
+    if _is_numpy(value):
+        return value.tolist()
+    raise TypeError(f"a {type(value).__name__} is not a case value")
 
 
 def _crashing_key(cls, data: dict, context) -> str:
@@ -145,7 +159,8 @@ def _crashing_key(cls, data: dict, context) -> str:
         if field is None:
             continue
         try:
-            TypeAdapter(field.annotation).validate_json(json.dumps(value), strict=True, context=context)
+            TypeAdapter(field.annotation).validate_json(json.dumps(value, default=_plain), strict=True,
+                                                        context=context)
         except ValidationError:
             pass
         except Exception:  # noqa: BLE001 - that is the one we look for
@@ -175,7 +190,7 @@ def case_from_dict(data: dict, source: str = "<case>", context: dict | None = No
         raise CaseError(head + f"model = {_show(name)}: unknown model{hint} Allowed: {', '.join(models)}.")
     cls = models[name]
     try:
-        payload = json.dumps(data, allow_nan=True)
+        payload = json.dumps(data, allow_nan=True, default=_plain)
     except (TypeError, ValueError, RecursionError) as exc:  # plain_problems should have caught it
         raise CaseError(head + f"<case>: not a plain table of values ({cap(exc, 100)})") from None
     try:
@@ -189,7 +204,7 @@ def case_from_dict(data: dict, source: str = "<case>", context: dict | None = No
         if key != "<case>":  # the other sections' problems too
             rest = {k: v for k, v in data.items() if k != key}
             try:
-                cls.model_validate_json(json.dumps(rest), strict=True, context=context)
+                cls.model_validate_json(json.dumps(rest, default=_plain), strict=True, context=context)
             except ValidationError as exc2:
                 lines += [x for x in format_validation_error(exc2, cls).splitlines() if not x.startswith(key)]
             except Exception:  # noqa: BLE001 - the first problem is reported
