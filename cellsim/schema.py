@@ -85,8 +85,11 @@ MAX_LINE = 300
 
 
 def cap(text: str, limit: int = MAX_LINE) -> str:
-    """``text`` cut to ``limit`` characters (with '...'), for echoing user input."""
+    """``text`` cut to ``limit`` characters (with '...') and control characters escaped, for
+    echoing user input to a terminal."""
     text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -39,6 +39,8 @@ MAX_FILE_BYTES = 4 * 2**20
 MAX_DEPTH = 8
 #: integers must fit in a signed 64-bit integer
 MAX_INT = 2**63 - 1
+#: longest array (explicit particle lists are the longest arrays of a case)
+MAX_ITEMS = 10_000
 
 
 def case_models() -> dict:
@@ -122,6 +124,9 @@ def plain_problems(data) -> list[str]:
             if depth >= MAX_DEPTH:
                 problems.append(f"{_key(path)}: nested more than {MAX_DEPTH} levels deep; no key takes such "
                                 "a value")
+                continue
+            if len(value) > MAX_ITEMS:
+                problems.append(f"{_key(path)}: {len(value)} entries; at most {MAX_ITEMS} are accepted")
                 continue
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for k, v in items:
