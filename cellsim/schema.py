@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -121,9 +122,19 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
             tag, expected = ctx.get("tag"), str(ctx.get("expected_tags", ""))
             allowed = [t.strip().strip("'") for t in expected.split(",") if t.strip()]
             disc = ctx.get("discriminator", "'kind'").strip("'")
-            close = difflib.get_close_matches(str(tag), allowed, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(cap(tag, 60), allowed, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            lines.append(f"{key}.{disc} = {tag!r}: unknown {disc}{hint} Allowed: {', '.join(allowed)}.")
+            lines.append(f"{key}.{disc} = {_show(tag)}: unknown {disc}{hint} Allowed: {', '.join(allowed)}.")
+        elif etype == "union_tag_not_found":
+            disc = str(err.get("ctx", {}).get("discriminator", "'kind'")).strip("'")
+            tags = []
+            for m in _walk(root, loc)[1] if root is not None else []:
+                f = m.model_fields.get(disc) if isinstance(m, type) and issubclass(m, BaseModel) else None
+                tags.extend(str(t) for t in (typing.get_args(f.annotation) if f is not None else ()))
+            allowed = f" Allowed: {', '.join(tags)}." if tags else ""
+            lines.append(f"{key}.{disc}: required key is missing.{allowed}")
+        elif etype == "missing" and clean and isinstance(clean[-1], int):
+            lines.append(f"{key}: missing array entry (the array is too short)")
         elif etype == "missing":
             lines.append(f"{key}: required key is missing")
         else:
@@ -273,13 +284,17 @@ def _unwrap(ann) -> list:
 
 
 def _clean_loc(root, loc) -> list:
-    """``loc`` without the tags pydantic inserts after a discriminated-union value.
+    """``loc`` without the tags pydantic inserts after a discriminated-union value."""
+    return _walk(root, loc)[0]
 
-    Walks the schema along the location: a part is dropped only where the value at the
-    path so far is a union of several models and the part is one member's tag.
+
+def _walk(root, loc) -> tuple[list, list]:
+    """Walk the schema along an error location: (the location without union tags, the
+    alternative types of the value at its end).
+
+    A part is dropped only where the value at the path so far is a union of several
+    models and the part is one member's tag.
     """
-    import typing
-
     out = []
     alts = [root]
     i = 0
@@ -311,4 +326,4 @@ def _clean_loc(root, loc) -> list:
                 alts = tagged[:1]
                 i += 1  # skip the tag
         i += 1
-    return out
+    return out, alts
