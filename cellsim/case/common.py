@@ -217,7 +217,8 @@ class TimeSpec(StrictModel):
     dt_max: float = Field(300.0, gt=0, le=T_MAX, description="Largest time step [s], in (0, 1e9].")
     adaptive: bool = Field(True, description="Adapt dt from Newton effort and the change per step.")
     max_change: float = Field(
-        0.01, ge=1e-6, le=0.5, description="Target largest change of particle stoichiometry per step [-], in [1e-6, 0.5]."
+        0.01, ge=1e-6, le=0.5,
+        description="Target largest change of particle stoichiometry per step [-], in [1e-6, 0.5]."
     )
     max_electrolyte_change: float = Field(
         0.05, ge=1e-6, le=1, description="Target largest relative change of c_e per step [-], in [1e-6, 1] "
