@@ -89,8 +89,14 @@ def _case_tool(args, suffix: str, load_tool) -> int:
         return EXIT_NO_DOLFINX
     from mpi4py import MPI
 
+    from .schema import CaseError
+
     outdir = args.output or str(Path("results") / (Path(args.case).stem + suffix))
-    return load_tool()(args.case, outdir, MPI.COMM_WORLD)
+    try:
+        return load_tool()(args.case, outdir, MPI.COMM_WORLD)
+    except CaseError as exc:  # a bad case file: the message, exit 2, never a traceback
+        _err(str(exc))
+        return EXIT_BAD_INPUT
 
 
 def cmd_mesh(args) -> int:
