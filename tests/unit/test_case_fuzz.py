@@ -6,7 +6,7 @@ boolean, an empty or deeply nested array, a table; a key deleted; a misspelt key
 or the bytes of the file corrupted (flipped, inserted, deleted, cut, non-UTF-8). The
 command runs in process and must exit 0 or 2, print no traceback, and explain a 2 in a
 short message whose problem lines each name a key (or, for a file that is not TOML or
-not UTF-8, the file). Runs in the default suite (about 20 s for 400 examples).
+not UTF-8, the file). Runs in the default suite: 2,500 examples in about 15 s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ DATA = {p.name: tomllib.loads(p.read_text()) for p in CASES}
 
 #: examples per run (CELLSIM_FUZZ_EXAMPLES to change); the default run is derandomized so that CI
 #: is reproducible; CELLSIM_FUZZ_RANDOM=1 explores new examples each time
-EXAMPLES = int(os.environ.get("CELLSIM_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("CELLSIM_FUZZ_EXAMPLES", "2500"))
 DERANDOMIZE = os.environ.get("CELLSIM_FUZZ_RANDOM", "") != "1"
 
 WEIRD = st.one_of(
