@@ -72,7 +72,7 @@ class MaterialSpec(StrictModel):
 
     name: str = Field("graphite_chen2020", description="Parameter set name (see `cellsim info --materials`).")
     c_max: Optional[float] = Field(
-        None, gt=0, le=1e6, description="Maximum lithium concentration [mol m-3], in (0, 1e6] (silicon: about 3e5)."
+        None, gt=0, le=1e6, description="Maximum lithium concentration [mol m-3], in [100, 1e6] (silicon: about 3e5)."
     )
     diffusivity: Optional[float] = Field(
         None, gt=0, le=1e-6, description="Constant lithium diffusivity [m2 s-1] (replaces the set's D(x)), in "
@@ -117,6 +117,11 @@ class MaterialSpec(StrictModel):
             except KeyError as exc:
                 raise ValueError(str(exc).strip("'\"")) from None
         return v
+
+    @field_validator("c_max")
+    @classmethod
+    def _c_floor(cls, v):
+        return check_floor(v, 100.0, "an insertion material holds thousands of mol m-3")
 
     @field_validator("diffusivity")
     @classmethod

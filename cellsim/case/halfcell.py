@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
     DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
-    check_protocol_voltages, with_defaults,
+    check_floor, check_protocol_voltages, with_defaults,
 )
 
 
@@ -47,10 +47,16 @@ class ElectrolyteSpec(StrictModel):
 class SeparatorSpec(StrictModel):
     """Homogenised porous separator filled with electrolyte (region ``separator``)."""
 
-    porosity: float = Field(0.47, gt=0, le=1, description="Separator porosity eps [-], in (0, 1].")
+    porosity: float = Field(0.47, gt=0, le=1, description="Separator porosity eps [-], in [0.01, 1].")
     bruggeman: float = Field(
         1.5, ge=0, le=10, description="Bruggeman exponent b: effective transport factor eps^b [-], in [0, 10]."
     )
+
+
+    @field_validator("porosity")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 0.01, "the separator would not conduct")
 
 
 class SolidSpec(StrictModel):
@@ -61,18 +67,25 @@ class SolidSpec(StrictModel):
         "material's value (0.18 S m-1 for NMC811 Chen2020)."
     )
     binder_conductivity: float = Field(
-        50.0, gt=0, le=1e8, description="Electronic conductivity of the carbon-binder domain [S m-1], in (0, 1e8]."
+        50.0, gt=0, le=1e8,
+        description="Electronic conductivity of the carbon-binder domain [S m-1], in [1e-12, 1e8].",
     )
     particle_binder_conductance: float = Field(
         1.0e6, gt=0, le=1e12,
         description="Contact conductance of particle/binder interfaces [S m-2] (current density = G * jump "
-        "of phi_s); in (0, 1e12]. 1e6 is a near-ideal contact for micrometre particles.",
+        "of phi_s); in [1e-12, 1e12]. 1e6 is a near-ideal contact for micrometre particles.",
     )
     collector_conductance: float = Field(
         1.0e7, gt=0, le=1e12,
         description="Contact conductance between the electrode solid and the current collector [S m-2]; the "
-        "collector itself is an equipotential at the cell voltage. In (0, 1e12].",
+        "collector itself is an equipotential at the cell voltage. In [1e-12, 1e12].",
     )
+
+    @field_validator("particle_conductivity", "binder_conductivity", "particle_binder_conductance",
+                     "collector_conductance")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1e-12, "the electronic network would be singular")
 
 
 class LithiumSpec(StrictModel):
@@ -85,6 +98,12 @@ class LithiumSpec(StrictModel):
     )
     alpha_a: float = Field(0.5, gt=0, lt=1, description="Anodic transfer coefficient [-], in (0, 1).")
     alpha_c: float = Field(0.5, gt=0, lt=1, description="Cathodic transfer coefficient [-], in (0, 1).")
+
+
+    @field_validator("exchange_current")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1e-12, "no current could pass the lithium surface")
 
 
 HalfCellPhysicsSpec = with_defaults(

@@ -18,7 +18,8 @@ from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
     C_RATE, CURRENT, FLUX, VOLTAGE, CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec,
-    PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_protocol_voltages, nonzero, with_defaults,
+    PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_floor, check_protocol_voltages, nonzero,
+    with_defaults,
 )
 
 #: largest current (or flux) accepted, as a multiple of the particle's 1C current
@@ -29,8 +30,13 @@ class ParticlePhysicsSpec(PhysicsSpec):
     """Physics switches, temperature, the initial state and the electrolyte bath around the particle."""
 
     electrolyte_concentration: float = Field(
-        1000.0, gt=0, le=4000.0, description="Bath salt concentration c_e [mol m-3], in (0, 4000]."
+        1000.0, gt=0, le=4000.0, description="Bath salt concentration c_e [mol m-3], in [1, 4000]."
     )
+
+    @field_validator("electrolyte_concentration")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1.0, "the exchange current ~ c_e^alpha_a would vanish")
 
 
 class ControlSpec(StrictModel):

@@ -134,6 +134,12 @@ ROWS = [
      ["electrolyte.initial_concentration"]),
     ("c_e cut-off above start", patched(HALFCELL, stop={"min_electrolyte_concentration": 2000.0}),
      ["stop.min_electrolyte_concentration = 2000.0", "initial_concentration"]),
+    ("separator porosity 1e-300", patched(HALFCELL, separator={"porosity": 1e-300}), ["separator.porosity", "0.01"]),
+    ("binder conductivity 1e-300", patched(HALFCELL, solid={"binder_conductivity": 1e-300}),
+     ["solid.binder_conductivity = 1e-300", "1e-12"]),
+    ("c_max 1e-300", patched(PARTICLE, material={"c_max": 1e-300}), ["material.c_max", "100"]),
+    ("bath 1e-300", patched(PARTICLE, physics={"electrolyte_concentration": 1e-300}),
+     ["physics.electrolyte_concentration = 1e-300"]),
     ("ksp_rtol 0.9", patched(HALFCELL, solver={"ksp_rtol": 0.9}), ["solver.ksp_rtol = 0.9"]),
     # no unbounded echo
     ("huge material name", patched(PARTICLE, material={"name": "x" * 100_000}), ["material.name", "unknown material"]),
