@@ -182,24 +182,30 @@ def _allowed(root, loc) -> str:
     return f"; allowed: {lo}{loc[-1]}{hi}" if lo and hi else ""
 
 
-_LEADING_KEY = re.compile(r"([A-Za-z_][\w]*)(?:\.[\w]+)*(?=\s*=|:|\[| \()")
+_LEADING_KEY = re.compile(r"([A-Za-z_][\w]*)(?:\.[\w]+)*(?=\s*=|:|\[| \(| must\b| is\b)")
 
 
 def _section_lines(key: str, msg: str, root) -> list[str]:
     """The lines of a section check's message, each naming its key with the full path.
 
     A line that starts with a key of the section (``radius = ...``) gets the section's
-    path in front (``geometry.radius = ...``); one that starts with a top-level key
-    (``stop.min_soc ...``) is kept; any other line is prefixed with ``key:``.
+    path in front (``geometry.radius = ...``), without repeating the part the line
+    already names (``radius_distribution: ...`` at ``geometry.radius_distribution``); one
+    that starts with a top-level key (``stop.min_soc ...``) is kept; any other line is
+    prefixed with ``key:``.
     """
     top = set(root.model_fields) if root is not None else set()
+    parts = key.split(".")
     out = []
     for line in msg.splitlines() or [""]:
         m = _LEADING_KEY.match(line)
         if m and (key == "<case>" or m.group(1) in top):
             out.append(line)
         elif m:
-            out.append(f"{key}.{line}")
+            named = m.group(0).split(".")
+            k = max((k for k in range(1, min(len(parts), len(named)) + 1) if parts[-k:] == named[:k]), default=0)
+            head = ".".join(parts[:-k] if k else parts)
+            out.append(f"{head}.{line}" if head else line)
         else:
             out.append(f"{key}: {line}")
     return out
