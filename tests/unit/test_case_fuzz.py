@@ -182,7 +182,7 @@ def case_path(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz") / "case.toml"
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(mutated_case())
 def test_check_survives_mutated_cases(case_path, sample):
