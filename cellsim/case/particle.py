@@ -24,6 +24,10 @@ from .common import (
 
 #: largest current (or flux) accepted, as a multiple of the particle's 1C current
 MAX_C_EQUIVALENT = 1000.0
+#: equivalent radius (of a sphere of the particle's solid volume) where the continuum model applies [m]
+PARTICLE_SIZE = (1e-9, 1e-3)
+#: geometry kinds that are a single particle (their size is checked against PARTICLE_SIZE)
+PARTICLE_KINDS = ("sphere", "ellipsoid", "cylinder", "core_shell", "porous_particle", "secondary_particle")
 
 
 class ParticlePhysicsSpec(PhysicsSpec):
@@ -169,6 +173,25 @@ class ParticleCase(StrictModel):
             vol += v
         return i1c, (36.0 * pi * vol**2) ** (1.0 / 3.0)
 
+    def _check_size(self) -> list[str]:
+        """A particle between 1 nm and 1 mm (equivalent radius): below, continuum diffusion and
+        elasticity mean nothing (1e-30 m ran 'completed' without moving); above, it is no
+        particle. The geometry schema bounds each length too; this is the model's own limit."""
+        from math import pi
+
+        if getattr(self.geometry, "kind", None) not in PARTICLE_KINDS:
+            return []
+        try:
+            vol = sum(v for k, v in self.geometry.region_volumes().items() if k != "pore")
+            r_eq = (3.0 * vol / (4.0 * pi)) ** (1.0 / 3.0)
+        except (ArithmeticError, ValueError, TypeError):
+            return []
+        lo, hi = PARTICLE_SIZE
+        if lo <= r_eq <= hi:
+            return []
+        return [f"geometry: a particle of equivalent radius {r_eq:.3g} m (radius of a sphere of its solid volume); "
+                f"allowed: {lo:g} m <= equivalent radius <= {hi:g} m"]
+
     def _check_currents(self) -> list[str]:
         """Currents and fluxes of at most MAX_C_EQUIVALENT times the 1C current."""
         from ..materials.base import FARADAY
@@ -222,7 +245,7 @@ class ParticleCase(StrictModel):
                 problems.append("protocol.steps: flux steps (prescribed flux) cannot be mixed with cc/cv steps "
                                 "(Butler-Volmer control)")
             problems += check_protocol_voltages(self.protocol, self.stop.min_voltage, self.stop.max_voltage)
-        problems += self._check_currents()
+        problems += self._check_size() or self._check_currents()
         if self.solver.linear_solver == "iterative":
             problems.append("solver.linear_solver = 'iterative': not available for the particle model; "
                             "use 'mumps', 'superlu_dist' or 'petsc'")

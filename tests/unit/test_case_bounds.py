@@ -79,6 +79,10 @@ ROWS = [
     ("radius 1e300", patched(PARTICLE, geometry={"radius": 1e300}), ["geometry"]),
     ("radius inf", patched(PARTICLE, geometry={"radius": math.inf}), ["geometry.radius = inf", "finite"]),
     ("mesh_size 1e-200", patched(PARTICLE, geometry={"mesh_size": 1e-200}), ["geometry"]),
+    ("radius 1e-30 m (a run that never moved)", patched(PARTICLE, geometry={"mesh_size": None, "radius": 1e-30}),
+     ["geometry", "equivalent radius 1e-30 m"]),
+    ("radius 1e30 m", patched(PARTICLE, geometry={"mesh_size": None, "radius": 1e30}),
+     ["geometry", "equivalent radius 1e+30 m"]),
     # NaN and inf everywhere
     ("NaN current", patched(PARTICLE, control={"mode": "galvanostatic", "c_rate": None, "current": math.nan}),
      ["control.current = nan", "finite"]),
@@ -188,9 +192,6 @@ GEOMETRY_OPEN = [
                                  "max_elements": 100000, "region_mesh_size": {"grain_0": 1e-8}})),
     ("max_elements bypassed through region_mesh_size.particle_0 of a half-cell",
      patched(HALFCELL, geometry={"region_mesh_size": {"particle_0": 1e-8}})),
-    ("radius 1e30 m accepted", patched(PARTICLE, geometry={"mesh_size": None, "radius": 1e30})),
-    ("radius 1e-30 m accepted (a run that never moves)", patched(PARTICLE, geometry={"mesh_size": None,
-                                                                                     "radius": 1e-30})),
     ("interface_mesh_size larger than the particle accepted",
      patched(PARTICLE, geometry={"interface_mesh_size": 1.0, "refinement_distance": 1e300})),
 ]
