@@ -31,6 +31,10 @@ from .common import (
 )
 
 
+#: largest current density accepted, as a multiple of the electrode's 1C current density
+MAX_C_EQUIVALENT = 1000.0
+
+
 class ElectrolyteSpec(StrictModel):
     """LiPF6 in EC:EMC (3:7), concentrated-solution properties of Nyman et al. (2008)."""
 
@@ -159,6 +163,28 @@ class HalfCellCase(StrictModel):
         return (f"half-cell ({getattr(g, 'kind', 'no')} geometry), material {self.material.name}, protocol: "
                 f"[{steps}] x {self.protocol.cycles} cycle(s)")
 
+    def _check_current_densities(self, mat) -> list[str]:
+        """Current densities of at most MAX_C_EQUIVALENT times the electrode's 1C current density
+        F c_max |x_100 - x_0| phi_active L / 1 h (about 4.5 A m-2 for the default half-cell)."""
+        from ..materials.base import FARADAY
+
+        try:
+            q1c = (FARADAY * mat.c_max * abs(mat.x_100 - mat.x_0) * self.geometry.target_fraction()
+                   * self.geometry.thickness / 3600.0)
+        except (AttributeError, ArithmeticError, ValueError, TypeError):
+            return []
+        if not q1c > 0:
+            return []
+        problems = []
+        for i, s in enumerate(self.protocol.steps):
+            for key in ("current_density", "until_current_density"):
+                v = getattr(s, key, None)
+                if v is not None and abs(v) > MAX_C_EQUIVALENT * q1c:
+                    problems.append(f"protocol.steps.{i}.{key} = {v}: about {abs(v) / q1c:.3g}C for this electrode "
+                                    f"(1C = {q1c:.3g} A m-2); allowed: |{key}| <= {MAX_C_EQUIVALENT * q1c:.3g} A m-2 "
+                                    f"({MAX_C_EQUIVALENT:g}C)")
+        return problems
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo):
         problems = []
@@ -184,6 +210,7 @@ class HalfCellCase(StrictModel):
                 problems.append(f"protocol.steps.{i}.current: the half-cell takes a current_density [A m-2] or a "
                                 "c_rate")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
+        problems += self._check_current_densities(mat)
         if st.min_electrolyte_concentration >= self.electrolyte.initial_concentration:
             problems.append(f"stop.min_electrolyte_concentration = {st.min_electrolyte_concentration} must be below "
                             f"electrolyte.initial_concentration = {self.electrolyte.initial_concentration}")

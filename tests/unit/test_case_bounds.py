@@ -144,6 +144,8 @@ ROWS = [
     ("c_max 1e-300", patched(PARTICLE, material={"c_max": 1e-300}), ["material.c_max", "100"]),
     ("bath 1e-300", patched(PARTICLE, physics={"electrolyte_concentration": 1e-300}),
      ["physics.electrolyte_concentration = 1e-300"]),
+    ("current density of 2000C", patched(HALFCELL, protocol={"steps": [
+        {"mode": "cc", "current_density": 1e4, "duration": 10.0}]}), ["protocol.steps.0.current_density", "1000C"]),
     ("ksp_rtol 0.9", patched(HALFCELL, solver={"ksp_rtol": 0.9}), ["solver.ksp_rtol = 0.9"]),
     # no unbounded echo
     ("huge material name", patched(PARTICLE, material={"name": "x" * 100_000}), ["material.name", "unknown material"]),
