@@ -30,13 +30,18 @@ def _err(msg: str) -> None:
 
 
 def _load(path):
+    """The validated case, or None after printing why not (the caller exits 2)."""
     from .case import load_case
-    from .schema import CaseError
+    from .schema import CaseError, cap
 
     try:
         return load_case(path)
     except CaseError as exc:
         _err(str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - never a traceback for a bad file; the fuzz test keeps this unused
+        _err(f"{path}: internal error while checking the case ({type(exc).__name__}: {cap(exc, 200)}); "
+             "please report it with the file")
         return None
 
 
@@ -105,8 +110,14 @@ def _case_tool(args, suffix: str, load_tool) -> int:
         return EXIT_NO_DOLFINX
     from mpi4py import MPI
 
+    from .schema import CaseError
+
     outdir = args.output or str(Path("results") / (Path(args.case).stem + suffix))
-    return load_tool()(args.case, outdir, MPI.COMM_WORLD)
+    try:
+        return load_tool()(args.case, outdir, MPI.COMM_WORLD)
+    except CaseError as exc:  # a bad case file: the message, exit 2, never a traceback
+        _err(str(exc))
+        return EXIT_BAD_INPUT
 
 
 def cmd_mesh(args) -> int:

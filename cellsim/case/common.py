@@ -5,6 +5,11 @@
 default (a half-cell steps more cautiously than a lone particle), the model's schema
 uses :func:`with_defaults`, which derives a section with other defaults and the same
 keys, bounds and checks. Units are SI.
+
+Every number has physical bounds (the field constraints, shown in docs/case_reference.md,
+plus floors given in the validators where a value above zero but far too small would make
+a run meaningless, e.g. a diffusivity of 1e-300 m2 s-1 that never moves the state). NaN
+and infinity are rejected by :class:`~cellsim.schema.StrictModel` for every key.
 """
 
 from __future__ import annotations
@@ -13,7 +18,36 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, create_model, field_validator, model_validator
 
-from ..schema import StrictModel
+from ..schema import StrictModel, cap
+
+#: longest run [s] and longest protocol step or time step (about 32 years)
+T_MAX = 1e9
+#: bounds shared by the protocol steps and the particle's [control] (one definition each)
+C_RATE = dict(gt=0, le=100)  # h-1
+CURRENT = dict(ge=-1.0, le=1.0)  # A, a single particle
+FLUX = dict(ge=-1.0, le=1.0)  # mol m-2 s-1
+VOLTAGE = dict(gt=0, lt=6)  # V
+
+
+def check_floor(value, floor: float, what: str):
+    """``value`` if it is None or >= ``floor`` (a positive number far too small to be physical)."""
+    if value is not None and value < floor:
+        raise ValueError(f"{value!r} is too small: {what}; allowed: >= {floor:g}")
+    return value
+
+
+def nonzero(value, hint: str):
+    """``value`` unless it is exactly 0."""
+    if value is not None and value == 0:
+        raise ValueError(f"must not be 0 ({hint})")
+    return value
+
+
+def no_bool(value):
+    """Reject a boolean where an integer choice is expected (pydantic takes True as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a whole number, not a boolean")
+    return value
 
 
 def with_defaults(cls, name: str, doc: str | None = None, **defaults):
@@ -37,9 +71,12 @@ class MaterialSpec(StrictModel):
     """An active material: a named parameter set, with optional key-by-key overrides."""
 
     name: str = Field("graphite_chen2020", description="Parameter set name (see `cellsim info --materials`).")
-    c_max: Optional[float] = Field(None, gt=0, description="Maximum lithium concentration [mol m-3].")
+    c_max: Optional[float] = Field(
+        None, gt=0, le=1e6, description="Maximum lithium concentration [mol m-3], in [100, 1e6] (silicon: about 3e5)."
+    )
     diffusivity: Optional[float] = Field(
-        None, gt=0, description="Constant lithium diffusivity [m2 s-1] (replaces the set's D(x))."
+        None, gt=0, le=1e-6, description="Constant lithium diffusivity [m2 s-1] (replaces the set's D(x)), in "
+        "[1e-25, 1e-6]."
     )
     diffusivity_slope: float = Field(
         0.0,
@@ -48,18 +85,26 @@ class MaterialSpec(StrictModel):
         "|slope| < 2 keeps D > 0 on [0, 1] [-].",
     )
     rate_constant: Optional[float] = Field(
-        None, gt=0, description="k in i0 = F k c_e^alpha_a (c_max - c)^alpha_a c^alpha_c [SI]."
+        None, gt=0, le=1e-3, description="k in i0 = F k c_e^alpha_a (c_max - c)^alpha_a c^alpha_c [SI], in "
+        "[1e-25, 1e-3] (Chen2020: 7e-12 graphite, 3.5e-11 NMC811)."
     )
     alpha_a: Optional[float] = Field(None, gt=0, lt=1, description="Anodic transfer coefficient [-].")
     alpha_c: Optional[float] = Field(None, gt=0, lt=1, description="Cathodic transfer coefficient [-].")
     partial_molar_volume: Optional[float] = Field(
-        None, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - c_ref))."
+        None, gt=-1e-3, lt=1e-3, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - "
+        "c_ref)), |Omega| < 1e-3 (real materials: |Omega| < 2e-5)."
     )
-    youngs_modulus: Optional[float] = Field(None, gt=0, description="Young's modulus E [Pa].")
+    youngs_modulus: Optional[float] = Field(
+        None, gt=0, le=1e13, description="Young's modulus E [Pa], in [1e3, 1e13]."
+    )
     poisson_ratio: Optional[float] = Field(None, gt=-1, lt=0.5, description="Poisson's ratio nu, in (-1, 0.5) [-].")
-    c_ref: Optional[float] = Field(None, ge=0, description="Stress-free lithium concentration [mol m-3].")
-    x_0: Optional[float] = Field(None, ge=0, le=1, description="Stoichiometry at 0 % state of charge [-].")
-    x_100: Optional[float] = Field(None, ge=0, le=1, description="Stoichiometry at 100 % state of charge [-].")
+    c_ref: Optional[float] = Field(
+        None, ge=0, le=1e6, description="Stress-free lithium concentration [mol m-3], in [0, c_max]."
+    )
+    x_0: Optional[float] = Field(None, gt=0, lt=1, description="Stoichiometry at 0 % state of charge [-], in (0, 1).")
+    x_100: Optional[float] = Field(
+        None, gt=0, lt=1, description="Stoichiometry at 100 % state of charge [-], in (0, 1); |x_100 - x_0| >= 1e-3."
+    )
 
     @field_validator("name")
     @classmethod
@@ -68,10 +113,48 @@ class MaterialSpec(StrictModel):
 
         if v not in MATERIALS:
             try:
-                get_material(v)
+                get_material(cap(v, 60))
             except KeyError as exc:
                 raise ValueError(str(exc).strip("'\"")) from None
         return v
+
+    @field_validator("c_max")
+    @classmethod
+    def _c_floor(cls, v):
+        return check_floor(v, 100.0, "an insertion material holds thousands of mol m-3")
+
+    @field_validator("diffusivity")
+    @classmethod
+    def _d_floor(cls, v):
+        return check_floor(v, 1e-25, "lithium would not move in any simulated time")
+
+    @field_validator("rate_constant")
+    @classmethod
+    def _k_floor(cls, v):
+        return check_floor(v, 1e-25, "no current could pass the particle surface")
+
+    @field_validator("youngs_modulus")
+    @classmethod
+    def _e_floor(cls, v):
+        return check_floor(v, 1e3, "softer than any electrode material (small-strain mechanics breaks down)")
+
+    @model_validator(mode="after")
+    def _resolved(self):
+        """Checks of the parameter set with the overrides applied."""
+        mat = self.resolve()
+        problems = []
+        if not (0 < mat.x_0 < 1 and 0 < mat.x_100 < 1):
+            problems.append(f"x_0 = {mat.x_0}, x_100 = {mat.x_100} (after overrides): both must lie in (0, 1)")
+        if abs(mat.x_100 - mat.x_0) < 1e-3:
+            problems.append(
+                f"x_0 = {mat.x_0} and x_100 = {mat.x_100} (after overrides): must differ by "
+                "at least 1e-3 (the 1C current is proportional to |x_100 - x_0|)")
+        if mat.c_ref > mat.c_max:
+            problems.append(f"c_ref = {mat.c_ref} must not exceed c_max = {mat.c_max} (after "
+                            "overrides); allowed: 0 <= c_ref <= c_max")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @field_validator("diffusivity_slope")
     @classmethod
@@ -128,16 +211,22 @@ class PhysicsSpec(StrictModel):
 class TimeSpec(StrictModel):
     """Backward-Euler time steps with adaptive size, retry on failure and event location."""
 
-    t_end: Optional[float] = Field(None, gt=0, description="Stop the whole run at this time [s] (optional).")
-    dt_initial: float = Field(5.0, gt=0, description="First time step of every protocol step [s].")
-    dt_min: float = Field(1e-3, gt=0, description="Smallest time step [s]; below it the run stops as failed.")
-    dt_max: float = Field(300.0, gt=0, description="Largest time step [s].")
+    t_end: Optional[float] = Field(
+        None, gt=0, le=T_MAX, description="Stop the whole run at this time [s] (optional), in (0, 1e9]."
+    )
+    dt_initial: float = Field(5.0, gt=0, le=T_MAX, description="First time step of every protocol step [s].")
+    dt_min: float = Field(
+        1e-3, ge=1e-9, le=T_MAX, description="Smallest time step [s], in [1e-9, 1e9]; below it the run stops as "
+        "failed."
+    )
+    dt_max: float = Field(300.0, gt=0, le=T_MAX, description="Largest time step [s], in (0, 1e9].")
     adaptive: bool = Field(True, description="Adapt dt from Newton effort and the change per step.")
     max_change: float = Field(
-        0.01, gt=0, le=0.5, description="Target largest change of particle stoichiometry per step [-], in (0, 0.5]."
+        0.01, ge=1e-6, le=0.5,
+        description="Target largest change of particle stoichiometry per step [-], in [1e-6, 0.5]."
     )
     max_electrolyte_change: float = Field(
-        0.05, gt=0, le=1, description="Target largest relative change of c_e per step [-], in (0, 1] "
+        0.05, ge=1e-6, le=1, description="Target largest relative change of c_e per step [-], in [1e-6, 1] "
         "(models with an electrolyte)."
     )
 
@@ -148,16 +237,22 @@ class TimeSpec(StrictModel):
                 f"need dt_min <= dt_initial <= dt_max, got dt_min = {self.dt_min}, dt_initial = "
                 f"{self.dt_initial}, dt_max = {self.dt_max}"
             )
+        if self.t_end is not None and self.t_end < self.dt_min:
+            raise ValueError(f"time.t_end = {self.t_end} is shorter than time.dt_min = {self.dt_min}")
         return self
 
 
 class StopSpec(StrictModel):
     """Safety limits: reaching one stops the run with status 'cut-off' (the crossing is located)."""
 
-    min_voltage: Optional[float] = Field(None, gt=0, lt=6, description="Stop below this voltage [V], in (0, 6).")
-    max_voltage: Optional[float] = Field(None, gt=0, lt=6, description="Stop above this voltage [V], in (0, 6).")
-    min_soc: Optional[float] = Field(None, description="Stop when the state of charge falls below [-].")
-    max_soc: Optional[float] = Field(None, description="Stop when the state of charge exceeds [-].")
+    min_voltage: Optional[float] = Field(None, **VOLTAGE, description="Stop below this voltage [V], in (0, 6).")
+    max_voltage: Optional[float] = Field(None, **VOLTAGE, description="Stop above this voltage [V], in (0, 6).")
+    min_soc: Optional[float] = Field(
+        None, ge=0, le=1, description="Stop when the state of charge falls below [-], in [0, 1]."
+    )
+    max_soc: Optional[float] = Field(
+        None, ge=0, le=1, description="Stop when the state of charge exceeds [-], in [0, 1]."
+    )
     max_surface_stoichiometry: float = Field(
         0.999, gt=0, le=1, description="Stop when a particle surface stoichiometry exceeds [-]."
     )
@@ -170,7 +265,10 @@ class StopSpec(StrictModel):
         if self.min_voltage is not None and self.max_voltage is not None and self.min_voltage >= self.max_voltage:
             raise ValueError(f"stop.min_voltage = {self.min_voltage} must be below stop.max_voltage = {self.max_voltage}")
         if self.min_surface_stoichiometry >= self.max_surface_stoichiometry:
-            raise ValueError("stop.min_surface_stoichiometry must be below stop.max_surface_stoichiometry")
+            raise ValueError(f"stop.min_surface_stoichiometry = {self.min_surface_stoichiometry} must be below "
+                             f"stop.max_surface_stoichiometry = {self.max_surface_stoichiometry}")
+        if self.min_soc is not None and self.max_soc is not None and self.min_soc >= self.max_soc:
+            raise ValueError(f"stop.min_soc = {self.min_soc} must be below stop.max_soc = {self.max_soc}")
         return self
 
 
@@ -178,32 +276,47 @@ class OutputSpec(StrictModel):
     """What is written besides case.toml, manifest.json and timeseries.csv."""
 
     fields: bool = Field(True, description="Write fields of every region (XDMF and VTK .pvd).")
-    fields_every: int = Field(10, ge=1, le=100000,
-                              description="Write fields every N accepted steps (and at step ends) [-].")
+    fields_every: int = Field(
+        10, ge=1, le=1_000_000, description="Write fields every N accepted steps (and at step ends) [-], in [1, 1e6]."
+    )
     checkpoint_every: int = Field(
-        10, ge=0, le=100000, description="Write a checkpoint (the whole state, for `cellsim run --resume`) every N "
-        "accepted steps, besides protocol step ends, interruptions and the end; 0: only those [-].")
+        10, ge=0, le=1_000_000, description="Write a checkpoint (the whole state, for `cellsim run --resume`) every N "
+        "accepted steps, besides protocol step ends, interruptions and the end; 0: only those [-], in [0, 1e6].")
 
 
 class SolverSpec(StrictModel):
-    """Newton (PETSc SNES) and the linear solver of the (blocked) Jacobian."""
+    """Newton (PETSc SNES) and the linear solver of the (blocked) Jacobian.
+
+    A Newton solve stops when ||F|| < atol (scaled as described below) or ||F|| < rtol
+    ||F_0||. Both are bounded so that a solve cannot stop before it has done anything:
+    with atol = 1e30 the initial guess is accepted with 0 iterations and the state never
+    moves; with rtol = 0.5 one iteration that halves the residual is accepted while the
+    error is still of the order of the change per step. rtol <= 1e-3 (three digits)
+    keeps the Newton error well below the time-discretisation error of a step; atol <=
+    1e-4 is a residual of at most 0.01 % of the 1C current (half-cell) or of the
+    dimensionless rows (particle).
+    """
 
     linear_solver: Literal["mumps", "superlu_dist", "petsc", "iterative"] = Field(
         "mumps", description="'mumps' / 'superlu_dist' / 'petsc': LU factorisation by that package; 'iterative': "
         "GMRES with a fieldsplit preconditioner (GAMG on the potential blocks; half-cell model)."
     )
     atol: float = Field(
-        1e-10, gt=0, lt=1, description="Newton absolute tolerance on the model's scaled residual (half-cell: "
-        "relative to the 1C current, ||F|| < atol I_1C; particle: dimensionless residual) [-]."
+        1e-10, gt=0, le=1e-4, description="Newton absolute tolerance on the model's scaled residual (half-cell: "
+        "relative to the 1C current, ||F|| < atol I_1C; particle: dimensionless residual) [-], in (0, 1e-4]."
     )
-    rtol: float = Field(1e-10, gt=0, lt=1, description="Newton relative residual tolerance [-].")
+    rtol: float = Field(
+        1e-10, gt=0, le=1e-3, description="Newton relative residual tolerance [-], in (0, 1e-3] (see above)."
+    )
     max_iterations: int = Field(20, ge=1, le=200, description="Newton iteration limit per time step.")
     line_search: Literal["basic", "bt", "l2"] = Field(
         "basic", description="PETSc SNES line search: basic (full Newton steps), bt (backtracking), l2.")
     reuse_factorisation: bool = Field(
         False, description="Keep the LU factors across Newton iterations and steps as a GMRES preconditioner; "
         "rebuilt when GMRES slows down or a step fails (false: factorise every Newton iteration).")
-    ksp_rtol: float = Field(1e-10, gt=0, lt=1, description="Krylov relative tolerance (iterative solver) [-].")
+    ksp_rtol: float = Field(
+        1e-10, gt=0, le=0.1, description="Krylov relative tolerance (iterative solver) [-], in (0, 0.1]."
+    )
 
 
 class DiscretisationSpec(StrictModel):
@@ -219,6 +332,11 @@ class DiscretisationSpec(StrictModel):
     volume_quadrature_degree: Optional[int] = Field(
         None, ge=1, le=10, description="Quadrature degree of volume integrals, in [1, 10]; default: exact for the "
         "element degrees on affine cells.")
+
+    @field_validator("concentration_degree", "displacement_degree", "geometry_order", mode="before")
+    @classmethod
+    def _not_bool(cls, v):
+        return no_bool(v)
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,7 +356,7 @@ class CCStep(StrictModel):
 
     mode: Literal["cc"] = Field(description="Step kind: constant current.")
     c_rate: Optional[float] = Field(
-        None, gt=0, le=100, description="C-rate [h-1]; 1C moves the resolved active-material capacity "
+        None, **C_RATE, description="C-rate [h-1]; 1C moves the resolved active-material capacity "
         "F c_max |x_100 - x_0| V_active in one hour. In (0, 100]."
     )
     direction: DIRECTIONS = Field(
@@ -247,16 +365,24 @@ class CCStep(StrictModel):
     )
     current_density: Optional[float] = Field(
         None, ge=-1e4, le=1e4, description="Applied current density per cross-section [A m-2], discharge positive "
-        "(half-cell)."
+        "(half-cell), in [-1e4, 1e4], not 0 (use a rest step)."
     )
-    current: Optional[float] = Field(None, description="Applied current [A], lithiation positive (particle).")
+    current: Optional[float] = Field(
+        None, **CURRENT, description="Applied current [A], lithiation positive (particle), in [-1, 1], not 0, "
+        "and at most about 1000C for the particle."
+    )
     until_voltage: Optional[float] = Field(
-        None, gt=0, lt=6, description="Voltage limit that ends the step [V], in (0, 6)."
+        None, **VOLTAGE, description="Voltage limit that ends the step [V], in (0, 6)."
     )
     until_soc: Optional[float] = Field(
         None, ge=0, le=1, description="Overall state of charge that ends the step [-], in [0, 1]."
     )
-    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+    duration: Optional[float] = Field(None, gt=0, le=T_MAX, description="Longest duration of the step [s].")
+
+    @field_validator("current", "current_density")
+    @classmethod
+    def _nonzero(cls, v):
+        return nonzero(v, "a cc step with zero current is a rest: use mode = 'rest'")
 
     @model_validator(mode="after")
     def _check(self):
@@ -283,15 +409,15 @@ class CVStep(StrictModel):
     """Constant voltage; ends when |i| falls below the current limit, or after ``duration``."""
 
     mode: Literal["cv"] = Field(description="Step kind: constant voltage.")
-    voltage: float = Field(gt=0, lt=6, description="Held voltage [V] (cell voltage, or particle potential vs the "
+    voltage: float = Field(**VOLTAGE, description="Held voltage [V] (cell voltage, or particle potential vs the "
                            "bath), in (0, 6).")
     until_c_rate: Optional[float] = Field(
-        None, gt=0, le=100, description="Current limit as a C-rate: the step ends when |i| < this [h-1]."
+        None, **C_RATE, description="Current limit as a C-rate: the step ends when |i| < this [h-1]."
     )
     until_current_density: Optional[float] = Field(
-        None, gt=0, description="Current limit [A m-2] (half-cell): the step ends when |i| < this."
+        None, gt=0, le=1e4, description="Current limit [A m-2] (half-cell): the step ends when |i| < this."
     )
-    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+    duration: Optional[float] = Field(None, gt=0, le=T_MAX, description="Longest duration of the step [s].")
 
     @model_validator(mode="after")
     def _check(self):
@@ -309,7 +435,7 @@ class RestStep(StrictModel):
     """Open circuit (zero current) for ``duration``."""
 
     mode: Literal["rest"] = Field(description="Step kind: rest (zero current).")
-    duration: float = Field(gt=0, description="Duration of the rest [s].")
+    duration: float = Field(gt=0, le=T_MAX, description="Duration of the rest [s], in (0, 1e9].")
 
     def label(self) -> str:
         return f"rest {self.duration:g} s"
@@ -319,10 +445,20 @@ class FluxStep(StrictModel):
     """Prescribed uniform insertion flux on the particle surface (particle model, verification)."""
 
     mode: Literal["flux"] = Field(description="Step kind: prescribed uniform insertion flux.")
-    flux: Optional[float] = Field(None, description="Insertion flux [mol m-2 s-1] (+ = into the particle).")
-    c_rate: Optional[float] = Field(None, gt=0, description="The flux of this C-rate [h-1] (with direction).")
+    flux: Optional[float] = Field(
+        None, **FLUX, description="Insertion flux [mol m-2 s-1] (+ = into the particle), in [-1, 1], not 0, "
+        "and at most about 1000C."
+    )
+    c_rate: Optional[float] = Field(
+        None, **C_RATE, description="The flux of this C-rate [h-1] (with direction), in (0, 100]."
+    )
     direction: DIRECTIONS = Field("lithiation", description="Sign of a c_rate.")
-    duration: Optional[float] = Field(None, gt=0, description="Longest duration of the step [s].")
+    duration: Optional[float] = Field(None, gt=0, le=T_MAX, description="Longest duration of the step [s].")
+
+    @field_validator("flux")
+    @classmethod
+    def _nonzero(cls, v):
+        return nonzero(v, "a zero flux is a rest: use mode = 'rest'")
 
     @model_validator(mode="after")
     def _check(self):
@@ -349,7 +485,7 @@ class ProtocolSpec(StrictModel):
     """The cycling protocol: ``steps`` run in order, the whole list ``cycles`` times."""
 
     steps: list[StepSpec] = Field(
-        default_factory=_default_steps, min_length=1,
+        default_factory=_default_steps, min_length=1, max_length=1000,
         description="Steps (tables with mode = 'cc' | 'cv' | 'rest' | 'flux'); default: a 1C discharge to 3.0 V.",
     )
     cycles: int = Field(1, ge=1, le=10000, description="Number of repetitions of the step list, in [1, 10000].")

@@ -21,14 +21,18 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
     DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
-    check_protocol_voltages, with_defaults,
+    check_floor, check_protocol_voltages, with_defaults,
 )
+
+
+#: largest current density accepted, as a multiple of the electrode's 1C current density
+MAX_C_EQUIVALENT = 1000.0
 
 
 class ElectrolyteSpec(StrictModel):
@@ -47,10 +51,16 @@ class ElectrolyteSpec(StrictModel):
 class SeparatorSpec(StrictModel):
     """Homogenised porous separator filled with electrolyte (region ``separator``)."""
 
-    porosity: float = Field(0.47, gt=0, le=1, description="Separator porosity eps [-], in (0, 1].")
+    porosity: float = Field(0.47, gt=0, le=1, description="Separator porosity eps [-], in [0.01, 1].")
     bruggeman: float = Field(
         1.5, ge=0, le=10, description="Bruggeman exponent b: effective transport factor eps^b [-], in [0, 10]."
     )
+
+
+    @field_validator("porosity")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 0.01, "the separator would not conduct")
 
 
 class SolidSpec(StrictModel):
@@ -61,18 +71,25 @@ class SolidSpec(StrictModel):
         "material's value (0.18 S m-1 for NMC811 Chen2020)."
     )
     binder_conductivity: float = Field(
-        50.0, gt=0, le=1e8, description="Electronic conductivity of the carbon-binder domain [S m-1], in (0, 1e8]."
+        50.0, gt=0, le=1e8,
+        description="Electronic conductivity of the carbon-binder domain [S m-1], in [1e-12, 1e8].",
     )
     particle_binder_conductance: float = Field(
         1.0e6, gt=0, le=1e12,
         description="Contact conductance of particle/binder interfaces [S m-2] (current density = G * jump "
-        "of phi_s); in (0, 1e12]. 1e6 is a near-ideal contact for micrometre particles.",
+        "of phi_s); in [1e-12, 1e12]. 1e6 is a near-ideal contact for micrometre particles.",
     )
     collector_conductance: float = Field(
         1.0e7, gt=0, le=1e12,
         description="Contact conductance between the electrode solid and the current collector [S m-2]; the "
-        "collector itself is an equipotential at the cell voltage. In (0, 1e12].",
+        "collector itself is an equipotential at the cell voltage. In [1e-12, 1e12].",
     )
+
+    @field_validator("particle_conductivity", "binder_conductivity", "particle_binder_conductance",
+                     "collector_conductance")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1e-12, "the electronic network would be singular")
 
 
 class LithiumSpec(StrictModel):
@@ -87,6 +104,12 @@ class LithiumSpec(StrictModel):
     alpha_c: float = Field(0.5, gt=0, lt=1, description="Cathodic transfer coefficient [-], in (0, 1).")
 
 
+    @field_validator("exchange_current")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1e-12, "no current could pass the lithium surface")
+
+
 HalfCellPhysicsSpec = with_defaults(
     PhysicsSpec, "HalfCellPhysicsSpec", mechanics=False, stress_assisted_diffusion=False, stress_in_overpotential=False)
 
@@ -95,7 +118,8 @@ class HalfCellStopSpec(with_defaults(StopSpec, "_HalfCellStop", min_voltage=2.5,
     """Safety limits: reaching one stops the run with status 'cut-off'."""
 
     min_electrolyte_concentration: float = Field(
-        1.0, gt=0, description="Stop when min c_e falls below [mol m-3] (electrolyte depletion)."
+        1.0, gt=0, lt=4000.0, description="Stop when min c_e falls below [mol m-3] (electrolyte depletion), below "
+        "electrolyte.initial_concentration."
     )
 
 
@@ -108,7 +132,7 @@ class HalfCellCase(StrictModel):
     """A resolved half-cell: particles + carbon-binder + electrolyte, Butler-Volmer, lithium metal."""
 
     model: Literal["halfcell"] = Field(description="Which model: 'halfcell' for this schema.")
-    title: str = Field("", description="Free text shown in logs and the manifest.")
+    title: str = Field("", max_length=200, description="Free text shown in logs and the manifest (200 characters).")
     geometry: Optional[GeometrySpec] = Field(
         None, description="The half-cell geometry (kind = 'half_cell'; see docs/geometry.md). Required."
     )
@@ -139,6 +163,28 @@ class HalfCellCase(StrictModel):
         return (f"half-cell ({getattr(g, 'kind', 'no')} geometry), material {self.material.name}, protocol: "
                 f"[{steps}] x {self.protocol.cycles} cycle(s)")
 
+    def _check_current_densities(self, mat) -> list[str]:
+        """Current densities of at most MAX_C_EQUIVALENT times the electrode's 1C current density
+        F c_max |x_100 - x_0| phi_active L / 1 h (about 4.5 A m-2 for the default half-cell)."""
+        from ..materials.base import FARADAY
+
+        try:
+            q1c = (FARADAY * mat.c_max * abs(mat.x_100 - mat.x_0) * self.geometry.target_fraction()
+                   * self.geometry.thickness / 3600.0)
+        except (AttributeError, ArithmeticError, ValueError, TypeError):
+            return []
+        if not q1c > 0:
+            return []
+        problems = []
+        for i, s in enumerate(self.protocol.steps):
+            for key in ("current_density", "until_current_density"):
+                v = getattr(s, key, None)
+                if v is not None and abs(v) > MAX_C_EQUIVALENT * q1c:
+                    problems.append(f"protocol.steps.{i}.{key} = {v}: about {abs(v) / q1c:.3g}C for this electrode "
+                                    f"(1C = {q1c:.3g} A m-2); allowed: |{key}| <= {MAX_C_EQUIVALENT * q1c:.3g} A m-2 "
+                                    f"({MAX_C_EQUIVALENT:g}C)")
+        return problems
+
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo):
         problems = []
@@ -164,6 +210,10 @@ class HalfCellCase(StrictModel):
                 problems.append(f"protocol.steps.{i}.current: the half-cell takes a current_density [A m-2] or a "
                                 "c_rate")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
+        problems += self._check_current_densities(mat)
+        if st.min_electrolyte_concentration >= self.electrolyte.initial_concentration:
+            problems.append(f"stop.min_electrolyte_concentration = {st.min_electrolyte_concentration} must be below "
+                            f"electrolyte.initial_concentration = {self.electrolyte.initial_concentration}")
         d = self.discretisation
         for key in ("concentration_degree", "geometry_order"):
             if getattr(d, key) != 1:

@@ -12,20 +12,35 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
-    CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec,
-    StopSpec, TimeSpec, check_protocol_voltages, with_defaults,
+    C_RATE, CURRENT, FLUX, VOLTAGE, CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec,
+    PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_floor, check_protocol_voltages, nonzero,
+    with_defaults,
 )
+
+#: largest current (or flux) accepted, as a multiple of the particle's 1C current
+MAX_C_EQUIVALENT = 1000.0
+#: equivalent radius (of a sphere of the particle's solid volume) where the continuum model applies [m]
+PARTICLE_SIZE = (1e-9, 1e-3)
+#: geometry kinds that are a single particle (their size is checked against PARTICLE_SIZE)
+PARTICLE_KINDS = ("sphere", "ellipsoid", "cylinder", "core_shell", "porous_particle", "secondary_particle")
 
 
 class ParticlePhysicsSpec(PhysicsSpec):
     """Physics switches, temperature, the initial state and the electrolyte bath around the particle."""
 
-    electrolyte_concentration: float = Field(1000.0, gt=0, description="Bath salt concentration c_e [mol m-3].")
+    electrolyte_concentration: float = Field(
+        1000.0, gt=0, le=4000.0, description="Bath salt concentration c_e [mol m-3], in [1, 4000]."
+    )
+
+    @field_validator("electrolyte_concentration")
+    @classmethod
+    def _floor(cls, v):
+        return check_floor(v, 1.0, "the exchange current ~ c_e^alpha_a would vanish")
 
 
 class ControlSpec(StrictModel):
@@ -41,13 +56,28 @@ class ControlSpec(StrictModel):
     """
 
     mode: Literal["flux", "galvanostatic", "potentiostatic"] = Field("galvanostatic", description="Control mode.")
-    c_rate: Optional[float] = Field(None, gt=0, description="C-rate: 1C moves the x_0..x_100 capacity in 1 h [h-1].")
+    c_rate: Optional[float] = Field(
+        None, **C_RATE, description="C-rate: 1C moves the x_0..x_100 capacity in 1 h [h-1], in (0, 100]."
+    )
     direction: Literal["lithiation", "delithiation"] = Field(
         "lithiation", description="Sign of a c_rate: lithiation (insertion) or delithiation."
     )
-    current: Optional[float] = Field(None, description="Total current into the particle [A] (+ = lithiation).")
-    flux: Optional[float] = Field(None, description="Uniform insertion flux [mol m-2 s-1] (+ = into the particle).")
-    potential: Optional[float] = Field(None, description="Particle potential vs the bath [V] (potentiostatic).")
+    current: Optional[float] = Field(
+        None, **CURRENT, description="Total current into the particle [A] (+ = lithiation), in [-1, 1], not 0, "
+        "and at most about 1000C."
+    )
+    flux: Optional[float] = Field(
+        None, **FLUX, description="Uniform insertion flux [mol m-2 s-1] (+ = into the particle), in [-1, 1], "
+        "not 0, and at most about 1000C."
+    )
+    potential: Optional[float] = Field(
+        None, **VOLTAGE, description="Particle potential vs the bath [V] (potentiostatic), in (0, 6)."
+    )
+
+    @field_validator("current", "flux")
+    @classmethod
+    def _nonzero(cls, v):
+        return nonzero(v, "zero current is open circuit: use a [protocol] with a rest step")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -93,7 +123,7 @@ class ParticleCase(StrictModel):
     """A single-particle chemo-mechanics case (``model = "particle"``, the default)."""
 
     model: Literal["particle"] = Field("particle", description="Which model: 'particle' or 'halfcell'.")
-    title: str = Field("", description="Free text shown in logs and the manifest.")
+    title: str = Field("", max_length=200, description="Free text shown in logs and the manifest (200 characters).")
     geometry: GeometrySpec = Field(description="The particle geometry (see docs/geometry.md).")
     material: MaterialSpec = Field(default_factory=MaterialSpec, description="Active material of the particle.")
     coating_material: Optional[MaterialSpec] = Field(
@@ -125,6 +155,72 @@ class ParticleCase(StrictModel):
         steps = ", ".join(s.label() for s in self.effective_protocol().steps)
         return f"particle ({self.geometry.kind}), material {self.material.name}, protocol: [{steps}]"
 
+    def _one_c(self) -> tuple[float, float]:
+        """About the 1C current [A] of the particle and the area of a sphere of its volume [m2]
+        (the smallest surface it can have), for the current bounds only."""
+        from math import pi
+
+        from ..materials.base import FARADAY
+
+        core = self.material.resolve()
+        shell = self.coating_material.resolve() if self.coating_material is not None else core
+        i1c, vol = 0.0, 0.0
+        for name, v in self.geometry.region_volumes().items():
+            if name == "pore":
+                continue
+            mat = shell if name == "coating" else core
+            i1c += FARADAY * mat.c_max * abs(mat.x_100 - mat.x_0) * v / 3600.0
+            vol += v
+        return i1c, (36.0 * pi * vol**2) ** (1.0 / 3.0)
+
+    def _check_size(self) -> list[str]:
+        """A particle between 1 nm and 1 mm (equivalent radius): below, continuum diffusion and
+        elasticity mean nothing (1e-30 m ran 'completed' without moving); above, it is no
+        particle. The geometry schema bounds each length too; this is the model's own limit."""
+        from math import pi
+
+        if getattr(self.geometry, "kind", None) not in PARTICLE_KINDS:
+            return []
+        try:
+            vol = sum(v for k, v in self.geometry.region_volumes().items() if k != "pore")
+            r_eq = (3.0 * vol / (4.0 * pi)) ** (1.0 / 3.0)
+        except (ArithmeticError, ValueError, TypeError):
+            return []
+        lo, hi = PARTICLE_SIZE
+        if lo <= r_eq <= hi:
+            return []
+        return [f"geometry: a particle of equivalent radius {r_eq:.3g} m (radius of a sphere of its solid volume); "
+                f"allowed: {lo:g} m <= equivalent radius <= {hi:g} m"]
+
+    def _check_currents(self) -> list[str]:
+        """Currents and fluxes of at most MAX_C_EQUIVALENT times the 1C current."""
+        from ..materials.base import FARADAY
+
+        given = []
+        if self.control is not None:
+            given += [("control.current", self.control.current, False), ("control.flux", self.control.flux, True)]
+        for i, s in enumerate(self.protocol.steps if self.protocol is not None else []):
+            given += [(f"protocol.steps.{i}.current", getattr(s, "current", None), False),
+                      (f"protocol.steps.{i}.flux", getattr(s, "flux", None), True)]
+        given = [g for g in given if g[1] is not None]
+        if not given:
+            return []
+        try:
+            i1c, area = self._one_c()
+        except (ArithmeticError, ValueError):
+            return []
+        if not (i1c > 0 and area > 0) or i1c == float("inf"):
+            return []
+        problems = []
+        for key, value, is_flux in given:
+            rate = abs(value) * (FARADAY * area if is_flux else 1.0) / i1c
+            if rate > MAX_C_EQUIVALENT:
+                unit = "mol m-2 s-1" if is_flux else "A"
+                lim = MAX_C_EQUIVALENT * i1c / (FARADAY * area if is_flux else 1.0)
+                problems.append(f"{key} = {value}: about {rate:.3g}C for this particle (1C = {i1c:.3g} A); allowed: "
+                                f"|{key.rsplit('.', 1)[-1]}| <= {lim:.3g} {unit} ({MAX_C_EQUIVALENT:g}C)")
+        return problems
+
     @model_validator(mode="after")
     def _check(self):
         problems = []
@@ -149,6 +245,7 @@ class ParticleCase(StrictModel):
                 problems.append("protocol.steps: flux steps (prescribed flux) cannot be mixed with cc/cv steps "
                                 "(Butler-Volmer control)")
             problems += check_protocol_voltages(self.protocol, self.stop.min_voltage, self.stop.max_voltage)
+        problems += self._check_size() or self._check_currents()
         if self.solver.linear_solver == "iterative":
             problems.append("solver.linear_solver = 'iterative': not available for the particle model; "
                             "use 'mumps', 'superlu_dist' or 'petsc'")
@@ -163,6 +260,11 @@ class ParticleCase(StrictModel):
                 f"physics.initial_stoichiometry = {x_init} lies outside the surface stoichiometry cut-offs "
                 f"({self.stop.min_surface_stoichiometry}, {self.stop.max_surface_stoichiometry})"
             )
+        if self.control is not None and self.control.potential is not None:
+            lo, hi = self.stop.min_voltage, self.stop.max_voltage
+            if not (lo if lo is not None else 0.0) <= self.control.potential <= (hi if hi is not None else 6.0):
+                problems.append(f"control.potential = {self.control.potential}: must lie within the safety limits "
+                                f"[stop.min_voltage, stop.max_voltage] = [{lo}, {hi}]")
         if problems:
             raise ValueError("\n".join(problems))
         return self
