@@ -26,16 +26,25 @@ def fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _inv_cube(h: float) -> float:
+    """1/h^3, inf instead of an overflow or a division by zero for absurd sizes."""
+    try:
+        return 1.0 / h**3
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
+
+
 class MeshControls(StrictModel):
     """Mesh-size controls shared by every geometry kind (sizes in metres)."""
 
     mesh_size: float | None = Field(
         None,
         gt=0,
+        le=1e-2,
         description="Target element edge length in the bulk [m]. Default: a fraction of the "
         "smallest feature of the geometry (radius/8 for a sphere; see each kind).",
     )
-    region_mesh_size: dict[str, Annotated[float, Field(gt=0)]] = Field(
+    region_mesh_size: dict[str, Annotated[float, Field(gt=0, le=1e-2)]] = Field(
         default_factory=dict,
         description="Element size per region name [m], overriding mesh_size inside that "
         "region and on its boundary, e.g. {coating = 5e-8}.",
@@ -43,6 +52,7 @@ class MeshControls(StrictModel):
     interface_mesh_size: float | None = Field(
         None,
         gt=0,
+        le=1e-2,
         description="Element size on the named interfaces [m]; the size grows linearly to "
         "mesh_size over refinement_distance. Default: mesh_size (no refinement) for single "
         "particles, mesh_size/2 for electrodes.",
@@ -50,6 +60,7 @@ class MeshControls(StrictModel):
     refinement_distance: float | None = Field(
         None,
         gt=0,
+        le=1e-2,
         description="Distance from an interface over which the size grows from "
         "interface_mesh_size to mesh_size [m]. Default: 2 * mesh_size.",
     )
@@ -113,11 +124,15 @@ class MeshControls(StrictModel):
         sizes = self.region_sizes()
         n = 0.0
         for name, vol in self.region_volumes().items():
-            n += TETS_PER_H3 * vol / sizes.get(name, h) ** 3
+            # a leaf region ("particle_0", "grain_3") also takes the size of its aggregate
+            # ("particle", "grain"), as the mesher does
+            stem, _, num = name.rpartition("_")
+            size = sizes.get(name, sizes.get(stem, h) if num.isdigit() else h)
+            n += TETS_PER_H3 * vol * _inv_cube(size)
         hi = self.h_interface()
         if hi < h:
-            n += TETS_PER_H3 * self.interface_area() * self.d_refine() * (1.0 / hi**3 - 1.0 / h**3)
-        return int(n)
+            n += TETS_PER_H3 * self.interface_area() * self.d_refine() * (_inv_cube(hi) - _inv_cube(h))
+        return int(n) if math.isfinite(n) and n < 1e18 else 10**18
 
     def _check_region_name(self, name: str) -> bool:
         """Whether ``name`` is a numbered leaf region of this kind (e.g. ``grain_3``)."""

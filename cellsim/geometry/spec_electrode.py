@@ -27,13 +27,13 @@ class RadiusDistribution(StrictModel):
     kind: Literal["lognormal", "normal", "uniform", "constant"] = Field(
         "lognormal", description="Distribution family of the particle radius."
     )
-    mean: float = Field(gt=0, description="Mean particle radius [m].")
+    mean: float = Field(gt=0, le=1e-2, description="Mean particle radius [m].")
     std: float = Field(0.0, ge=0, description="Standard deviation of the radius [m].")
     min_radius: float | None = Field(
-        None, gt=0, description="Smallest radius kept [m]; default max(mean - 2 std, mean/2)."
+        None, gt=0, le=1e-2, description="Smallest radius kept [m]; default max(mean - 2 std, mean/2)."
     )
     max_radius: float | None = Field(
-        None, gt=0, description="Largest radius kept [m]; default mean + 2.5 std."
+        None, gt=0, le=1e-2, description="Largest radius kept [m]; default mean + 2.5 std."
     )
 
     def bounds(self) -> tuple[float, float]:
@@ -66,7 +66,7 @@ class ExplicitParticle(StrictModel):
         description="Centre [x, y, z] [m]; the electrode occupies 0 <= z <= thickness, "
         "0 <= x <= width, 0 <= y <= depth."
     )
-    radius: float = Field(gt=0, description="Particle radius [m].")
+    radius: float = Field(gt=0, le=1e-2, description="Particle radius [m].")
 
 
 class Electrode(MeshControls):
@@ -117,10 +117,10 @@ class Electrode(MeshControls):
     )  # fmt: skip
 
     kind: Literal["electrode"] = Field(description="Geometry kind: a composite electrode on a current collector.")
-    thickness: float = Field(gt=0, description="Electrode (coating) thickness along z [m].")
-    width: float = Field(gt=0, description="In-plane size along x [m].")
-    depth: float = Field(gt=0, description="In-plane size along y [m].")
-    collector_thickness: float = Field(gt=0, description="Current-collector layer thickness [m].")
+    thickness: float = Field(gt=0, le=1e-2, description="Electrode (coating) thickness along z [m].")
+    width: float = Field(gt=0, le=1e-2, description="In-plane size along x [m].")
+    depth: float = Field(gt=0, le=1e-2, description="In-plane size along y [m].")
+    collector_thickness: float = Field(gt=0, le=1e-2, description="Current-collector layer thickness [m].")
     volume_fraction: float | None = Field(
         None, gt=0, le=0.6,
         description="Target active-material volume fraction of the electrode box [-] "
@@ -143,7 +143,7 @@ class Electrode(MeshControls):
         "bridged by a binder neck [m]; default: mean radius / 2.",
     )
     gap: float | None = Field(
-        None, gt=0, description="Minimum surface gap between particles [m]; default 0.05 * mean radius."
+        None, gt=0, le=1e-2, description="Minimum surface gap between particles [m]; default 0.05 * mean radius."
     )
     wall_gap: float | None = Field(
         None, gt=0, description="Minimum gap between particles and the collector, the electrode "
@@ -351,7 +351,7 @@ class HalfCell(Electrode):
     INTERFACES: ClassVar = Electrode.INTERFACES + ("lithium_separator",)
 
     kind: Literal["half_cell"] = Field(description="Geometry kind: Li metal | separator | electrode | collector.")  # type: ignore[assignment]
-    separator_thickness: float = Field(gt=0, description="Separator thickness [m].")
+    separator_thickness: float = Field(gt=0, le=1e-2, description="Separator thickness [m].")
 
     def top(self) -> float:
         return self.thickness + self.separator_thickness

@@ -27,7 +27,7 @@ class Sphere(MeshControls):
     INTERFACES: ClassVar = ("particle_electrolyte",)
 
     kind: Literal["sphere"] = Field(description="Geometry kind: a single spherical particle.")
-    radius: float = Field(gt=0, description="Particle radius R [m].")
+    radius: float = Field(gt=0, le=1e-2, description="Particle radius R [m].")
 
     def feature_size(self) -> float:
         return self.radius
@@ -52,8 +52,9 @@ class Ellipsoid(MeshControls):
 
     kind: Literal["ellipsoid"] = Field(description="Geometry kind: a single ellipsoidal particle.")
     semi_axes: tuple[
-        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
-    ] = Field(description="Semi-axes [a, b, c] along x, y, z [m].")
+        Annotated[float, Field(gt=0, le=1e-2)], Annotated[float, Field(gt=0, le=1e-2)],
+        Annotated[float, Field(gt=0, le=1e-2)]
+    ] = Field(description="Semi-axes [a, b, c] along x, y, z [m], each at most 1e-2.")
 
     def check_shape(self):
         a = max(self.semi_axes) / min(self.semi_axes)
@@ -88,8 +89,8 @@ class Cylinder(MeshControls):
     INTERFACES: ClassVar = ("particle_electrolyte", "particle_side", "particle_ends")
 
     kind: Literal["cylinder"] = Field(description="Geometry kind: a single cylindrical wire.")
-    radius: float = Field(gt=0, description="Wire radius R [m].")
-    length: float = Field(gt=0, description="Wire length L along z [m].")
+    radius: float = Field(gt=0, le=1e-2, description="Wire radius R [m].")
+    length: float = Field(gt=0, le=1e-2, description="Wire length L along z [m].")
 
     def check_shape(self):
         if self.length / self.radius > 200:
@@ -122,8 +123,8 @@ class CoreShell(MeshControls):
     INTERFACES: ClassVar = ("particle_electrolyte", "core_coating")
 
     kind: Literal["core_shell"] = Field(description="Geometry kind: a coated spherical particle.")
-    core_radius: float = Field(gt=0, description="Core radius R_c [m].")
-    coating_thickness: float = Field(gt=0, description="Coating (shell) thickness t [m].")
+    core_radius: float = Field(gt=0, le=1e-2, description="Core radius R_c [m].")
+    coating_thickness: float = Field(gt=0, le=1e-2, description="Coating (shell) thickness t [m].")
 
     def check_shape(self):
         if self.coating_thickness >= self.core_radius:
@@ -177,14 +178,14 @@ class PorousParticle(MeshControls):
     INTERFACES: ClassVar = ("particle_electrolyte", "outer_surface", "pore_wall", "pore_opening")
 
     kind: Literal["porous_particle"] = Field(description="Geometry kind: a particle with internal nanopores or channels.")
-    radius: float = Field(gt=0, description="Particle radius R [m].")
+    radius: float = Field(gt=0, le=1e-2, description="Particle radius R [m].")
     pore_shape: Literal["spherical", "channel"] = Field(
         "spherical", description="Pore shape: closed spherical pores or open straight channels."
     )
-    pore_radius: float = Field(gt=0, description="Pore (or channel) radius r_p [m].")
+    pore_radius: float = Field(gt=0, le=1e-2, description="Pore (or channel) radius r_p [m].")
     porosity: float = Field(gt=0, lt=0.5, description="Target pore volume / particle volume [-].")
     min_wall: float | None = Field(
-        None, gt=0, description="Smallest solid wall between pores and to the surface [m]; default r_p/2."
+        None, gt=0, le=1e-2, description="Smallest solid wall between pores and to the surface [m]; default r_p/2."
     )
     seed: int = Field(0, ge=0, description="Random seed of the pore placement.")
 
@@ -254,7 +255,7 @@ class SecondaryParticle(MeshControls):
     INTERFACES: ClassVar = ("particle_electrolyte", "grain_boundary")
 
     kind: Literal["secondary_particle"] = Field(description="Geometry kind: a polycrystalline (secondary) particle.")
-    radius: float = Field(gt=0, description="Secondary particle radius R [m].")
+    radius: float = Field(gt=0, le=1e-2, description="Secondary particle radius R [m].")
     n_grains: int = Field(ge=2, le=200, description="Number of primary grains N [-].")
     seed: int = Field(0, ge=0, description="Random seed of the Voronoi seeds and orientations.")
 
