@@ -1,0 +1,120 @@
+"""One time step of a case against a Poisson solve of equal size, in the same process.
+
+Issue "Speed" measures every model as a ratio (the build machine is shared and noisy):
+one accepted time step, and one Newton iteration, divided by the time of a P1 Poisson
+problem with the same number of unknowns solved by CG + GAMG (rtol 1e-8) on a unit cube,
+assembled and solved in the same session (minimum of ``--repeats``). The case runs its
+own protocol through the one time driver for ``--steps`` accepted steps after
+``--warmup`` steps (JIT and symbolic factorisations excluded); no output is written.
+
+    python benchmarks/step_vs_poisson.py cases/halfcell_discharge.toml
+    mpiexec -n 2 python benchmarks/step_vs_poisson.py cases/particle_charge.toml
+    python benchmarks/step_vs_poisson.py cases/halfcell_discharge.toml --set solver.reuse_factorisation=true
+
+Prints one JSON line: unknowns, ranks, set-up time (mesh, model and JIT), time per step
+and per Newton iteration, Newton and Krylov iterations per step, the Poisson time and
+the ratios, peak resident memory per rank. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+from mpi4py import MPI
+
+
+def poisson_time(n_dofs: int, comm, repeats: int = 3) -> tuple[float, int, int]:
+    """Min wall time [s] of assembling and solving a P1 Poisson problem of about n_dofs."""
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import LinearProblem
+
+    n = max(4, round(n_dofs ** (1.0 / 3.0)) - 1)
+    msh = mesh.create_unit_cube(comm, n, n, n)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    x = ufl.SpatialCoordinate(msh)
+    a = ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+    L = ufl.sin(3 * x[0]) * x[1] * v * ufl.dx
+    facets = mesh.locate_entities_boundary(msh, 2, lambda X: X[0] < 1e-12)
+    bc = fem.dirichletbc(0.0, fem.locate_dofs_topological(V, 2, facets), V)
+    best, its = float("inf"), 0
+    for k in range(repeats + 1):  # the first solve includes the JIT
+        comm.Barrier()
+        t0 = time.perf_counter()
+        p = LinearProblem(a, L, bcs=[bc], petsc_options_prefix=f"bench_poisson{k}_",
+                          petsc_options={"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": 1e-8})
+        p.solve()
+        comm.Barrier()
+        dt = time.perf_counter() - t0
+        its = p.solver.getIterationNumber()
+        if k > 0:
+            best = min(best, dt)
+    return best, int(V.dofmap.index_map.size_global), its
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("case")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a case key, e.g. solver.linear_solver=iterative")
+    args = ap.parse_args(argv)
+    import tomllib
+
+    from cellsim.case import case_from_dict
+    from cellsim.geometry.mesh import build_mesh
+    from cellsim.models import build_model
+    from cellsim.simulation import run_protocol
+
+    comm = MPI.COMM_WORLD
+    data = tomllib.loads(open(args.case).read())
+    for item in args.set:
+        key, val = item.split("=", 1)
+        sec, k = key.split(".", 1)
+        data.setdefault(sec, {})[k] = tomllib.loads(f"v = {val}")["v"]
+    data.setdefault("output", {})["fields"] = False
+    case = case_from_dict(data)
+    t0 = time.perf_counter()
+    tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
+    t_mesh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = build_model(case, tm, comm)
+    model.solve_initial()
+    t_model = time.perf_counter() - t0
+    res = run_protocol(case, model, max_steps=args.warmup, keep_rows=True)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    rows = run_protocol(case, model, max_steps=args.steps, keep_rows=True,
+                        resume={"step_number": 1, "t": res.time, "t_step": res.time, "dt": res.rows[-1]["dt [s]"],
+                                "steps": 0, "step_ends": [], "rows": 0}).rows
+    comm.Barrier()
+    t_steps = time.perf_counter() - t0
+    nsteps = max(len(rows), 1)
+    newton = sum(r["newton iterations [-]"] for r in rows) / nsteps
+    krylov = sum(r["krylov iterations [-]"] for r in rows) / nsteps
+    dofs = model.num_dofs()
+    t_poisson, p_dofs, p_its = poisson_time(dofs, comm, args.repeats)
+    step = t_steps / nsteps
+    out = {
+        "case": args.case, "overrides": args.set, "ranks": comm.size, "unknowns": dofs,
+        "mesh_s": round(t_mesh, 2), "model_setup_s": round(t_model, 2), "steps": nsteps,
+        "time_per_step_s": round(step, 4), "newton_per_step": round(newton, 2), "krylov_per_step": round(krylov, 1),
+        "time_per_newton_s": round(step / max(newton, 1e-30), 4),
+        "poisson_unknowns": p_dofs, "poisson_s": round(t_poisson, 4), "poisson_cg_its": p_its,
+        "step_over_poisson": round(step / t_poisson, 2),
+        "newton_over_poisson": round(step / max(newton, 1e-30) / t_poisson, 2),
+        "peak_rss_mib_per_rank": round(comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                                      op=MPI.MAX) / 1024, 0),
+    }
+    if comm.rank == 0:
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
