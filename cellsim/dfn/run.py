@@ -170,17 +170,24 @@ def run_twin(spec: dict, protocol, pv=None, var_pts=None, rtol=1e-8, atol=1e-10)
     var_pts = var_pts or {"x_n": 4, "x_s": 20, "x_p": 30, "r_p": 40}
     soc = _soc_fun(spec)
     t0 = time.perf_counter()
-    last = None
+    last, sol = None, None
     for rt, at in ((rtol, atol), (1e-7, 1e-9), (1e-6, 1e-8)):
         try:
             sim = pybamm.Simulation(model, parameter_values=pv, experiment=exp, var_pts=var_pts,
                                     solver=pybamm.IDAKLUSolver(rtol=rt, atol=at))
             sol = sim.solve()
-            break
         except pybamm.SolverError as exc:  # IDA occasionally fails to start at one tolerance
             last = exc
+            continue
+        # PyBaMM returns what it has when a step fails: accept only a run that did every step
+        # or stopped at a model event (a voltage cut-off)
+        n_done = sum(c is not None for c in sol.cycles)
+        if n_done >= len(planned) or str(sol.termination).startswith("event"):
+            break
+        last = RuntimeError(f"the DFN stopped after {n_done} of {len(planned)} steps: {sol.termination}")
     else:
-        raise last
+        if sol is None:
+            raise last
     wall = time.perf_counter() - t0
     cols = {c: [] for c in TIMESERIES_COLUMNS}
     ends = []

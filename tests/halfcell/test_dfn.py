@@ -80,7 +80,7 @@ def test_column_parameters_from_the_mesh(column):
 def test_bpx_round_trip(column, tmp_path):
     """The written BPX file validates with bpx and reloads into the same PyBaMM values (every
     number, every function at 50 points), the PyBaMM JSON set too, and the twin run from the
-    reloaded file gives the same voltage."""
+    reloaded file gives the same voltage (to the solver tolerance)."""
     import bpx
     import pybamm
 
@@ -111,13 +111,14 @@ def test_bpx_round_trip(column, tmp_path):
         vals = []
         for p in (pv, pv2, pv3):
             sym = [pybamm.Vector(np.atleast_1d(a)) if np.ndim(a) else pybamm.Scalar(a) for a in args]
-            vals.append(np.asarray(p.evaluate(p[key](*sym))).ravel())
+            fp = pybamm.FunctionParameter(key, {f"arg{i}": a for i, a in enumerate(sym)})
+            vals.append(np.asarray(p.process_symbol(fp).evaluate()).ravel())
         assert np.allclose(vals[1], vals[0], rtol=1e-10, atol=0), key
         assert np.allclose(vals[2], vals[0], rtol=1e-10, atol=0), key
     r1 = run_twin(spec, case.protocol, pv=pv)
     r2 = run_twin(back, case.protocol, pv=pv2)
     assert r1.rows["voltage [V]"].size == r2.rows["voltage [V]"].size
-    assert np.max(np.abs(r1.rows["voltage [V]"] - r2.rows["voltage [V]"])) < 1e-9
+    assert np.max(np.abs(r1.rows["voltage [V]"] - r2.rows["voltage [V]"])) < 1e-6  # solver tolerance (rtol 1e-8)
 
 
 # ---------------------------------------------------------------------------- protocol
