@@ -9,8 +9,6 @@ into the PyBaMM parameter set, and can be checked against the Python function.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -100,9 +98,6 @@ def to_text(fun) -> str | float:
     if not isinstance(out, Expr):
         return float(out)
     return out.text
-
-
-_NAMES = {"exp": math.exp, "tanh": math.tanh, "log": math.log, "sqrt": math.sqrt, "cosh": math.cosh}
 
 
 def evaluate(text, x):
