@@ -229,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="output folder (default results/<case name>_dfn)")
     d.add_argument("--resolved", metavar="OUTDIR", help="a finished cellsim run of the same case: also compare "
                    "the voltages (RMS difference)")
-    d.add_argument("--radius", choices=("volume", "area"), default="volume",
-                   help="particle radius of the twin: volume-equivalent with the exchange current scaled by the "
-                   "wetted surface (default), or 3V/A of the wetted surface")
+    d.add_argument("--radius", choices=("geometric", "volume", "area"), default="geometric",
+                   help="particle radius of the twin (same reactive area in all): volume-equivalent with the exchange "
+                   "current scaled by the wetted fraction w ('volume'), 3V/A of the wetted surface ('area'), or their "
+                   "geometric mean with the exchange current scaled by sqrt(w) (default); docs/dfn.md")
     d.set_defaults(func=cmd_dfn)
     pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
     pl.add_argument("outdir")

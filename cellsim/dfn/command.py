@@ -1,11 +1,11 @@
-"""``cellsim dfn CASE [-o OUT] [--resolved OUTDIR] [--radius volume|area]``.
+"""``cellsim dfn CASE [-o OUT] [--resolved OUTDIR] [--radius geometric|volume|area]``.
 
 Builds the case's geometry (as ``cellsim tortuosity`` does), measures the homogenised
 parameters, writes them (``dfn_parameters.json``, ``dfn.bpx.json`` validated with ``bpx``,
 ``dfn_pybamm_parameters.json`` for ``pybamm.ParameterValues.from_json``), runs PyBaMM's
 half-cell DFN through the case's protocol (``dfn_timeseries.csv``, ``dfn_summary.json``) and,
 with ``--resolved OUTDIR`` (a finished ``cellsim run`` of the same case), compares the
-voltages (``dfn_comparison.json``, printed), for both radius mappings.
+voltages (``dfn_comparison.json``, printed), for every radius mapping.
 """
 
 from __future__ import annotations
@@ -14,15 +14,19 @@ import json
 import math
 from pathlib import Path
 
+from .homogenise import DEFAULT_RADIUS, RADIUS_MAPPINGS
+
 RESULT_FILES = ("dfn_parameters.json", "dfn.bpx.json", "dfn_pybamm_parameters.json", "dfn_timeseries.csv",
                 "dfn_summary.json", "dfn_comparison.json")
 
 
-def twin_specs(case, tm, radii=("volume", "area")) -> dict:
+def twin_specs(case, tm, radii=RADIUS_MAPPINGS) -> dict:
     """Collective: {radius mapping: spec} of the case's electrode on ``tm``."""
     from .homogenise import homogenise, measure_electrode
     from .parameters import twin_spec
 
+    if isinstance(radii, str):
+        radii = (radii,)
     mat = case.material.resolve()
     sig_p = case.solid.particle_conductivity or mat.electronic_conductivity
     meas = measure_electrode(tm, case.solid.binder_conductivity, sig_p)
@@ -45,7 +49,7 @@ def _one_line(c: dict) -> str:
             f"mean {1e3 * c.get('mean [V]', math.nan):+.3f} mV over {c['points']} points")
 
 
-def run_and_write(specs: dict, protocol, outdir, radius="volume", resolved=None, log=print) -> dict:
+def run_and_write(specs: dict, protocol, outdir, radius=DEFAULT_RADIUS, resolved=None, log=print) -> dict:
     """Rank-0 part: parameter files, the DFN run(s), the time series and the comparison."""
     from ..output import read_manifest, read_timeseries
     from .parameters import parameter_values, write_bpx, write_pybamm_set
@@ -93,7 +97,7 @@ def run_and_write(specs: dict, protocol, outdir, radius="volume", resolved=None,
     return result
 
 
-def main(case_path, outdir, comm=None, resolved=None, radius="volume") -> int:
+def main(case_path, outdir, comm=None, resolved=None, radius=DEFAULT_RADIUS) -> int:
     """The ``cellsim dfn`` command (collective: the mesh and its measures on every rank)."""
     from mpi4py import MPI
 

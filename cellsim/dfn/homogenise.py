@@ -15,11 +15,15 @@ alternatives):
   report) are left out of the active fraction; without that entry every particle counts
   (``connectivity = "not reported"``);
 * active fraction eps_s = sum V_i / (L A) over connected particles;
-* particle radius, two mappings that give the same reactive area per volume
-  a = f 3 eps_s / R:
-  ``"volume"`` (default): R = Sauter mean R_32 = sum R_i^3 / sum R_i^2 (= R for equal
-  spheres), exchange current scaled by the wetted fraction f = sum A_pe,i R / (3 sum V_i);
-  ``"area"``: R = 3 sum V_i / sum A_pe,i (the former test mapping), f = 1.
+* particle radius, three mappings that give the same reactive area per volume
+  a_r = f 3 eps_s / R, with w = sum A_pe,i R_32 / (3 sum V_i) the wetted fraction of the
+  equivalent spheres:
+  ``"volume"``: R = Sauter mean R_32 = sum R_i^3 / sum R_i^2 (= R for equal spheres), exchange
+  current scaled by f = w (the shortest diffusion path: under-polarised, measured);
+  ``"area"``: R = 3 sum V_i / sum A_pe,i = R_32 / w, f = 1 (the former test mapping; the
+  longest path: over-polarised, measured);
+  ``"geometric"`` (default): their geometric mean, R = R_32 / sqrt(w), f = sqrt(w)
+  (docs/dfn.md: the two bound the resolved voltage in every measured cell, this lies between).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import re
 
 import numpy as np
 
-RADIUS_MAPPINGS = ("volume", "area")
+RADIUS_MAPPINGS = ("geometric", "volume", "area")
+DEFAULT_RADIUS = "geometric"
 
 
 def _particles(tm) -> list[tuple[int, str]]:
@@ -80,7 +85,7 @@ def measure_electrode(tm, binder_conductivity: float = 50.0, particle_conductivi
                                                ("collector_binder", "collector_particle") if n in tm.interfaces)}
 
 
-def homogenise(meas: dict, case, radius: str = "volume") -> dict:
+def homogenise(meas: dict, case, radius: str = DEFAULT_RADIUS) -> dict:
     """The DFN parameters (flat dict, SI, JSON-able) from :func:`measure_electrode` and the case."""
     if radius not in RADIUS_MAPPINGS:
         raise ValueError(f"radius = {radius!r}: allowed {RADIUS_MAPPINGS}")
@@ -98,10 +103,13 @@ def homogenise(meas: dict, case, radius: str = "volume") -> dict:
     Rs = np.array([p["radius [m]"] for p in conn])
     R32 = float(np.sum(Rs**3) / np.sum(Rs**2))
     R_area = 3.0 * V / Ae
+    w = Ae * R32 / (3.0 * V)  # wetted fraction of the equivalent spheres (R_area = R32 / w)
     if radius == "volume":
-        R, f = R32, Ae * R32 / (3.0 * V)
-    else:
+        R, f = R32, w
+    elif radius == "area":
         R, f = R_area, 1.0
+    else:
+        R, f = math.sqrt(R32 * R_area), math.sqrt(w)
     mat = case.material.resolve()
     e = tau["electrolyte"]
     s = tau["electronic"]
