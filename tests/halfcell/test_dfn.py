@@ -244,3 +244,55 @@ mode = "cc"
 c_rate = 1.0
 until_voltage = 3.8
 """
+
+
+# ---------------------------------------------------------------------------- connectivity, graphite (no mesh)
+def _fake_measurement(isolated=(), radius=3e-6, wetted=0.9, n=4):
+    """What measure_electrode returns, for n equal spheres in a 100 um2 x 20 um box."""
+    V = 4.0 / 3.0 * math.pi * radius**3
+    A = 4.0 * math.pi * radius**2
+    tau = {"thickness [m]": 20e-6, "cross_section [m2]": 100e-12, "porosity": 0.55, "binder_fraction": 0.05,
+           "electrolyte": {"tortuosity_factor": 1.4, "bruggeman_exponent": 1 - math.log(1.4) / math.log(0.55)},
+           "electronic": {"percolates": True, "effective_conductivity [S m-1]": 5.0}}
+    parts = [{"index": i, "name": f"particle_{i}", "volume [m3]": V, "wetted_area [m2]": wetted * A,
+              "binder_area [m2]": (1 - wetted) * A, "radius [m]": radius, "radius_source": "geometry",
+              "connected": i not in isolated} for i in range(n)]
+    return {"tortuosity": tau, "particles": parts, "connectivity": "geometry report", "isolated": list(isolated),
+            "separator_volume [m3]": 100e-12 * 8e-6, "collector_contact_area [m2]": 10e-12}
+
+
+def test_isolated_particles_are_left_out_and_soc_counts_them():
+    """An isolated particle is not in the twin's active fraction; 1C and the state of charge are
+    counted as the resolved run counts them (all particles), so until_soc ends at cellsim's SOC."""
+    from cellsim.dfn import homogenise, twin_spec
+
+    case = column_case([{"mode": "cc", "c_rate": 1.0, "until_soc": 0.5}])
+    full = homogenise(_fake_measurement(), case)
+    one_off = homogenise(_fake_measurement(isolated=(2,)), case)
+    assert one_off["active_fraction"] == pytest.approx(0.75 * full["active_fraction"], rel=1e-12)
+    assert one_off["active_fraction_all"] == pytest.approx(full["active_fraction"], rel=1e-12)
+    assert one_off["one_c_current_density [A m-2]"] == pytest.approx(full["one_c_current_density [A m-2]"])
+    assert one_off["isolated_particles"] == [2]
+    assert full["exchange_current_factor"] == pytest.approx(math.sqrt(0.9), rel=1e-12)  # geometric
+    tw = run_twin(twin_spec(one_off, case), case.protocol)
+    assert [k for _, _, k, _ in tw.step_ends] == ["until_soc"]
+    assert tw.rows["state of charge [-]"][-1] == pytest.approx(0.5, abs=2e-4)
+    # the connected material alone went from SOC 1 to 1 - 0.5 / 0.75
+    q = tw.rows["capacity [mA h m-2]"][-1] / 1e3  # A h m-2
+    assert q == pytest.approx(0.5 * one_off["one_c_current_density [A m-2]"], rel=2e-3)
+
+
+def test_graphite_working_electrode_twin():
+    """Graphite (x_100 > x_0: the SOC rises on lithiation): C/2 lithiation until SOC 0.9 ends on it."""
+    from cellsim.dfn import homogenise, twin_spec
+
+    case = HalfCellCase.model_validate(
+        {"model": "halfcell", "material": {"name": "graphite_chen2020"}, "physics": {"initial_stoichiometry": 0.1},
+         "stop": {"min_voltage": 0.005, "max_voltage": 1.5},
+         "protocol": {"steps": [{"mode": "cc", "c_rate": 0.5, "until_soc": 0.9}]}}, context={"mesh_given": True})
+    spec = twin_spec(homogenise(_fake_measurement(), case), case)
+    tw = run_twin(spec, case.protocol)
+    assert [k for _, _, k, _ in tw.step_ends] == ["until_soc"]
+    soc = tw.rows["state of charge [-]"]
+    assert soc[0] < 0.1 and soc[-1] == pytest.approx(0.9, abs=2e-4)
+    assert np.all(np.diff(tw.rows["voltage [V]"]) < 1e-6)  # lithiating graphite: the voltage falls
