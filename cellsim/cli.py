@@ -1,4 +1,4 @@
-"""The ``cellsim`` command: run | check | mesh | tortuosity | plot | paraview | info | schema.
+"""The ``cellsim`` command: run | check | mesh | tortuosity | dfn | plot | paraview | info | schema.
 
 Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
 manifest.json), 2 invalid case or command line (nothing written), 3 DOLFINx missing,
@@ -174,6 +174,17 @@ def cmd_tortuosity(args) -> int:
     return _case_tool(args, "_tortuosity", tool)
 
 
+def cmd_dfn(args) -> int:
+    def tool():
+        from functools import partial
+
+        from .dfn import main
+
+        return partial(main, resolved=args.resolved, radius=args.radius)
+
+    return _case_tool(args, "_dfn", tool)
+
+
 def cmd_plot(args) -> int:
     from .postprocess import plot
 
@@ -270,6 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("case")
     t.add_argument("-o", "--output", help="output folder (default results/<case name>_tortuosity)")
     t.set_defaults(func=cmd_tortuosity)
+    d = sub.add_parser("dfn", help="the homogenised twin: DFN parameters from the geometry (BPX, PyBaMM set) and "
+                       "PyBaMM's half-cell DFN through the case's protocol (needs the 'dfn' extra)")
+    d.add_argument("case")
+    d.add_argument("-o", "--output", help="output folder (default results/<case name>_dfn)")
+    d.add_argument("--resolved", metavar="OUTDIR", help="a finished cellsim run of the same case: also compare "
+                   "the voltages (RMS difference)")
+    d.add_argument("--radius", choices=("geometric", "volume", "area"), default="geometric",
+                   help="particle radius of the twin (same reactive area in all): volume-equivalent with the exchange "
+                   "current scaled by the wetted fraction w ('volume'), 3V/A of the wetted surface ('area'), or their "
+                   "geometric mean with the exchange current scaled by sqrt(w) (default); docs/dfn.md")
+    d.set_defaults(func=cmd_dfn)
     pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
     pl.add_argument("outdir")
     pl.set_defaults(func=cmd_plot)

@@ -21,7 +21,7 @@ LAYERS = [
     {"case", "regions", "protocol", "newton", "checkpoint"},
     {"physics", "solver"},
     {"models"},
-    {"output", "tortuosity_cmd"},
+    {"output", "tortuosity_cmd", "dfn"},
     {"simulation", "postprocess", "docs", "paraview"},
     {"cli", "__init__", "__main__"},
 ]
