@@ -245,8 +245,19 @@ def _read(outdir: Path) -> tuple[dict, int]:
     return data, n
 
 
+def _save(fig, outdir: Path, name: str, path) -> Path:
+    out = Path(path) if path is not None else outdir / name
+    fig.savefig(out, dpi=110)
+    return out
+
+
 def plot_timeseries(outdir, path=None) -> Path:
     """Draw ``timeseries.png`` (or ``path``) from ``OUTDIR/timeseries.csv``; returns the path."""
+    return _save(timeseries_figure(outdir), Path(outdir), "timeseries.png", path)
+
+
+def timeseries_figure(outdir):
+    """The matplotlib Figure of ``timeseries.png`` (one axis per :class:`Panel`)."""
     outdir = Path(outdir)
     data, n = _read(outdir)
     if TIME_COLUMN in data:
@@ -258,16 +269,14 @@ def plot_timeseries(outdir, path=None) -> Path:
         raise ValueError(f"{outdir / 'timeseries.csv'}: no column besides time has values")
     ncols = 1 if len(panels) <= 2 else 2
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(nrows, ncols, 6.4 * ncols, 2.7 * nrows + 0.5)
+    fig, axes = new_figure(nrows, ncols, 6.0 * ncols, 2.9 * nrows + 0.5)
     marker = "o" if n <= 30 else None
     for ax, p in zip(axes.flat, panels):
         _draw_panel(ax, p, t if p.x_column is None else data[p.x_column], data, marker, xlabel)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(run_title(outdir), fontsize=11)
-    out = Path(path) if path is not None else outdir / "timeseries.png"
-    fig.savefig(out, dpi=110)
-    return out
+    return fig
 
 
 def run_title(outdir: Path) -> str:
@@ -314,6 +323,11 @@ def _step_labels(outdir: Path) -> dict[int, str]:
 
 def plot_voltage(outdir, path=None) -> Path:
     """Draw ``voltage.png``: voltage vs time, current vs time, voltage vs capacity."""
+    return _save(voltage_figure(outdir), Path(outdir), "voltage.png", path)
+
+
+def voltage_figure(outdir):
+    """The Figure of ``voltage.png``."""
     outdir = Path(outdir)
     data, n = _read(outdir)
     vcol = voltage_column(data)
@@ -362,9 +376,7 @@ def plot_voltage(outdir, path=None) -> Path:
         if 1 < len(ids) <= 8:
             ax.legend(fontsize=7, loc="best", framealpha=0.7)
     fig.suptitle(run_title(outdir), fontsize=11)
-    out = Path(path) if path is not None else outdir / "voltage.png"
-    fig.savefig(out, dpi=110)
-    return out
+    return fig
 
 
 def _ocv_at_mean(outdir: Path, data: dict):
@@ -438,6 +450,11 @@ def voltage_components(data: dict, ocv=None, stress_in_eta: bool = False):
 def plot_voltage_components(outdir, path=None) -> Path:
     """Draw ``voltage_components.png``: the voltage stacked from the OCV and each
     overpotential (filled), and the overpotentials in mV on their own axis."""
+    return _save(voltage_components_figure(outdir), Path(outdir), "voltage_components.png", path)
+
+
+def voltage_components_figure(outdir):
+    """The Figure of ``voltage_components.png``."""
     outdir = Path(outdir)
     data, n = _read(outdir)
     res = voltage_components(data, _ocv_at_mean(outdir, data), _stress_in_eta(outdir))
@@ -464,6 +481,4 @@ def plot_voltage_components(outdir, path=None) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.suptitle(run_title(outdir), fontsize=11)
-    out = Path(path) if path is not None else outdir / "voltage_components.png"
-    fig.savefig(out, dpi=110)
-    return out
+    return fig

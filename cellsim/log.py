@@ -203,7 +203,7 @@ class TerminalHandler(logging.StreamHandler):
         width = shutil.get_terminal_size((100, 20)).columns
         head = f"{100 * prog.fraction:5.1f} % "
         tail = f" {text}  {format_duration(prog.elapsed())} elapsed, ETA {format_duration(prog.eta())}"
-        n = max(10, min(40, width - len(head) - len(tail) - 3))
+        n = 24 if width >= 100 else 12  # fixed while the run lasts: the bar does not jitter
         full = int(round(prog.fraction * n))
         line = f"{head}|{self._chars[0] * full}{self._chars[1] * (n - full)}|{tail}"
         return line[: max(width - 1, 20)]
