@@ -180,7 +180,7 @@ def run(case, outdir=None, *, set: dict | None = None, overwrite: bool = True, r
     continue the run in ``outdir`` from its checkpoint. ``comm``: the MPI communicator
     (default COMM_WORLD). ``quiet``: warnings only on the terminal (cellsim.log keeps
     every line). A run that fails returns a Result with ``status == "failed"`` and the
-    reason (``raise_on_failure=True``: raise instead); an invalid case raises
+    reason (``raise_on_failure=True``: RuntimeError instead); an invalid case raises
     ``cellsim.schema.CaseError`` before anything is written.
     """
     import logging
@@ -212,4 +212,7 @@ def run(case, outdir=None, *, set: dict | None = None, overwrite: bool = True, r
         # the run failed and says why in its manifest: returned, as the command line reports it
     finally:
         set_verbosity(level)
-    return Result(outdir)
+    res = Result(outdir)
+    if raise_on_failure and res.status == "failed":
+        raise RuntimeError(f"cellsim run in {outdir} failed: {res.reason}")
+    return res

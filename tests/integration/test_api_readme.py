@@ -107,3 +107,20 @@ def test_terminal_run_shows_a_progress_bar_eta_and_summary(tmp_path):
         assert row in text, row
     log = (tmp_path / "out" / "cellsim.log").read_text()
     assert re.search(r"step +1 .*\[ *\d+\.\d %, ETA [0-9:?]+\]", log)  # plain lines in the log
+
+
+def test_run_returns_a_failed_result_with_its_reason(tmp_path):
+    """A run that fails is a Result with status failed and the reason (as the command line
+    reports it); raise_on_failure=True raises instead; the case dict is given with ``set``."""
+    import cellsim
+    from cellsim.case import case_from_dict
+
+    case = {"geometry": {"kind": "sphere", "radius": 5.86e-6, "mesh_size": 2.5e-6},
+            "physics": {"initial_stoichiometry": 0.1}, "control": {"mode": "galvanostatic", "c_rate": 2.0},
+            "output": {"fields": False}}
+    bad = {"control.c_rate": 500.0, "time.dt_initial": 60.0, "time.dt_max": 60.0, "time.dt_min": 30.0,
+           "time.t_end": 240.0}
+    res = cellsim.run(case, tmp_path / "bad", set=bad, quiet=True)
+    assert res.status == "failed" and "dt_min" in res.reason
+    with pytest.raises(RuntimeError, match="dt_min"):
+        cellsim.run(case_from_dict(case), tmp_path / "bad", set=bad, quiet=True, raise_on_failure=True)
