@@ -1,5 +1,9 @@
 """The ``cellsim`` command: run | check | mesh | tortuosity | dfn | plot | paraview | info | schema.
 
+Global options (before or after the command): ``--version``; ``-q``/``--quiet`` (warnings
+and errors only: no progress, no summary on the terminal; ``cellsim.log`` still gets every
+line); ``-v``/``--verbose`` (debug messages too).
+
 Exit codes: 0 success (completed or cut-off reached), 1 run failed (reason in
 manifest.json), 2 invalid case or command line (nothing written), 3 DOLFINx missing,
 4 interrupted by SIGTERM/SIGINT (a checkpoint was written: ``cellsim run --resume OUTDIR``).
@@ -92,7 +96,7 @@ def cmd_run(args) -> int:
     except Exception as exc:  # reason already in manifest.json
         _err(f"run failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
-    if _rank() == 0:
+    if _rank() == 0 and not getattr(args, "quiet", False):
         print(f"cellsim: {res.status} ({res.reason}); results in {res.outdir.resolve()}", flush=True)
     if res.status == "interrupted":
         return EXIT_INTERRUPTED
@@ -186,13 +190,20 @@ def cmd_dfn(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .postprocess import plot
+    from .postprocess import plot_all
 
     if not Path(args.outdir).is_dir():
         _err(f"{args.outdir}: no such output folder")
         return EXIT_BAD_INPUT
-    if _rank() == 0:
-        for p in plot(args.outdir):
+    if _rank() != 0:
+        return EXIT_OK
+    try:
+        made = plot_all(args.outdir, time=args.time, fields=args.field, region=args.region)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        _err(f"plot: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}")
+        return EXIT_BAD_INPUT
+    if not getattr(args, "quiet", False):
+        for p in made:
             print(p)
     return EXIT_OK
 
@@ -259,10 +270,29 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
+def _verbosity_options(parser, top: bool) -> None:
+    """-q / -v on the main parser and on every command (a command's copy does not reset
+    what was given before the command)."""
+    g = parser.add_mutually_exclusive_group()
+    kw = {} if top else {"default": argparse.SUPPRESS}
+    g.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only", **kw)
+    g.add_argument("-v", "--verbose", action="store_true", help="debug messages too", **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="cellsim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"cellsim {__version__}")
+    _verbosity_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a case (also under mpiexec -n N)")
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity_options(common, top=False)
+
+    def command(name, **kw):
+        return sub.add_parser(name, parents=[common], **kw)
+
+    r = command("run", help="run a case (also under mpiexec -n N)")
     r.add_argument("case", nargs="?", help="case file (TOML)")
     r.add_argument("-o", "--output", help="output folder (default results/<case name>)")
     r.add_argument("--overwrite", action="store_true",
@@ -270,18 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="OUTDIR",
                    help="continue the stopped, killed or interrupted run in OUTDIR from its last checkpoint")
     r.set_defaults(func=cmd_run)
-    c = sub.add_parser("check", help="validate a case file (no DOLFINx needed)")
+    c = command("check", help="validate a case file (no DOLFINx needed)")
     c.add_argument("case")
     c.set_defaults(func=cmd_check)
-    m = sub.add_parser("mesh", help="build and report the geometry of a case (also under mpiexec)")
+    m = command("mesh", help="build and report the geometry of a case (also under mpiexec)")
     m.add_argument("case")
     m.add_argument("-o", "--output", help="output folder (default results/<case name>_mesh)")
     m.set_defaults(func=cmd_mesh)
-    t = sub.add_parser("tortuosity", help="tortuosity factors of a case's electrode geometry (TauFactor-like)")
+    t = command("tortuosity", help="tortuosity factors of a case's electrode geometry (TauFactor-like)")
     t.add_argument("case")
     t.add_argument("-o", "--output", help="output folder (default results/<case name>_tortuosity)")
     t.set_defaults(func=cmd_tortuosity)
-    d = sub.add_parser("dfn", help="the homogenised twin: DFN parameters from the geometry (BPX, PyBaMM set) and "
+    d = command("dfn", help="the homogenised twin: DFN parameters from the geometry (BPX, PyBaMM set) and "
                        "PyBaMM's half-cell DFN through the case's protocol (needs the 'dfn' extra)")
     d.add_argument("case")
     d.add_argument("-o", "--output", help="output folder (default results/<case name>_dfn)")
@@ -292,25 +322,39 @@ def build_parser() -> argparse.ArgumentParser:
                    "current scaled by the wetted fraction w ('volume'), 3V/A of the wetted surface ('area'), or their "
                    "geometric mean with the exchange current scaled by sqrt(w) (default); docs/dfn.md")
     d.set_defaults(func=cmd_dfn)
-    pl = sub.add_parser("plot", help="pictures of a finished run: timeseries.png, fields.png")
+    pl = command("plot", help="pictures of a run: voltage.png, voltage_components.png, timeseries.png, "
+                        "fields.png")
     pl.add_argument("outdir")
+    pl.add_argument("--time", type=float, metavar="T",
+                    help="output time of the field picture [s] (the nearest stored; default the last)")
+    pl.add_argument("--field", action="append", metavar="NAME",
+                    help="field to draw (repeat for several; default: up to three per region)")
+    pl.add_argument("--region", metavar="R", help="only this region in the field picture (default: every region)")
     pl.set_defaults(func=cmd_plot)
-    pv = sub.add_parser("paraview", help="write OUTDIR/cellsim.pvsm (every region, coloured, with time) and open "
+    pv = command("paraview", help="write OUTDIR/cellsim.pvsm (every region, coloured, with time) and open "
                         "it in ParaView")
     pv.add_argument("outdir")
     pv.add_argument("--no-gui", action="store_true", help="only write the state file")
     pv.set_defaults(func=cmd_paraview)
-    i = sub.add_parser("info", help="versions, MPI size, PETSc solver packages")
+    i = command("info", help="versions, MPI size, PETSc solver packages")
     i.add_argument("--materials", action="store_true", help="also list the parameter sets")
     i.set_defaults(func=cmd_info)
-    s = sub.add_parser("schema", help="print the case-file reference (Markdown)")
+    s = command("schema", help="print the case-file reference (Markdown)")
     s.set_defaults(func=cmd_schema)
     return p
 
 
 def main(argv=None) -> int:
+    import logging
+
+    from .log import set_verbosity
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    set_verbosity(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.func(args)
+    finally:
+        set_verbosity(logging.INFO)  # main() called in-process (tests, notebooks) leaves no trace
 
 
 if __name__ == "__main__":  # pragma: no cover

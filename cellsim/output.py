@@ -59,7 +59,8 @@ FORMAT_VERSION = 1
 
 # Outputs of an earlier run in the same folder, removed before a new run starts so that
 # no stale result can be mistaken for a new one. Only these names are touched.
-_STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png", "cellsim.log")
+_STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png", "voltage.png", "voltage_components.png",
+                "cellsim.log", "cellsim.pvsm")
 _STALE_GLOBS = ("fields*.png",)
 
 _UNIT_RE = re.compile(r"^\S.*\s\[[^\[\]]*\]$")

@@ -5,32 +5,32 @@ output contract (:mod:`cellsim.output`): ``timeseries.csv``, ``manifest.json`` a
 VTK series ``fields/<region>.pvd``. So ``cellsim plot OUTDIR`` runs on a laptop with
 only numpy, matplotlib and PyVista.
 
-* :func:`plot_timeseries` -> ``timeseries.png``: one panel per physical quantity. Columns
-  are grouped by their unit (the text in brackets), so "voltage [V]" and "particle
-  potential [V]" share a panel, the concentrations [mol m-3] another, the stresses [Pa]
-  a third (drawn in MPa); Newton iterations and the time step dt form a solver panel
-  (dt on a log axis). Columns that are absent or all empty give no panel. When a voltage
-  and a capacity column are present, a voltage-capacity panel is added.
+* the time-series pictures (:mod:`cellsim.curves`, re-exported here):
+  :func:`plot_voltage` -> ``voltage.png``, :func:`plot_voltage_components` ->
+  ``voltage_components.png``, :func:`plot_timeseries` -> ``timeseries.png`` (one axis per
+  quantity, errors on log axes).
 * :func:`plot_fields` -> ``fields.png``: one row per region (every region of the run),
-  up to three scalar fields each, at one output time (the last by default), on the
-  mesh clipped by a plane through its centre so that the interior shows (3D), with
-  scalar bars that carry the unit.
-* :func:`plot` does both (the ``cellsim plot OUTDIR`` command).
+  up to three scalar fields each (or the fields asked for), at one output time (the last
+  by default), on the mesh clipped by a plane through its centre so that the interior
+  shows (3D), with scalar bars that carry the unit.
+* :func:`plot` draws ``timeseries.png`` and ``fields.png``; :func:`plot_all` every
+  picture the folder allows (the ``cellsim plot OUTDIR [--time T] [--field NAME]
+  [--region R]`` command).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cellsim.output import FIELD_UNITS, field_files, read_manifest, read_timeseries
-
-TIME_COLUMN = "time [s]"
+from cellsim.curves import (  # noqa: F401  (re-exported: the time-series pictures)
+    TIME_COLUMN, Panel, plot_timeseries, plot_voltage, plot_voltage_components, split_column, timeseries_panels,
+    voltage_column, voltage_components,
+)
+from cellsim.output import FIELD_UNITS, field_files, read_timeseries
 
 #: Fields shown by :func:`plot_fields`, in this order (the first three present).
 FIELD_PRIORITY = (
@@ -42,169 +42,6 @@ FIELD_PRIORITY = (
     "solid_potential",
     "interface_damage",
 )
-
-# Order of unit panels; units not listed come after, in column order.
-_UNIT_ORDER = ("V", "A m-2", "A", "mol m-3", "-", "Pa", "mA h m-2", "mA h")
-_COLUMN_RE = re.compile(r"^(?P<name>.*\S)\s*\[(?P<unit>[^\[\]]*)\]$")
-
-
-def split_column(column: str) -> tuple[str, str]:
-    """``"voltage [V]"`` -> ``("voltage", "V")``; a column without unit gets ``""``."""
-    m = _COLUMN_RE.match(column.strip())
-    if not m:
-        return column.strip(), ""
-    return m.group("name"), m.group("unit").strip()
-
-
-@dataclass
-class Panel:
-    """One panel of the time-series figure."""
-
-    title: str
-    unit: str
-    columns: list[str]
-    twin: list[str] = field(default_factory=list)  # plotted on a right axis (log scale)
-    scale: float = 1.0  # values are divided by this
-    shown_unit: str = ""
-    x_column: str | None = None  # None: time
-
-
-def _is_solver_column(name: str, unit: str) -> bool:
-    n = name.lower()
-    return "iteration" in n or (n in ("dt", "time step") and unit == "s")
-
-
-def timeseries_panels(data: dict[str, np.ndarray]) -> list[Panel]:
-    """Group the time-series columns into panels (columns that are all NaN are skipped)."""
-    present = [
-        c for c, v in data.items() if c != TIME_COLUMN and np.any(np.isfinite(np.asarray(v, float)))
-    ]
-    solver_main, solver_twin = [], []
-    by_unit: dict[str, list[str]] = {}
-    for c in present:
-        name, unit = split_column(c)
-        if _is_solver_column(name, unit):
-            (solver_twin if unit == "s" else solver_main).append(c)
-        else:
-            by_unit.setdefault(unit, []).append(c)
-    order = [u for u in _UNIT_ORDER if u in by_unit] + [u for u in by_unit if u not in _UNIT_ORDER]
-    panels = []
-    for unit in order:
-        cols = by_unit[unit]
-        names = [split_column(c)[0] for c in cols]
-        title = _panel_title(unit, names)
-        p = Panel(title=title, unit=unit, columns=cols, shown_unit=unit)
-        if unit == "Pa":
-            p.scale, p.shown_unit = 1e6, "MPa"
-        panels.append(p)
-    if solver_main or solver_twin:
-        main = solver_main or solver_twin
-        twin = solver_twin if solver_main else []
-        panels.append(Panel(title="solver", unit="-", columns=main, twin=twin, shown_unit="-"))
-    volt = next((c for c in present if split_column(c) == ("voltage", "V")), None)
-    cap = next((c for c in present if split_column(c)[0].startswith("capacity")), None)
-    if volt and cap:
-        panels.append(
-            Panel(title="voltage vs capacity", unit="V", columns=[volt], shown_unit="V", x_column=cap)
-        )
-    return panels
-
-
-def _panel_title(unit: str, names: list[str]) -> str:
-    known = {
-        "V": "potentials",
-        "mol m-3": "concentrations",
-        "Pa": "stresses",
-        "A m-2": "current densities",
-        "A": "currents",
-    }
-    if len(names) == 1:
-        return names[0]
-    return known.get(unit, ", ".join(names) if len(names) <= 2 else f"quantities in [{unit}]")
-
-
-def _time_axis(t: np.ndarray) -> tuple[np.ndarray, str]:
-    tmax = float(np.nanmax(np.abs(t))) if t.size else 0.0
-    if tmax > 3 * 3600:
-        return t / 3600.0, "time [h]"
-    if tmax > 3 * 60:
-        return t / 60.0, "time [min]"
-    return t, "time [s]"
-
-
-def _new_figure(nrows: int, ncols: int, width: float, height: float):
-    """A matplotlib Figure on the Agg canvas, without pyplot (no global backend change)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def plot_timeseries(outdir, path=None) -> Path:
-    """Draw ``timeseries.png`` (or ``path``) from ``OUTDIR/timeseries.csv``; returns the path."""
-    outdir = Path(outdir)
-    data = read_timeseries(outdir)
-    nrows_data = len(next(iter(data.values()))) if data else 0
-    if nrows_data == 0:
-        raise ValueError(f"{outdir / 'timeseries.csv'} has no rows to plot")
-    if TIME_COLUMN in data:
-        t, xlabel = _time_axis(data[TIME_COLUMN])
-    else:
-        t, xlabel = np.arange(nrows_data, dtype=float), "step [-]"
-    panels = timeseries_panels(data)
-    if not panels:
-        raise ValueError(f"{outdir / 'timeseries.csv'}: no column besides time has values")
-    ncols = 1 if len(panels) <= 2 else 2
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = _new_figure(nrows, ncols, 6.0 * ncols, 2.9 * nrows + 0.5)
-    marker = "o" if nrows_data <= 30 else None
-    for ax, p in zip(axes.flat, panels):
-        x = t if p.x_column is None else data[p.x_column]
-        for c in p.columns:
-            name, _ = split_column(c)
-            style = "steps-post" if p.title == "solver" else "default"
-            ax.plot(x, data[c] / p.scale, marker=marker, ms=3, lw=1.4, label=name, drawstyle=style)
-        ax.set_ylabel(f"[{p.shown_unit}]" if p.shown_unit else "")
-        ax.set_xlabel(xlabel if p.x_column is None else p.x_column)
-        ax.set_title(p.title, fontsize=10)
-        ax.grid(True, alpha=0.3)
-        if p.twin:
-            ax2 = ax.twinx()
-            for c in p.twin:
-                name, unit = split_column(c)
-                y = np.asarray(data[c], float)
-                ax2.plot(x, y, color="tab:red", ls="--", marker=marker, ms=3, lw=1.2, label=f"{name} [{unit}]")
-                if np.all(y[np.isfinite(y)] > 0):
-                    ax2.set_yscale("log")
-            ax2.set_ylabel(", ".join(p.twin), color="tab:red")
-            h1, l1 = ax.get_legend_handles_labels()
-            h2, l2 = ax2.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="best")
-        elif len(p.columns) > 1:
-            ax.legend(fontsize=8, loc="best")
-        if p.title == "solver":
-            ax.yaxis.get_major_locator().set_params(integer=True)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle(_run_title(outdir), fontsize=11)
-    out = Path(path) if path is not None else outdir / "timeseries.png"
-    fig.savefig(out, dpi=110)
-    return out
-
-
-def _run_title(outdir: Path) -> str:
-    try:
-        m = read_manifest(outdir)
-    except (OSError, ValueError):
-        return outdir.name
-    bits = [outdir.name, f"status: {m.get('status', '?')}"]
-    if m.get("reason"):
-        bits.append(str(m["reason"])[:80])
-    return " | ".join(bits)
-
 
 # --------------------------------------------------------------------------------------
 # fields (PyVista)
@@ -275,15 +112,23 @@ def _pick_region(files: dict, region: str | None) -> str:
     return sorted(files)[0]
 
 
-def _scalar_fields(grid) -> list[tuple[str, str]]:
-    """(name, 'point'|'cell') of the scalar fields to draw, in FIELD_PRIORITY order."""
+def _scalar_fields(grid, names=None) -> list[tuple[str, str]]:
+    """(name, 'point'|'cell') of the scalar fields to draw: those of ``names`` the grid
+    has (a vector or tensor as its magnitude), else the first three of FIELD_PRIORITY."""
     found = []
-    for name in FIELD_PRIORITY:
+    for name in (names or FIELD_PRIORITY):
         for loc, arrays in (("point", grid.point_data), ("cell", grid.cell_data)):
-            if name in arrays and np.asarray(arrays[name]).ndim == 1:
-                found.append((name, loc))
+            if name in arrays:
+                a = np.asarray(arrays[name])
+                if a.ndim == 1:
+                    found.append((name, loc))
+                elif names:
+                    arrays[f"{name} magnitude"] = np.linalg.norm(a.reshape(len(a), -1), axis=1)
+                    found.append((f"{name} magnitude", loc))
+                else:
+                    continue
                 break
-    return found[:3]
+    return found if names else found[:3]
 
 
 def _region_order(files: dict) -> list[str]:
@@ -292,11 +137,14 @@ def _region_order(files: dict) -> list[str]:
     return [first] + sorted(r for r in files if r != first)
 
 
-def _prepare_region(files: dict, reg: str, time: float | None):
-    """(grid, t, fields, bounds) of one region: what :func:`plot_fields` draws."""
+def _prepare_region(files: dict, reg: str, time: float | None, names=None):
+    """(grid, t, fields) of one region: what :func:`plot_fields` draws (``fields`` empty
+    when the region has none of ``names``)."""
     grid, t = read_region(files[reg]["pvd"], time)
     grid = _for_drawing(grid, files[reg].get("fields", {}))
-    fields = _scalar_fields(grid)
+    fields = _scalar_fields(grid, names)
+    if not fields and names:
+        return grid, t, fields
     if not fields:
         vec = "displacement" if "displacement" in grid.point_data else None
         if vec is None:
@@ -338,12 +186,15 @@ def _linear_cells(grid):
     return grid
 
 
-def plot_fields(outdir, region: str | None = None, time: float | None = None, path=None) -> Path:
+def plot_fields(outdir, region: str | None = None, time: float | None = None, path=None,
+                fields=None) -> Path:
     """Draw ``fields.png`` (``fields_<region>.png`` when ``region`` is given, or ``path``).
 
     One row per region (every region of the run, the particle region first; only
     ``region`` when given), showing up to three scalar fields of :data:`FIELD_PRIORITY`
-    (lithium_concentration, von_mises_stress, hydrostatic_stress, ...), at the output
+    (lithium_concentration, von_mises_stress, hydrostatic_stress, ...), or the fields
+    named in ``fields`` (a vector or tensor as its magnitude; regions without any of
+    them are left out), at the output
     time nearest ``time`` [s] (default: the last). A 3D mesh is cut by the plane
     y = y_centre of all regions and the half y < y_centre is drawn, so that the cut face
     shows the interior; the camera looks at the cut face. Stresses are drawn in MPa.
@@ -353,7 +204,14 @@ def plot_fields(outdir, region: str | None = None, time: float | None = None, pa
     outdir = Path(outdir)
     files = field_files(outdir)
     regions = [_pick_region(files, region)] if region is not None else _region_order(files)
-    rows = [(reg, *_prepare_region(files, reg, time)) for reg in regions]
+    if isinstance(fields, str):
+        fields = [fields]
+    rows = [(reg, *_prepare_region(files, reg, time, fields)) for reg in regions]
+    rows = [r for r in rows if r[3]]
+    if not rows:
+        have = sorted({f for d in files.values() for f in d.get("fields", {})})
+        raise KeyError(f"no region {'of ' + repr(regions) + ' ' if region else ''}has the field(s) {fields}; "
+                       f"fields written: {have}")
     allb = np.array([np.asarray(g.bounds, float).reshape(3, 2) for _, g, _, _ in rows])
     b = np.stack([allb[:, :, 0].min(axis=0), allb[:, :, 1].max(axis=0)], axis=1)
     size = float(np.max(b[:, 1] - b[:, 0]))
@@ -458,20 +316,40 @@ def _draw_field(pl, shown, name, loc, reg, t, show_edges, is3d, size) -> None:
     pl.camera.position = tuple(np.asarray(pl.camera.position) - shift)
 
 
-def plot(outdir) -> list[Path]:
-    """Make every picture the output folder allows; returns the paths written."""
+def _has_rows(outdir: Path):
+    ts = outdir / "timeseries.csv"
+    if not ts.exists():
+        return None
+    data = read_timeseries(ts)
+    return data if data and len(next(iter(data.values()))) > 0 else None
+
+
+def plot(outdir, time: float | None = None, fields=None, region: str | None = None) -> list[Path]:
+    """``timeseries.png`` and ``fields.png`` (as far as the folder has them); returns the
+    paths written. ``time``, ``fields``, ``region``: as :func:`plot_fields`."""
     outdir = Path(outdir)
     made = []
-    ts = outdir / "timeseries.csv"
-    if ts.exists():
-        data = read_timeseries(ts)
-        if data and len(next(iter(data.values()))) > 0:
-            made.append(plot_timeseries(outdir))
+    if _has_rows(outdir) is not None:
+        made.append(plot_timeseries(outdir))
     if field_files(outdir):
-        made.append(plot_fields(outdir))
+        made.append(plot_fields(outdir, region=region, time=time, fields=fields))
     if not made:
         raise FileNotFoundError(f"{outdir}: nothing to plot (no timeseries rows, no fields)")
     return made
+
+
+def plot_all(outdir, time: float | None = None, fields=None, region: str | None = None) -> list[Path]:
+    """Every picture the output folder allows (``cellsim plot``): ``voltage.png`` and
+    ``voltage_components.png`` (where the run has a voltage and an OCP), then
+    ``timeseries.png`` and ``fields.png`` (:func:`plot`)."""
+    outdir = Path(outdir)
+    made = []
+    data = _has_rows(outdir)
+    if data is not None and voltage_column(data) is not None:
+        made.append(plot_voltage(outdir))
+        if voltage_components(data) is not None:
+            made.append(plot_voltage_components(outdir))
+    return made + plot(outdir, time=time, fields=fields, region=region)
 
 
 def main(argv=None) -> int:
@@ -481,7 +359,7 @@ def main(argv=None) -> int:
         print("usage: python -m cellsim.postprocess OUTDIR [OUTDIR ...]", file=sys.stderr)
         return 2
     for d in args:
-        for p in plot(d):
+        for p in plot_all(d):
             print(p)
     return 0
 

@@ -37,7 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .log import get_logger, setup_logging
+from .log import (Progress, Timers, end_progress, get_logger, petsc_event_seconds, petsc_log_begin,
+                  setup_logging, timing_summary)
 
 BASE_COLUMNS = [
     "time [s]", "step [-]", "cycle [-]", "protocol step [-]", "dt [s]", "newton iterations [-]",
@@ -125,7 +126,7 @@ def _signal_name(signum: int) -> str:
 
 
 def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_steps: int | None = None,
-                 initial=None, resume: dict | None = None, checkpoint_dir=None) -> LoopResult:
+                 initial=None, resume: dict | None = None, checkpoint_dir=None, timers=None) -> LoopResult:
     """Run the case's protocol on a built model (collective).
 
     ``out``: a RunOutput or None; ``max_steps``: stop after that many accepted time steps
@@ -133,7 +134,8 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
     reported in the first row); ``resume``: the driver state of a checkpoint (the model's
     state already loaded) to continue from; ``checkpoint_dir``: where checkpoints are
     written (every ``output.checkpoint_every`` steps, at protocol step ends and at the end;
-    None: none)."""
+    None: none); ``timers``: a :class:`cellsim.log.Timers` that gets the wall time of the
+    Newton solves, diagnostics, output and checkpoints."""
     from .protocol import first_crossing, iterate_steps, stop_events
 
     log = log or get_logger()
@@ -149,17 +151,22 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
     d = model.diagnostics()
     every = getattr(case.output, "checkpoint_every", 0) or 0
     Interrupt.install(reset=False)  # mesh generation (gmsh) may have reset the signal handlers
+    T = timers if timers is not None else Timers()
+    proto = case.effective_protocol()
+    prog = Progress(ts.t_end, len(proto.steps) * proto.cycles, stops, d, resumed=resume is not None)
 
     def checkpoint(st_number, t_step, dt, at_start=False):
         if checkpoint_dir is None:
             return
         from . import checkpoint as ck
 
+        T.start("checkpoints")
         ck.save(model, {"step_number": st_number, "at_start": at_start, "t": t, "t_step": t_step, "dt": dt,
                         "steps": res.steps,
                         "rows": out.steps if out is not None else 0,
                         "step_ends": [list(e) for e in res.step_ends],
                         "wall": time.perf_counter() - wall0}, checkpoint_dir)
+        T.stop("checkpoints")
 
     if resume is None:
         row0 = {"time [s]": 0.0, "step [-]": 0, "cycle [-]": 0, "protocol step [-]": 0, "dt [s]": 0.0,
@@ -167,9 +174,11 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                 "krylov iterations [-]": initial.krylov_iterations if initial is not None else 0,
                 "wall time [s]": 0.0, **{k: v for k, v in d.items() if k in cols}}
         if out is not None:
+            T.start("output")
             out.add_row(row0)
             if case.output.fields:
                 out.write_fields(0.0, model.output_fields(), **model.field_metadata())
+            T.stop("output")
         if keep_rows:
             res.rows.append(row0)
     else:
@@ -187,6 +196,7 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
         resuming = resume is not None and st.number == resume["step_number"] and not resume.get("at_start")
         model.apply_step(st, predict=not resuming)
         log.info(f"-- {st.label}: {model.describe_control(st)}")
+        prog.start_step(st, d)
         t_step = float(resume["t_step"]) if resuming else 0.0
         dt = float(resume["dt"]) if resuming else ts.dt_initial
         ended = ""
@@ -214,7 +224,9 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
             dt = min(dt, t_end - t)
             if st.duration is not None:
                 dt = min(dt, st.duration - t_step)
+            T.start("newton")
             sr = model.step(dt)
+            wall_newton = T.stop("newton")
             if not sr.converged:
                 if not sr.retry:
                     res.status, res.reason = "failed", f"{st.label}: step at t = {t:.6g} s failed: {sr.reason}"
@@ -231,7 +243,9 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                     finished = False
                     break
                 continue
+            T.start("diagnostics")
             d_new = model.diagnostics()
+            T.stop("diagnostics")
             why = model.check_step(d, d_new, dt)
             if why:
                 res.status = "failed"
@@ -256,13 +270,20 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                    "dt [s]": dt, "newton iterations [-]": sr.newton_iterations,
                    "krylov iterations [-]": sr.krylov_iterations, "wall time [s]": time.perf_counter() - wall0,
                    **{k: v for k, v in d.items() if k in cols}}
+            T.start("output")
             if out is not None:
                 out.add_row(row)
             if keep_rows:
                 res.rows.append(row)
+            T.stop("output")
+            prog.update(t, t_step, d)
             log.info(f"step {res.steps:4d}  t = {t:10.5g} s  dt = {dt:8.3g} s  {model.progress(d)}  "
                      f"Newton {sr.newton_iterations}"
-                     + (f" (Krylov {sr.krylov_iterations})" if sr.krylov_iterations > sr.newton_iterations else ""))
+                     + (f" (Krylov {sr.krylov_iterations})" if sr.krylov_iterations > sr.newton_iterations else "")
+                     + f"  [{prog.suffix()}]",
+                     extra={"progress": prog, "bar_text": f"t = {t:.5g} s  step {res.steps}  {model.progress(d)}"})
+            log.debug(f"   step {res.steps}: Newton solve {wall_newton:.3f} s; largest changes "
+                      + ", ".join(f"{k} {v[0]:.3g} (target {v[1]:.3g})" for k, v in changes.items()))
             if ev is not None:
                 ended = ev.describe(d)
                 if ev in stops:
@@ -274,7 +295,9 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
             last = bool(ended) or t >= t_end * (1 - 1e-12) or (max_steps is not None and res.steps >= max_steps)
             written = False
             if out is not None and case.output.fields and (res.steps % case.output.fields_every == 0 or last):
+                T.start("output")
                 out.write_fields(t, model.output_fields(), **model.field_metadata())
+                T.stop("output")
                 written = True
             if not ended and ts.adaptive:
                 dt = min(max(dt * _grow(ts, changes, sr.newton_iterations, model.slow_newton), ts.dt_min), ts.dt_max)
@@ -286,8 +309,11 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
         res.step_ends.append((st.label, t, ended))
         log.info(f"   {last_reason} (t = {t:.6g} s)")
         checkpoint(st.number + 1, 0.0, ts.dt_initial, at_start=True)  # before the next protocol step
+    end_progress(log)
     if out is not None and case.output.fields and not written and res.steps > 0:
+        T.start("output")
         out.write_fields(t, model.output_fields(), **model.field_metadata())  # the final state (failed or stopped runs)
+        T.stop("output")
     if finished:
         res.status = "completed"
         res.reason = f"protocol finished ({case.effective_protocol().cycles} cycle(s)); last: {last_reason}"
@@ -325,7 +351,10 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
     comm = comm or MPI.COMM_WORLD
     outdir = Path(outdir)
     wall0 = time.perf_counter()
-    log = setup_logging(comm.rank, None)
+    log = setup_logging(comm.rank, None, size=comm.size)
+    T = Timers()
+    petsc_log_begin()  # PETSc's event log: the assembly / linear-solve split of the summary
+    petsc0 = petsc_event_seconds()
     case_text = case_to_toml(case)
     claim_output_dir(outdir, comm, overwrite=overwrite, resume=resume, case_toml=case_text)
     if resume and not ck.exists(outdir):
@@ -345,7 +374,10 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
                 raise CaseError("geometry: required key is missing (a [geometry] table)")
             from .geometry.mesh import build_mesh
 
+            T.start("meshing")
             tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
+            T.stop("meshing")
+        T.start("setup")
         model = build_model(case, tm, comm)
         drv = None
         if resume:
@@ -354,22 +386,31 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
                         meta={"title": case.title, "command": command, "model": case.model, **model.meta()},
                         resume_rows=drv["rows"] if drv is not None else None,
                         resume_time=drv["t"] if drv is not None else None)
-        log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None, append=resume)
+        T.stop("setup")
+        log = setup_logging(comm.rank, str(outdir / "cellsim.log") if comm.rank == 0 else None, append=resume,
+                            size=comm.size)
         log.info(f"cellsim {case.model}: {case.title or 'case'} on {comm.size} MPI rank(s); output in {outdir}")
         log.info(model.describe())
         r0 = None
         if drv is None:
+            T.start("newton")
             r0 = model.solve_initial()
+            T.stop("newton")
             if r0 is not None and not r0.converged:
                 raise RuntimeError(f"initial equilibrium: {r0.reason}")
-        lr = run_protocol(case, model, out=out, log=log, initial=r0, resume=drv, checkpoint_dir=outdir)
+        lr = run_protocol(case, model, out=out, log=log, initial=r0, resume=drv, checkpoint_dir=outdir, timers=T)
         status, reason, steps, t = lr.status, lr.reason, lr.steps, lr.time
         d = model.diagnostics()
         summary = {"steps": steps, "final time [s]": t, **model.meta(),
                    "step_ends": [{"step": a, "time [s]": b, "reason": c} for a, b, c in lr.step_ends],
                    **{k: v for k, v in d.items()}}
+        summary["wall time split [s]"] = timing_summary(T, petsc0, time.perf_counter() - wall0, steps, comm)[1]
         log.info(f"{status}: {reason}  ({steps} steps, {time.perf_counter() - wall0:.1f} s wall)")
+        T.start("output")
         out.close(status, reason, summary)
+        T.stop("output")
+        for line in timing_summary(T, petsc0, time.perf_counter() - wall0, steps, comm)[0]:
+            log.info(line)
     except Exception as exc:
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         if comm.size > 1 and not isinstance(exc, _collective_errors()):

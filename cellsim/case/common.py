@@ -94,6 +94,9 @@ class MaterialSpec(StrictModel):
         None, gt=-1e-3, lt=1e-3, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - "
         "c_ref)), |Omega| < 1e-3 (real materials: |Omega| < 2e-5)."
     )
+    exchange_current_activation_energy: Optional[float] = Field(
+        None, ge=0, le=2e5, description="Arrhenius activation energy of the exchange current E_r [J mol-1], "
+        "i0(T) = i0(298.15 K) exp(E_r/R (1/298.15 - 1/T)); in [0, 2e5].")
     youngs_modulus: Optional[float] = Field(
         None, gt=0, le=1e13, description="Young's modulus E [Pa], in [1e3, 1e13]."
     )

@@ -12,8 +12,9 @@ Kinetics (cellsim, DESIGN.md): i0 = f F k c_e^alpha_a (c_max - c)^alpha_a c^alph
 the exchange-current factor of the radius mapping. BPX (alpha = 1/2 only):
 i0 = F k_norm sqrt((c_e/c_e0) x (1 - x)), so k_norm = f k c_max sqrt(c_e0).
 
-No temperature dependence is written (no activation energies): cellsim's
-``physics.temperature`` enters only RT/F, and so does the twin's.
+Temperature: the exchange current carries the material's Arrhenius factor
+exp(E_r/R (1/T_ref - 1/T)) in both cellsim and the twin (BPX: "Reaction rate constant
+activation energy"); diffusivities and the electrolyte are those of the sets (isothermal).
 
 BPX has no lithium-metal electrode: the file is a ``Model = "Partial"`` parameterisation
 (cell, electrolyte, positive electrode = the working electrode, separator) with the
@@ -44,6 +45,8 @@ def twin_spec(hom: dict, case) -> dict:
         "x_0": mat.x_0,
         "x_100": mat.x_100,
         "rate_constant": mat.rate_constant,
+        "exchange_current_activation_energy [J mol-1]": mat.exchange_current_activation_energy,
+        "reference_temperature [K]": mat.reference_temperature,
         "alpha_a": mat.alpha_a,
         "alpha_c": mat.alpha_c,
         "lithium_alpha": [case.lithium.alpha_a, case.lithium.alpha_c],
@@ -69,7 +72,12 @@ def parameter_values(spec: dict):
 
     fn = spec["functions"]
     pv = pybamm.ParameterValues("Chen2020")
-    f = spec["exchange_current_factor"]
+    from ..materials.base import arrhenius
+
+    # the exchange current at the (isothermal) run temperature, as in cellsim's kinetics term
+    f = spec["exchange_current_factor"] * arrhenius(spec.get("exchange_current_activation_energy [J mol-1]", 0.0),
+                                                    spec["temperature [K]"],
+                                                    spec.get("reference_temperature [K]", 298.15))
     k = spec["rate_constant"]
     aa, ac = spec["alpha_a"], spec["alpha_c"]
 
@@ -220,6 +228,8 @@ def to_bpx(spec: dict) -> dict:
                 "Diffusivity [m2.s-1]": fn["particle_diffusivity [m2 s-1]"],
                 "OCP [V]": fn["ocp [V]"],
                 "Reaction rate constant [mol.m-2.s-1]": k_norm,
+                "Reaction rate constant activation energy [J.mol-1]": spec.get(
+                    "exchange_current_activation_energy [J mol-1]", 0.0),
             },
             "Separator": {
                 "Thickness [m]": spec["separator_thickness [m]"],
@@ -288,6 +298,8 @@ def spec_from_bpx(path_or_doc) -> dict:
         "max_voltage [V]": cell.upper_voltage_cutoff,
         "c_max [mol m-3]": c_max,
         "rate_constant": pe.reaction_rate_constant / (f * c_max * math.sqrt(c_e0)),
+        "exchange_current_activation_energy [J mol-1]": pe.reaction_rate_constant_activation_energy or 0.0,
+        "reference_temperature [K]": 298.15,
         "alpha_a": 0.5,
         "alpha_c": 0.5,
         "functions": {

@@ -34,6 +34,10 @@ class ActiveMaterial:
     poisson_ratio: float = 0.3
     c_ref: float = 0.0  # stress-free concentration, mol m-3
     electronic_conductivity: float = 1.0  # S m-1
+    #: Arrhenius activation energy of the exchange current [J mol-1]: i0(T) = i0(T_ref)
+    #: exp(E_r/R (1/T_ref - 1/T)), T_ref = ``reference_temperature``
+    exchange_current_activation_energy: float = 0.0
+    reference_temperature: float = 298.15  # K
     mechanics_citation: str = ""
     notes: str = ""
     overrides: dict = field(default_factory=dict)
@@ -44,6 +48,15 @@ class ActiveMaterial:
         if "diffusivity" in kw and not callable(kw["diffusivity"]):
             kw["diffusivity"] = constant_function(float(kw["diffusivity"]))
         return replace(self, overrides={**self.overrides, **kw}, **kw)
+
+
+def arrhenius(activation_energy: float, temperature: float, reference: float = 298.15) -> float:
+    """exp(E/R (1/T_ref - 1/T)): the factor of a rate at T against its value at T_ref."""
+    import math
+
+    if activation_energy == 0.0 or temperature == reference:
+        return 1.0
+    return math.exp(activation_energy / R_GAS * (1.0 / reference - 1.0 / temperature))
 
 
 def constant_function(value: float) -> Callable:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dolfinx_env import require_dolfinx
-from ..materials.base import FARADAY
+from ..materials.base import FARADAY, arrhenius
 from ..physics import kinetics, mechanics
 from ..physics.circuit import ParticlePotential
 from ..physics.kinetics import ButlerVolmer
@@ -306,6 +306,7 @@ class ParticleModel(Model):
         sh = comm.allreduce(fem.assemble_scalar(self._f_shsurf), op=MPI.SUM) / A if self._f_shsurf else 0.0
         i0 = float(kinetics.exchange_current_density(sm.rate_constant, phys.electrolyte_concentration,
                                                      xs * sm.c_max, sm.c_max, sm.alpha_a, sm.alpha_c))
+        i0 *= arrhenius(sm.exchange_current_activation_energy, self.T, sm.reference_temperature)
         jt = float(self.I_app.value) / (FARADAY * A)
         eta = kinetics.overpotential_for_flux(jt, i0, self.T, sm.alpha_a, sm.alpha_c, max_step=0.2)
         self.phi.x.array[:] = float(sm.ocp(np.array(xs))) + sm.partial_molar_volume * sh / FARADAY + eta

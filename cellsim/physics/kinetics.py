@@ -4,9 +4,9 @@ Insertion rate j [mol m-2 s-1], positive into the particle:
 
     eta = phi_s - phi_e - U(x) - Omega sigma_h / F
     j   = (i0 / F) [exp(-alpha_c F eta / (R T)) - exp(alpha_a F eta / (R T))]
-    i0  = F k c_e^alpha_a (c_max - c_s)^alpha_a c_s^alpha_c
+    i0  = F k c_e^alpha_a (c_max - c_s)^alpha_a c_s^alpha_c  exp(E_r/R (1/T_ref - 1/T))
 
-so a negative overpotential drives insertion, and hydrostatic tension (sigma_h > 0)
+(the Arrhenius factor of the material's activation energy E_r, 1 at T_ref = 298.15 K), so a negative overpotential drives insertion, and hydrostatic tension (sigma_h > 0)
 lowers eta, i.e. raises the effective equilibrium potential and promotes insertion.
 All functions accept numpy arrays or UFL expressions.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from ..materials import _math as m
-from ..materials.base import FARADAY, R_GAS
+from ..materials.base import FARADAY, R_GAS, arrhenius
 from .term import Term
 
 
@@ -107,6 +107,9 @@ class ButlerVolmer(Term):
             return
         ce = m_max(re_(m.q(self.c_e)), CE_CLIP) if self.c_e else self.bath_ce
         i0 = exchange_current_density(mat.rate_constant, ce, xs_c * mat.c_max, mat.c_max, mat.alpha_a, mat.alpha_c)
+        f_T = arrhenius(mat.exchange_current_activation_energy, float(m.T), mat.reference_temperature)
+        if f_T != 1.0:  # temperature dependence of the exchange current (exactly 1 at T_ref)
+            i0 = f_T * i0
         phi_e = re_(m.q(self.phi_e)) if self.phi_e else 0.0
         sh = self.sigma_h(m) if self.sigma_h is not None else 0.0
         self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, mat.partial_molar_volume)

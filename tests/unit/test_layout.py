@@ -22,7 +22,7 @@ LAYERS = [
     {"physics", "solver"},
     {"models"},
     {"output", "tortuosity_cmd", "dfn"},
-    {"simulation", "postprocess", "docs", "paraview"},
+    {"simulation", "postprocess", "curves", "api", "docs", "paraview"},
     {"cli", "__init__", "__main__"},
 ]
 
