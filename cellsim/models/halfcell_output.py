@@ -163,13 +163,15 @@ class HalfCellOutputs:
                                           if self.mode == "cc" else 0.0)
         for (name, _), s in zip(self.particles, socp):
             d[f"soc {name.replace('_', ' ')} [-]"] = float(s)
+        if self.skeleton:
+            d.update(self.skeleton_diagnostics())
         return d
 
     def particle_columns(self) -> list[str]:
         return [f"soc {name.replace('_', ' ')} [-]" for name, _ in self.particles]
 
     def columns(self) -> list[str]:
-        return DIAGNOSTIC_COLUMNS + self.particle_columns()
+        return DIAGNOSTIC_COLUMNS + self.particle_columns() + (self.skeleton_columns() if self.skeleton else [])
 
     def meta(self) -> dict:
         return {"num_dofs": self.num_dofs(), "one_c_current_density [A m-2]": self.i_1C,
@@ -198,6 +200,9 @@ class HalfCellOutputs:
             out["current_collector"] = [self._collector_field]
         if self.mech:
             out["particle"] += self._mech_fields()
+        if self.skeleton:
+            for region, fs in self.skeleton_fields().items():
+                out[region] = out.get(region, []) + fs
         return out
 
     def _mech_fields(self):
