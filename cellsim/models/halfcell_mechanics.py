@@ -42,7 +42,7 @@ from ..materials.base import FARADAY
 from ..physics import mechanics
 from ..physics.cohesive import CohesiveParameters, contact_conductance
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
-from ..physics.mechanics import ElasticSupport, Elasticity
+from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
 
 dolfinx = require_dolfinx()
@@ -92,7 +92,11 @@ class SkeletonMixin:
         rp, rb = self.sub["particle"], self.sub["binder"]
         E_s = mat.youngs_modulus
         Vu = ("Lagrange", disc.displacement_degree, (self.gdim,))
-        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, x0 * self.c_max)], c="c_s")
+        # the weak foundation of the free particles stays (relative stiffness RBM_SPRING): the
+        # tied skeleton does not need it, a particle of a generated electrode that touches no
+        # binder would be singular without it
+        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, x0 * self.c_max)], c="c_s",
+                            spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
         mech_p.declared = [Unknown("u", fem.functionspace(rp.mesh, Vu), scale=self.R_ref, role="displacement"),
                            Unknown("sigma_h", fem.functionspace(rp.mesh, ("Lagrange", 1)), scale=E_s, role="stress")]
         self.swelling = fem.Constant(self.parent, float(ms.binder_swelling_strain))

@@ -12,8 +12,10 @@ with delta = u_outer - u_inner (in N, the unit of the elasticity rows). The dama
 is either ``implicit`` (the law at the current opening: the consistent softening tangent,
 quadratic Newton away from the law's kinks, but a Newton that can cycle when facets sit at
 the onset kink, where the tangent jumps from K to the softening slope) or ``lagged`` (the
-default: T = (1 - d_n) K <delta_n>_+ n + (1 - d_n) K delta_t + K <delta_n>_- n with d_n the
-committed damage of the last accepted step; the step's damage is then computed from the
+default: T = (1 - d_n o_n) K delta_n n + (1 - d_n) K delta_t with d_n the committed damage
+and o_n = 1 where the interface was open (delta_n > 0) at the last accepted step, 0 where
+it was closed (compression then carried by the undamaged penalty K): the traction is linear
+in the displacement within a step; the step's damage is then computed from the
 converged opening by the law and committed, and the time step is limited by the damage
 growth per step, ``max_damage_change``; an IMPL-EX-like scheme, Oliver et al., Comput.
 Methods Appl. Mech. Eng. 197 (2008) 1865, without the extrapolation). After an accepted
@@ -61,6 +63,7 @@ class Cohesive(Term):
         self.measure, self.tag, self.name = measure, tag, name
         self.reads = (inner, outer)
         self.itf = None
+        self.open = None  # lagged mode: 1 where the interface was open at the last accepted step
 
     def residual(self, m):
         self.itf = CohesiveInterface(m.parent, self.facets, self.plus_cells, m.q(self.inner), m.q(self.outer),
@@ -68,14 +71,18 @@ class Cohesive(Term):
                                      name=self.name, measure=self.measure)
         if self.damage_update == "implicit":
             return {self.inner: self.itf.residual_inner, self.outer: self.itf.residual_outer}
-        # lagged: the damage of the last accepted step (the law's secant), compression penalty K
+        # lagged: the damage and the open/closed state of the last accepted step; the traction
+        # is then linear in the displacement within a step (no kink for Newton to cycle on)
+        from dolfinx import fem
+
+        self.open = fem.Function(self.itf.V0, name=f"{self.name}_open")
         K = self.params.K
         jump = m.q(self.outer)("-") - m.q(self.inner)("+")
         n = ufl.FacetNormal(m.parent)("+")
         dn = ufl.dot(jump, n)
         dtv = jump - dn * n
-        dnp = ufl.conditional(ufl.gt(dn, 0.0), dn, 0.0 * dn)
-        T = (1.0 - self.itf.d("+")) * K * (dnp * n + dtv) + K * (dn - dnp) * n
+        d = self.itf.d("+")
+        T = (1.0 - d * self.open("+")) * K * dn * n + (1.0 - d) * K * dtv
         self.traction = T
         dS = self.itf.dS
         return {self.inner: -ufl.inner(T, m.v[self.inner]("+")) * dS,
@@ -97,24 +104,39 @@ class Cohesive(Term):
 
     def update_history(self) -> float:
         """Commit the history of the accepted step; the largest damage increment (collective)."""
+        if self.open is not None:
+            jump, _, _ = self.itf.facet_state()
+            nown = self.itf._nown
+            self.open.x.array[:nown] = (np.sum(jump * self.itf.normal, axis=1) > 0).astype(float)
+            self.open.x.scatter_forward()
         return self.itf.update_history()
 
     def max_damage_change(self) -> float:
         return self.itf.max_damage_change()
 
     def snapshot(self) -> dict:
-        return self.itf.snapshot()
+        snap = self.itf.snapshot()
+        if self.open is not None:
+            snap["open"] = self.open.x.array.copy()
+        return snap
 
     def restore(self, snap: dict) -> None:
         self.itf.restore(snap)
+        if self.open is not None and "open" in snap:
+            self.open.x.array[:] = snap["open"]
 
     def functions(self) -> dict:
         """History Functions by checkpoint name."""
-        return {f"{self.name}_{k}": getattr(self.itf, k) for k in HISTORY}
+        out = {f"{self.name}_{k}": getattr(self.itf, k) for k in HISTORY}
+        if self.open is not None:
+            out[f"{self.name}_open"] = self.open
+        return out
 
     def scatter(self) -> None:
         for k in HISTORY:
             getattr(self.itf, k).x.scatter_forward()
+        if self.open is not None:
+            self.open.x.scatter_forward()
 
     def diagnostics(self) -> dict:
         """Damaged / debonded area fractions, dissipated energy, max opening (collective)."""
