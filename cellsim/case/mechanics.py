@@ -74,15 +74,17 @@ class MechanicsSpec(StrictModel):
         "E_particle / R [Pa m-1] (R: the mean particle radius) [-].",
     )
     conductance_exponent: float = Field(
-        2.0, gt=0, le=10, description="p of the damaged contact conductance G(d) = (1 - d)^p G_0 + G_res [-].",
+        3.0, gt=0, le=10, description="p of the damaged contact conductance G(d) = (1 - d)^p G_0 + G_res [-] "
+        "(with d_max = 0.999 and p = 3 a fully debonded contact keeps 1e-9 G_0 from the first term).",
     )
     residual_conductance: float = Field(
-        1.0e-6, ge=0, le=1, description="G_res / G_0 of a fully debonded particle/binder contact [-] (keeps the "
-        "isolated particle's potential block non-singular).",
+        1.0e-9, ge=0, le=1, description="G_res / G_0 of a fully debonded particle/binder contact [-] (keeps the "
+        "isolated particle's potential block non-singular; 1e-9 of the default G_0 = 1e6 S m-2 is 1e-3 S m-2).",
     )
-    connected_threshold: float = Field(
-        1.0e-2, gt=0, lt=1, description="A particle counts as electronically connected when its particle/binder "
-        "conductance is above this fraction of its intact value (or it touches the collector) [-].",
+    isolation_voltage: float = Field(
+        0.1, gt=0, le=100, description="A particle counts as electronically isolated when its 1C current would "
+        "need more than this voltage across its particle/binder contacts, I_1C,i / sum_f G(d_f) A_f > "
+        "isolation_voltage, and it does not touch the collector [V].",
     )
     max_damage_change: float = Field(
         0.1, gt=0, le=1, description="Target largest increase of the interface damage per time step [-] (the "

@@ -337,6 +337,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
+        coh = self.cohesive.snapshot() if self.cohesive is not None else None
+        if coh is not None:  # damaged, open facets couple the displacement components
+            self.cohesive.perturb_history(rng)
 
         def mode(cv, frozen):
             def f():
@@ -346,6 +349,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self._nnz_before, self._nnz_after = clean_jacobian_pattern(
             self.solver, [mode(0.0, 0.0), mode(1.0, 0.0), mode(0.0, 1.0)])
         self.restore(snap)
+        if coh is not None:
+            self.cohesive.restore(coh)
         self.cv.value, self.frozen.value, self.dt.value, self.i_app.value = keep
 
     def length_scale(self) -> float:

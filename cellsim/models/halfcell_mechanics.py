@@ -25,8 +25,8 @@ skeleton has no rigid-body mode: no spring.
 Bookkeeping (:meth:`SkeletonMixin.skeleton_diagnostics`, cohesive interface): damaged and
 debonded area fractions, dissipated energy, max opening, and per particle its damaged area
 fraction and whether it is electronically connected: its particle/binder conductance
-sum_f G(d_f) A_f is above ``connected_threshold`` of its intact value G_0 A, or it touches
-the collector (the carbon-binder network is taken as connected to the collector, which is
+sum_f G(d_f) A_f carries its 1C current with less than ``isolation_voltage`` (0.1 V) across
+the contacts, or it touches the collector (the carbon-binder network is taken as connected to the collector, which is
 what the lattices and the generated electrodes with binder bridges have; a full binder
 graph is future work). Isolated particles hold stranded lithium: the lithium a charge could
 still extract from them, F (x_i - x_100) c_max V_i, and their share of the capacity, F
@@ -218,12 +218,14 @@ class SkeletonMixin:
             return np.ones(npart, bool), np.zeros(npart)
         it, ms = self.cohesive.itf, self.case.mechanics
         d = it.d.x.array[: it._nown]
-        G = contact_conductance(d, 1.0, ms.conductance_exponent, 0.0)
+        G0 = self.case.solid.particle_binder_conductance
+        G = contact_conductance(d, G0, ms.conductance_exponent, ms.residual_conductance * G0)
+        g = self._sum_by_particle(it.area * G)  # S (2D: S m-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            g = self._sum_by_particle(it.area * G) / self._pb_area
-            dam = self._sum_by_particle(it.area * (d > 0)) / self._pb_area
-        g, dam = np.nan_to_num(g), np.nan_to_num(dam)
-        return (g > ms.connected_threshold) | self._touches_collector, dam
+            dam = np.nan_to_num(self._sum_by_particle(it.area * (d > 0)) / self._pb_area)
+        mat = self.mat
+        i1c = FARADAY * self.c_max * abs(mat.x_0 - mat.x_100) * self.particle_volumes / 3600.0  # A per particle
+        return (g * ms.isolation_voltage >= i1c) | self._touches_collector, dam
 
     def skeleton_diagnostics(self) -> dict:
         """Bookkeeping of the skeleton and its interface (collective); see the module docstring."""

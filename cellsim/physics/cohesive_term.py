@@ -125,6 +125,19 @@ class Cohesive(Term):
         if self.open is not None and "open" in snap:
             self.open.x.array[:] = snap["open"]
 
+    def perturb_history(self, rng) -> None:
+        """Random damage in (0.1, 0.9) on closed facets (for probing the Jacobian pattern: at
+        zero damage, or on an open facet, the lagged tangent is isotropic, c K I, and does not
+        couple the displacement components; on a closed damaged facet it does; restore with
+        :meth:`restore`)."""
+        it = self.itf
+        it.d.x.array[:] = 0.1 + 0.8 * rng.random(it.d.x.array.size)
+        it.d_inv.x.array[:] = it.d.x.array
+        it.kappa.x.array[:] = 1e-3
+        if self.open is not None:
+            # closed facets: normal K, tangential (1 - d) K (an open one with d > 0 is isotropic)
+            self.open.x.array[:] = 0.0
+
     def functions(self) -> dict:
         """History Functions by checkpoint name."""
         out = {f"{self.name}_{k}": getattr(self.itf, k) for k in HISTORY}
