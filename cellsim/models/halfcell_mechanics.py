@@ -61,8 +61,10 @@ def lateral_facets(parent, cells) -> np.ndarray:
     fdim = tdim - 1
     parent.topology.create_connectivity(fdim, tdim)
     x = parent.geometry.x[:, :gdim]
-    lo = comm.allreduce(x.min(axis=0) if len(x) else np.full(gdim, np.inf), op=MPI.MIN)
-    hi = comm.allreduce(x.max(axis=0) if len(x) else np.full(gdim, -np.inf), op=MPI.MAX)
+    lo = np.array(x.min(axis=0) if len(x) else np.full(gdim, np.inf), dtype=np.float64)
+    hi = np.array(x.max(axis=0) if len(x) else np.full(gdim, -np.inf), dtype=np.float64)
+    comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+    comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
     tol = 1e-9 * float(np.max(hi - lo))
     bf = dolfinx.mesh.exterior_facet_indices(parent.topology)
     if len(bf) == 0:
