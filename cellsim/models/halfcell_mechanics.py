@@ -39,11 +39,11 @@ import numpy as np
 
 from ..dolfinx_env import require_dolfinx
 from ..materials.base import FARADAY
-from ..physics import mechanics
 from ..physics.cohesive import CohesiveParameters, contact_conductance
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
+from .halfcell_output import StressFields
 
 dolfinx = require_dolfinx()
 from dolfinx import fem  # noqa: E402
@@ -271,22 +271,10 @@ class SkeletonMixin:
 
     # ------------------------------------------------------------------ fields
     def _binder_mech_fields(self):
-        if not hasattr(self, "_fb_u"):
-            rb = self.sub["binder"]
-            Q = fem.functionspace(rb.mesh, ("DG", 0))
-            Tn = fem.functionspace(rb.mesh, ("DG", 0, (self.gdim, self.gdim)))
-            sig = self.elasticity_b.stresses(self)[0]
-            self._fb_u = fem.Function(self.u["u_b"].function_space, name="displacement")
-            self._fb_sh = fem.Function(Q, name="hydrostatic_stress")
-            self._fb_vm = fem.Function(Q, name="von_mises_stress")
-            self._fb_sig = fem.Function(Tn, name="stress")
-            self._eb = [(self._fb_sh, fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)),
-                        (self._fb_vm, fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)),
-                        (self._fb_sig, fem.Expression(sig, Tn.element.interpolation_points))]
-        self._fb_u.x.array[:] = self.R_ref * self.u["u_b"].x.array
-        for f, e in self._eb:
-            f.interpolate(e)
-        return [self._fb_u, self._fb_sig, self._fb_sh, self._fb_vm]
+        if not hasattr(self, "_stress_out_b"):
+            self._stress_out_b = StressFields(self.sub["binder"].mesh, self.gdim, self.elasticity_b.stresses(self)[0],
+                                              self.u["u_b"].function_space)
+        return self._stress_out_b.update(self.R_ref * self.u["u_b"].x.array)
 
     def skeleton_fields(self) -> dict:
         """{"binder": mechanics fields, "particle_binder_interface": [interface_damage]}."""
