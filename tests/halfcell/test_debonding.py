@@ -146,3 +146,46 @@ def test_parallel_equals_serial_with_damage():
     np.testing.assert_allclose(mp, msr, atol=1e-12)
     np.testing.assert_allclose(dp, ds, atol=1e-7)
     assert ds.max() > 0.5
+
+
+def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
+    """SIGTERM while the interface tears, then --resume: the same time series as without
+    interruption (the cohesive history is in the checkpoint)."""
+    import signal
+
+    from cellsim import simulation
+    from cellsim.output import read_timeseries
+
+    comm = MPI.COMM_WORLD
+    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 300.0}]
+    case = make_case(steps, output={"fields": False, "checkpoint_every": 1})
+    simulation.run_case(case, tmp_path / "ref", tm=lattice(comm))
+    ref = read_timeseries(tmp_path / "ref")
+    dam = np.asarray(ref["damaged area fraction [-]"])
+    first = int(np.argmax(dam > 0))
+    assert dam[-1] > dam[first] > 0
+    stop_at = first + (len(dam) - first) // 2  # SIGTERM while the damage grows
+    orig = simulation.Interrupt.requested
+    calls = {"n": 0}
+
+    def fake(c):
+        calls["n"] += 1
+        if calls["n"] == stop_at:
+            simulation.Interrupt.signum = signal.SIGTERM
+        return orig(c)
+
+    simulation.Interrupt.requested = staticmethod(fake)
+    try:
+        r = simulation.run_case(case, tmp_path / "run", tm=lattice(comm))
+    finally:
+        simulation.Interrupt.requested = orig
+    assert r.status == "interrupted", r.reason
+    part = read_timeseries(tmp_path / "run")
+    assert 0 < part["damaged area fraction [-]"][-1] < ref["damaged area fraction [-]"][-1]
+    r2 = simulation.run_case(case, tmp_path / "run", tm=lattice(comm), overwrite=False, resume=True)
+    assert r2.status == "completed", r2.reason
+    got = read_timeseries(tmp_path / "run")
+    assert len(got["time [s]"]) == len(ref["time [s]"])
+    for k in ("time [s]", "voltage [V]", "damaged area fraction [-]", "debonded area fraction [-]",
+              "dissipated energy [J]", "max opening [m]"):
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-15, err_msg=k)
