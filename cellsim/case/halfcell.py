@@ -29,6 +29,7 @@ from .common import (
     DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
     check_floor, check_protocol_voltages, with_defaults,
 )
+from .mechanics import MechanicsSpec
 
 
 #: largest current density accepted, as a multiple of the electrode's 1C current density
@@ -145,6 +146,8 @@ class HalfCellCase(StrictModel):
     lithium: LithiumSpec = Field(default_factory=LithiumSpec, description="Lithium-metal counter electrode.")
     physics: HalfCellPhysicsSpec = Field(default_factory=HalfCellPhysicsSpec,
                                          description="Physics switches and initial state.")
+    mechanics: MechanicsSpec = Field(default_factory=MechanicsSpec,
+                                     description="Electrode skeleton and particle/binder interface.")
     protocol: ProtocolSpec = Field(default_factory=ProtocolSpec, description="Cycling protocol.")
     time: TimeSpec = Field(default_factory=TimeSpec, description="Time stepping.")
     stop: HalfCellStopSpec = Field(default_factory=HalfCellStopSpec, description="Safety limits.")
@@ -209,6 +212,8 @@ class HalfCellCase(StrictModel):
             if getattr(s, "current", None) is not None:
                 problems.append(f"protocol.steps.{i}.current: the half-cell takes a current_density [A m-2] or a "
                                 "c_rate")
+        if self.mechanics.skeleton and not self.physics.mechanics:
+            problems.append("mechanics.skeleton = true needs physics.mechanics = true")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
         problems += self._check_current_densities(mat)
         if st.min_electrolyte_concentration >= self.electrolyte.initial_concentration:

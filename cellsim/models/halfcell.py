@@ -47,6 +47,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, clean_jacobian_pattern
 from .base import Model
+from .halfcell_mechanics import ROLLER_TAGS, SkeletonMixin, lateral_facets
 from .halfcell_output import HalfCellOutputs
 
 dolfinx = require_dolfinx()
@@ -61,7 +62,7 @@ MAX_POTENTIAL_STEP = 0.25
 STEP_BALANCE_TOL = 1e-6
 #: fieldsplit groups of the iterative solver
 FIELDSPLIT_GROUPS = {"phi": ("phi_s", "phi_b", "phi_e", "V"), "ce": ("c_e",), "cs": ("c_s", "sigma_h"),
-                     "u": ("u",)}
+                     "u": ("u", "u_b")}
 
 
 class HalfCellError(ValueError):
@@ -79,7 +80,7 @@ def leaf_particles(tm) -> list[tuple[str, int]]:
     return [(n, t) for _, n, t in out]
 
 
-class HalfCellModel(HalfCellOutputs, Model):
+class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
     """Build the blocked forms once; advance with :meth:`step`; report with :meth:`diagnostics`.
 
     Control: :meth:`set_current` (A m-2, discharge positive) or :meth:`set_voltage`.
@@ -95,6 +96,7 @@ class HalfCellModel(HalfCellOutputs, Model):
         self.gdim = parent.geometry.dim
         phys = case.physics
         self.mech = phys.mechanics
+        self.skeleton = bool(self.mech and case.mechanics.skeleton)
         mat = self.mat = case.material.resolve()
         self.c_max = mat.c_max
         self.props = nyman2008.properties(case.electrolyte.parameters)
@@ -175,6 +177,15 @@ class HalfCellModel(HalfCellOutputs, Model):
                 "the electrode solid does not touch the current collector (no collector_binder or "
                 "collector_particle facets): no electronic path"
             )
+        self._roller_blocks = []
+        if self.skeleton:
+            if not (rb and self.has_pb):
+                raise HalfCellError("mechanics.skeleton = true needs a binder region with particle_binder facets")
+            for block, cells in (("u", rp.parent_cells), ("u_b", rb.parent_cells)):
+                f = lateral_facets(parent, cells)
+                if gcount(f):
+                    add(f, cells, ROLLER_TAGS[block])
+                    self._roller_blocks.append(block)
         f_li = facets("lithium_separator")
         if gcount(f_li) == 0:
             raise HalfCellError("the mesh has no lithium_separator facets (no lithium-metal counter electrode)")
@@ -186,6 +197,7 @@ class HalfCellModel(HalfCellOutputs, Model):
         self.dG_pb = dS(2) if self.has_pb else None
         self.contacts = [(block, (dS if r else ds)(tag), r) for block, tag, r in contacts]
         self.ds_li = ds(20)
+        self._ds, self._dS = ds, dS
         self.dx = ufl.Measure("dx", domain=parent, subdomain_data=tm.cell_tags, metadata=md_vol)
         dxP, dxE = self.dx(P), self.dx(E)
         dxS = self.dx(S) if S else None
@@ -248,12 +260,18 @@ class HalfCellModel(HalfCellOutputs, Model):
             cond_b.declared = [Unknown("phi_b", P1("binder"), offset=self.phi_ref, role="potential")]
             terms.append(cond_b)
             order.append("phi_b")
-            if self.has_pb:
+            if self.has_pb and not self.skeleton:
                 terms.append(ContactConductance("phi_s", "phi_b", case.solid.particle_binder_conductance, self.dG_pb))
         order += ["c_e", "phi_e"]
         weights = {"c_s": FARADAY, "c_e": FARADAY}
         self.elasticity = None
-        if self.mech:
+        x0 = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else mat.x_100
+        if self.skeleton:
+            sk_terms, sk_order, sk_w = self.skeleton_terms(dxP, self.dx(B), x0, f_pb, dS)
+            terms += sk_terms
+            order += sk_order
+            weights.update(sk_w)
+        elif self.mech:
             scale = self.I_ref / self.vol_particles
             E_s = mat.youngs_modulus
             mechs = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, mat.c_ref)], c="c_s",
@@ -277,6 +295,8 @@ class HalfCellModel(HalfCellOutputs, Model):
         if self.mech:
             self.U, self.S = self.u["u"], self.u["sigma_h"]
         self.forms = self.compose(terms, weights)
+        if self.cohesive is not None:
+            self.entity_maps.append(self.cohesive.entity_map)
         self.j, self.eta, self.j_li = self.kinetics.j, self.kinetics.eta, self.lithium.j
         self.I_cc_form = coll.I_cc
         self.sigma = self.elasticity.stresses(self)[0] if self.mech else None
@@ -290,8 +310,11 @@ class HalfCellModel(HalfCellOutputs, Model):
         self._clean_matrix_pattern()
         if sv.linear_solver == "iterative":
             self.solver.configure_fieldsplit(FIELDSPLIT_GROUPS)
+            if self.skeleton:
+                self.skeleton_fieldsplit()
         self._setup_diagnostics()
-        x0 = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else mat.x_100
+        if self.skeleton:
+            self._setup_skeleton_diagnostics()
         self.x_init = x0
         self.set_initial_state(x0, case.electrolyte.initial_concentration)
 
@@ -312,9 +335,14 @@ class HalfCellModel(HalfCellOutputs, Model):
         if self.mech:
             self.U.x.array[:] = 1e-3 * rng.random(self.U.x.array.size)
             self.S.x.array[:] = 1e-4 * rng.random(self.S.x.array.size)
+        if "u_b" in self.u:
+            self.u["u_b"].x.array[:] = 1e-3 * rng.random(self.u["u_b"].x.array.size)
         self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
+        coh = self.cohesive.snapshot() if self.cohesive is not None else None
+        if coh is not None:  # damaged, open facets couple the displacement components
+            self.cohesive.perturb_history(rng)
 
         def mode(cv, frozen):
             def f():
@@ -324,6 +352,8 @@ class HalfCellModel(HalfCellOutputs, Model):
         self._nnz_before, self._nnz_after = clean_jacobian_pattern(
             self.solver, [mode(0.0, 0.0), mode(1.0, 0.0), mode(0.0, 1.0)])
         self.restore(snap)
+        if coh is not None:
+            self.cohesive.restore(coh)
         self.cv.value, self.frozen.value, self.dt.value, self.i_app.value = keep
 
     def length_scale(self) -> float:
@@ -348,6 +378,8 @@ class HalfCellModel(HalfCellOutputs, Model):
         if self.mech:
             self.U.x.array[:] = 0.0
             self.S.x.array[:] = 0.0
+        if "u_b" in self.u:
+            self.u["u_b"].x.array[:] = 0.0
         self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
         self.scalars.update({"charge": 0.0,  # C (2D: C m-1) passed, discharge positive
@@ -456,6 +488,8 @@ class HalfCellModel(HalfCellOutputs, Model):
 
     def before_step(self, dt):
         self.rebase()
+        if self.cohesive is not None:
+            self.cohesive.set_time_step(dt)
 
     def _prepare_newton(self, dt):
         self._N_before = (self.particle_lithium(), self.electrolyte_lithium())
@@ -491,4 +525,5 @@ class HalfCellModel(HalfCellOutputs, Model):
             initial=0.0)
         ts = self.case.time
         return {"stoichiometry": (self.comm.allreduce(dx, op=MPI.MAX), ts.max_change),
-                "electrolyte": (self.comm.allreduce(dce, op=MPI.MAX), ts.max_electrolyte_change)}
+                "electrolyte": (self.comm.allreduce(dce, op=MPI.MAX), ts.max_electrolyte_change),
+                **self.damage_change()}

@@ -163,13 +163,15 @@ class HalfCellOutputs:
                                           if self.mode == "cc" else 0.0)
         for (name, _), s in zip(self.particles, socp):
             d[f"soc {name.replace('_', ' ')} [-]"] = float(s)
+        if self.skeleton:
+            d.update(self.skeleton_diagnostics())
         return d
 
     def particle_columns(self) -> list[str]:
         return [f"soc {name.replace('_', ' ')} [-]" for name, _ in self.particles]
 
     def columns(self) -> list[str]:
-        return DIAGNOSTIC_COLUMNS + self.particle_columns()
+        return DIAGNOSTIC_COLUMNS + self.particle_columns() + (self.skeleton_columns() if self.skeleton else [])
 
     def meta(self) -> dict:
         return {"num_dofs": self.num_dofs(), "one_c_current_density [A m-2]": self.i_1C,
@@ -211,22 +213,36 @@ class HalfCellOutputs:
             out["current_collector"] = [self._collector_field]
         if self.mech:
             out["particle"] += self._mech_fields()
+        if self.skeleton:
+            for region, fs in self.skeleton_fields().items():
+                out[region] = out.get(region, []) + fs
         return out
 
     def _mech_fields(self):
-        if not hasattr(self, "_f_u"):
-            rp = self.sub["particle"]
-            Q = fem.functionspace(rp.mesh, ("DG", 0))
-            Tn = fem.functionspace(rp.mesh, ("DG", 0, (self.gdim, self.gdim)))
-            self._f_u = fem.Function(self.U.function_space, name="displacement")
-            self._f_sh = fem.Function(Q, name="hydrostatic_stress")
-            self._f_vm = fem.Function(Q, name="von_mises_stress")
-            self._f_sig = fem.Function(Tn, name="stress")
-            self._e_sh = fem.Expression(mechanics.hydrostatic(self.sigma), Q.element.interpolation_points)
-            self._e_vm = fem.Expression(mechanics.von_mises(self.sigma), Q.element.interpolation_points)
-            self._e_sig = fem.Expression(self.sigma, Tn.element.interpolation_points)
-        self._f_u.x.array[:] = self.R_ref * self.U.x.array
-        self._f_sh.interpolate(self._e_sh)
-        self._f_vm.interpolate(self._e_vm)
-        self._f_sig.interpolate(self._e_sig)
-        return [self._f_u, self._f_sig, self._f_sh, self._f_vm]
+        if not hasattr(self, "_stress_out"):
+            self._stress_out = StressFields(self.sub["particle"].mesh, self.gdim, self.sigma, self.U.function_space)
+        return self._stress_out.update(self.R_ref * self.U.x.array)
+
+
+class StressFields:
+    """Output fields of one solid region: ``displacement`` (the unknown's space), and DG0
+    ``stress``, ``hydrostatic_stress``, ``von_mises_stress`` interpolated from the stress
+    expression ``sigma`` (UFL)."""
+
+    def __init__(self, msh, gdim: int, sigma, u_space):
+        Q = fem.functionspace(msh, ("DG", 0))
+        Tn = fem.functionspace(msh, ("DG", 0, (gdim, gdim)))
+        self.u = fem.Function(u_space, name="displacement")
+        sh, vm, sg = (fem.Function(Q, name="hydrostatic_stress"), fem.Function(Q, name="von_mises_stress"),
+                      fem.Function(Tn, name="stress"))
+        self.fields = [self.u, sg, sh, vm]
+        self._expr = [(sh, fem.Expression(mechanics.hydrostatic(sigma), Q.element.interpolation_points)),
+                      (vm, fem.Expression(mechanics.von_mises(sigma), Q.element.interpolation_points)),
+                      (sg, fem.Expression(sigma, Tn.element.interpolation_points))]
+
+    def update(self, u_si) -> list:
+        """Set the displacement [m] and interpolate the stresses; [u, stress, sigma_h, sigma_vm]."""
+        self.u.x.array[:] = u_si
+        for f, e in self._expr:
+            f.interpolate(e)
+        return self.fields

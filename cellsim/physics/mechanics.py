@@ -76,25 +76,70 @@ class Elasticity(Term):
     [(volume measure, E, nu, Omega, c_ref)] (numbers or DG0 coefficients), all reading the
     concentration block ``c``. ``spring``: (measure, stiffness k [N m-3]) of the elastic
     foundation of free particles, or None.
+
+    A solid without lithium (the carbon-binder): ``c=None`` and ``eigenstrain`` (an
+    isotropic strain, number or Constant, e.g. a swelling strain; pieces' Omega and c_ref
+    are then ignored); ``sigma_h=None`` drops the projection block.
     """
 
-    def __init__(self, pieces, c="c_s", u="u", sigma_h="sigma_h", spring=None):
+    def __init__(self, pieces, c="c_s", u="u", sigma_h="sigma_h", spring=None, eigenstrain=0.0):
         self.pieces, self.c, self.ub, self.sb, self.spring = list(pieces), c, u, sigma_h, spring
-        self.owns = (u, sigma_h)
-        self.reads = (c,)
+        self.eigenstrain = eigenstrain
+        self.owns = (u, sigma_h) if sigma_h else (u,)
+        self.reads = (c,) if c else ()
 
     def stresses(self, m) -> list:
         """The stress tensor of every piece (UFL), in the order of ``pieces``."""
-        u, c = m.q(self.ub), m.q(self.c)
+        u = m.q(self.ub)
+        if self.c is None:
+            return [stress(u, self.eigenstrain, E, nu, 3.0, 0.0) for _, E, nu, *_ in self.pieces]
+        c = m.q(self.c)
         return [stress(u, c, E, nu, om, cref) for _, E, nu, om, cref in self.pieces]
 
     def residual(self, m):
-        vu, vs = m.v[self.ub], m.v[self.sb]
+        vu = m.v[self.ub]
         Fu = Fs = 0
         for (dx, *_), sig in zip(self.pieces, self.stresses(m)):
             Fu = Fu + ufl.inner(sig, strain(vu)) * dx
-            Fs = Fs + (m.q(self.sb) - hydrostatic(sig)) * vs * dx
+            if self.sb:
+                Fs = Fs + (m.q(self.sb) - hydrostatic(sig)) * m.v[self.sb] * dx
         if self.spring is not None:
             dx, k = self.spring
             Fu = Fu + k * ufl.inner(m.q(self.ub), vu) * dx
-        return {self.ub: Fu, self.sb: Fs}
+        out = {self.ub: Fu}
+        if self.sb:
+            out[self.sb] = Fs
+        return out
+
+
+class ElasticSupport(Term):
+    """Penalty supports of a displacement block on facets (rows in N).
+
+    ``clamps``: [(measure, restricted)] where u = 0 (row ``+int k u . v dA``);
+    ``rollers``: [(measure, restricted)] where u . n = 0 (row ``+int k (u . n)(v . n) dA``,
+    n the facet normal of the parent mesh). ``restricted``: the facets are interior facets
+    with the solid on the "+" side. ``k`` [Pa m-1]: a stiffness large against E/h of the
+    solid (the supports then act as Dirichlet conditions to O(E / (k h)));
+    ``traction``: optional [(measure, restricted, p)] of a normal pressure p [Pa]
+    (row ``+int p n . v dA``, compressive for p > 0).
+    """
+
+    def __init__(self, u: str, k, clamps=(), rollers=(), traction=()):
+        self.ub, self.k = u, k
+        self.clamps, self.rollers, self.traction = list(clamps), list(rollers), list(traction)
+        self.reads = (u,)
+
+    def residual(self, m):
+        u, v = m.q(self.ub), m.v[self.ub]
+        n = ufl.FacetNormal(m.parent)
+        F = 0
+        for ds, r in self.clamps:
+            uu, vv = (u("+"), v("+")) if r else (u, v)
+            F = F + self.k * ufl.inner(uu, vv) * ds
+        for ds, r in self.rollers:
+            uu, vv, nn = (u("+"), v("+"), n("+")) if r else (u, v, n)
+            F = F + self.k * ufl.dot(uu, nn) * ufl.dot(vv, nn) * ds
+        for ds, r, p in self.traction:
+            vv, nn = (v("+"), n("+")) if r else (v, n)
+            F = F + p * ufl.dot(nn, vv) * ds
+        return {self.ub: F} if (self.clamps or self.rollers or self.traction) else {}

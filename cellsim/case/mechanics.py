@@ -1,0 +1,107 @@
+"""Case section ``[mechanics]`` of the half-cell: the electrode skeleton and its interfaces
+(no DOLFINx import).
+
+``physics.mechanics = true`` alone keeps the free particles (each held by a weak elastic
+foundation, the particles' mechanics of earlier versions). ``[mechanics] skeleton = true``
+turns on the electrode's solid skeleton: displacement in the particles and in the
+carbon-binder, the collector face clamped, the lateral faces on rollers, the separator face
+free, and a particle/binder interface that is either ``bonded`` (a stiff penalty tie) or
+``cohesive`` (the bilinear mixed-mode law of :mod:`cellsim.physics.cohesive`), whose damage
+scales the particle/binder contact conductance down (docs/mechanics.md).
+
+Default values and their sources:
+
+* binder Young's modulus 0.5 GPa, Poisson's ratio 0.3: PVDF-based carbon-binder domains
+  in electrolyte are soft; values of 0.1-1 GPa are reported for swollen PVDF/carbon black
+  films (e.g. Santimetaneedol et al., J. Power Sources 285 (2015) 303, whose exact values
+  were NOT checked here; dry PVDF is about 1-2.5 GPa). 0.5 GPa is the middle of the range
+  issue 9 names; treat it as an assumption.
+* cohesive law: see :class:`cellsim.physics.cohesive.CohesiveParameters` (G_Ic 0.3 J m-2
+  after Pakhare et al. 2025, strengths in 1-20 MPa).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ..schema import StrictModel
+
+
+class MechanicsSpec(StrictModel):
+    """Electrode skeleton (particles + carbon-binder) and the particle/binder interface."""
+
+    skeleton: bool = Field(
+        False, description="Solve the electrode skeleton: displacement in particles and carbon-binder, collector "
+        "clamped, lateral faces on rollers, separator face free (needs physics.mechanics = true and a binder "
+        "region). false: free particles (weak elastic foundation).",
+    )
+    binder_youngs_modulus: float = Field(
+        0.5e9, gt=0, le=1e11, description="Young's modulus of the carbon-binder in electrolyte [Pa] (0.1-1 GPa "
+        "reported for swollen PVDF/carbon films; 0.5 GPa an assumption in that range).",
+    )
+    binder_poisson_ratio: float = Field(0.3, ge=0, lt=0.5, description="Poisson's ratio of the carbon-binder [-].")
+    binder_swelling_strain: float = Field(
+        0.0, ge=-0.2, le=0.2, description="Isotropic eigenstrain of the binder from electrolyte uptake [-] "
+        "(applied from the start; 0: none).",
+    )
+    interface: Literal["bonded", "cohesive"] = Field(
+        "cohesive", description="Particle/binder interface: 'bonded' (penalty tie, no damage) or 'cohesive' "
+        "(bilinear mixed-mode cohesive law with damage).",
+    )
+    penalty: float = Field(1.0e16, gt=0, le=1e22, description="Interface penalty stiffness K [Pa m-1].")
+    normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength N [Pa].")
+    shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength S [Pa].")
+    fracture_energy_I: float = Field(0.3, gt=0, le=100, description="Mode I fracture energy G_Ic [J m-2].")
+    fracture_energy_II: float = Field(0.6, gt=0, le=100, description="Mode II fracture energy G_IIc [J m-2].")
+    mixed_mode: Literal["BK", "power"] = Field("BK", description="Mixed-mode rule: Benzeggagh-Kenane or power law.")
+    bk_exponent: float = Field(2.0, gt=0, le=10, description="BK exponent eta [-].")
+    max_damage: float = Field(
+        0.999, gt=0, le=1, description="Largest damage d_max [-]; below 1 a fully debonded particle keeps the "
+        "residual stiffness (1 - d_max) K, so its displacement block stays non-singular.",
+    )
+    viscosity: float = Field(
+        0.0, ge=0, le=1e6, description="Viscous regularisation time of the damage mu [s] (0: rate independent).",
+    )
+    damage_update: Literal["lagged", "implicit"] = Field(
+        "lagged", description="Damage inside the Newton solve: 'lagged' (that of the last accepted step; robust, "
+        "first order in the damage increment, which max_damage_change limits) or 'implicit' (the law at the current "
+        "opening, consistent tangent; can cycle at the onset kink).",
+    )
+    clamp_penalty: float = Field(
+        1.0e3, gt=0, le=1e8, description="Collector clamp and roller penalty, relative: k = clamp_penalty * "
+        "E_particle / R [Pa m-1] (R: the mean particle radius) [-].",
+    )
+    conductance_exponent: float = Field(
+        3.0, gt=0, le=10, description="p of the damaged contact conductance G(d) = (1 - d)^p G_0 + G_res [-] "
+        "(with d_max = 0.999 and p = 3 a fully debonded contact keeps 1e-9 G_0 from the first term).",
+    )
+    residual_conductance: float = Field(
+        1.0e-9, ge=0, le=1, description="G_res / G_0 of a fully debonded particle/binder contact [-] (keeps the "
+        "isolated particle's potential block non-singular; 1e-9 of the default G_0 = 1e6 S m-2 is 1e-3 S m-2).",
+    )
+    isolation_voltage: float = Field(
+        0.1, gt=0, le=100, description="A particle counts as electronically isolated when its 1C current would "
+        "need more than this voltage across its particle/binder contacts, I_1C,i / sum_f G(d_f) A_f > "
+        "isolation_voltage, and it does not touch the collector [V].",
+    )
+    max_damage_change: float = Field(
+        0.1, gt=0, le=1, description="Target largest increase of the interface damage per time step [-] (the "
+        "time-step control of the damage, as time.max_change for the stoichiometry).",
+    )
+
+    @model_validator(mode="after")
+    def _law(self):
+        for name, g, s in (("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
+                           ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)):
+            if self.interface == "cohesive" and not g > s * s / (2 * self.penalty):
+                raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
+                                 f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
+        return self
+
+    def cohesive_parameters(self) -> dict:
+        """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters`."""
+        return {"K": self.penalty, "N": self.normal_strength, "S": self.shear_strength,
+                "G_Ic": self.fracture_energy_I, "G_IIc": self.fracture_energy_II, "mixed_mode": self.mixed_mode,
+                "eta": self.bk_exponent, "d_max": self.max_damage, "mu": self.viscosity}
