@@ -165,6 +165,10 @@ class NewtonSolver:
         if not res.converged:
             if "NaN" in res.reason or "non-finite" in res.reason:
                 res.reason += self._nan_origin()
+            if newton.OUT_OF_MEMORY in res.reason and not getattr(m, "iterative_available", True):
+                # the suggestion only where it applies: this model has no iterative solver
+                res.reason = res.reason.replace(
+                    newton.OUT_OF_MEMORY, ": the LU factors do not fit in memory; use more MPI ranks or a coarser mesh")
             m.restore(snap)
         return res
 

@@ -27,13 +27,13 @@ class RadiusDistribution(StrictModel):
     kind: Literal["lognormal", "normal", "uniform", "constant"] = Field(
         "lognormal", description="Distribution family of the particle radius."
     )
-    mean: float = Field(gt=0, le=1e-2, description="Mean particle radius [m].")
+    mean: float = Field(gt=0, description="Mean particle radius [m].")
     std: float = Field(0.0, ge=0, description="Standard deviation of the radius [m].")
     min_radius: float | None = Field(
-        None, gt=0, le=1e-2, description="Smallest radius kept [m]; default max(mean - 2 std, mean/2)."
+        None, gt=0, description="Smallest radius kept [m]; default max(mean - 2 std, mean/2)."
     )
     max_radius: float | None = Field(
-        None, gt=0, le=1e-2, description="Largest radius kept [m]; default mean + 2.5 std."
+        None, gt=0, description="Largest radius kept [m]; default mean + 2.5 std."
     )
 
     def bounds(self) -> tuple[float, float]:

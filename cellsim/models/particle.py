@@ -75,6 +75,8 @@ class ParticleModel(Model):
     """Build the coupled forms once; advance with :meth:`step`; report with :meth:`diagnostics`."""
 
     slow_newton = 6
+    #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
+    iterative_available = False
 
     def __init__(self, case, tm, comm=MPI.COMM_WORLD):
         super().__init__(case, tm, comm)
