@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
-    C_RATE, CURRENT, FLUX, VOLTAGE, CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec,
+    CURRENT, FLUX, VOLTAGE, CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec,
     PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_floor, check_protocol_voltages, nonzero,
     with_defaults,
 )
@@ -57,7 +57,8 @@ class ControlSpec(StrictModel):
 
     mode: Literal["flux", "galvanostatic", "potentiostatic"] = Field("galvanostatic", description="Control mode.")
     c_rate: Optional[float] = Field(
-        None, **C_RATE, description="C-rate: 1C moves the x_0..x_100 capacity in 1 h [h-1], in (0, 100]."
+        None, gt=0, le=1000, description="C-rate: 1C moves the x_0..x_100 capacity in 1 h [h-1], in (0, 1000] "
+        "(a lone particle is driven far harder than an electrode in stress studies)."
     )
     direction: Literal["lithiation", "delithiation"] = Field(
         "lithiation", description="Sign of a c_rate: lithiation (insertion) or delithiation."
