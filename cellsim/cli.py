@@ -219,6 +219,29 @@ def cmd_paraview(args) -> int:
     return pv_main(args.outdir, launch=not args.no_gui)
 
 
+def material_parameters(m) -> list[tuple[str, str]]:
+    """(key, value) of every parameter of a material set (functions by their description)."""
+    import dataclasses
+
+    units = {"c_max": "mol m-3", "ocp": "V", "diffusivity": "m2 s-1", "rate_constant": "SI (i0 = F k ...)",
+             "partial_molar_volume": "m3 mol-1", "youngs_modulus": "Pa", "c_ref": "mol m-3",
+             "electronic_conductivity": "S m-1", "exchange_current_activation_energy": "J mol-1",
+             "reference_temperature": "K", "alpha_a": "-", "alpha_c": "-", "x_0": "-", "x_100": "-",
+             "poisson_ratio": "-"}
+    out = []
+    for f in dataclasses.fields(m):
+        if f.name in ("name", "citation", "mechanics_citation", "overrides"):
+            continue
+        v = getattr(m, f.name)
+        if callable(v):
+            const = getattr(v, "constant_value", None)
+            v = f"{const:g} (constant)" if const is not None else f"function of x ({getattr(v, '__name__', 'fit')})"
+        elif isinstance(v, float):
+            v = f"{v:g}"
+        out.append((f"{f.name} [{units[f.name]}]" if f.name in units else f.name, str(v)))
+    return out
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -231,6 +254,7 @@ def cmd_info(args) -> int:
         for name, m in sorted(MATERIALS.items()):
             lines.append(f"material {name}: c_max {m.c_max:g} mol m-3; {m.citation}; mechanics: "
                          f"{m.mechanics_citation}")
+            lines += [f"    {k} = {v}" for k, v in material_parameters(m)]
     from .dolfinx_env import MissingDolfinxError, require_dolfinx
 
     try:

@@ -106,3 +106,19 @@ def test_info_lists_versions_and_solvers(capsys):
     out = capsys.readouterr().out
     for key in ("cellsim", "dolfinx", "petsc", "MPI", "mumps"):
         assert key in out
+
+
+def test_info_materials_lists_every_parameter_with_units_and_citation(capsys):
+    """`cellsim info --materials`: every parameter of every set, with its unit, and the sources."""
+    import dataclasses
+
+    from cellsim.materials import MATERIALS
+
+    assert main(["info", "--materials"]) == 0
+    out = capsys.readouterr().out
+    for name, m in MATERIALS.items():
+        assert f"material {name}" in out and m.citation in out
+        for f in dataclasses.fields(m):
+            if f.name not in ("name", "citation", "mechanics_citation", "overrides", "notes"):
+                assert f"    {f.name} [" in out, (name, f.name)
+    assert "exchange_current_activation_energy [J mol-1] = 17800" in out
