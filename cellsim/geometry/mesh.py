@@ -162,7 +162,7 @@ def build_mesh(
 
     ``spec`` is a validated geometry model or a plain ``[geometry]`` dict. When
     ``msh_file`` is given, rank 0 also writes the gmsh mesh there (model units:
-    micrometres, recorded in ``info['msh_unit']``).
+    metres, recorded in ``info['msh_unit']``; the model itself is built in micrometres).
     """
     from cellsim.dolfinx_env import require_dolfinx
 
@@ -245,9 +245,11 @@ def build_mesh(
                     "geometry_s": t1 - t_geo,
                     "meshing_s": time.perf_counter() - t1,
                 }
-                if msh_file is not None:
+                if msh_file is not None:  # in metres, like every other file a user opens
+                    gmsh_mod.option.setNumber("Mesh.ScalingFactor", MODEL_UNIT)
                     gmsh_mod.write(msh_file)
-                    info["msh_unit"] = "micrometre"
+                    gmsh_mod.option.setNumber("Mesh.ScalingFactor", 1.0)
+                    info["msh_unit"] = "metre"
                 payload = (regions, interfaces, info)
             except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
                 error = f"{type(exc).__name__}: {exc}"

@@ -5,7 +5,7 @@ Outputs (rank 0 writes; every collective is called on every rank):
 * ``mesh.xdmf`` / ``mesh.h5``: the distributed mesh in metres with ``cell_tags`` and
   ``facet_tags`` (DOLFINx XDMFFile; read back with ``XDMFFile.read_mesh`` /
   ``read_meshtags``, or h5py; PyVista's VTK cannot read it);
-* ``mesh.msh``: the gmsh mesh with the named physical groups (micrometres, as built);
+* ``mesh.msh``: the gmsh mesh with the named physical groups (metres);
 * ``tags.json``: region/interface name -> tag values (aggregates included);
 * ``report.json`` and ``report.txt``: region volumes and volume fractions (mesh and
   exact/CAD), interface areas, specific surface area a = A_particle / V_electrode,
@@ -258,7 +258,8 @@ def picture(msh_path: str, png_path: str, info: dict) -> None:
         [m.cell_data_dict["gmsh:physical"]["tetra"]] if "tetra" in m.cell_data_dict.get("gmsh:physical", {}) else [np.zeros(len(cells))]
     )
     names = {int(v[0]): k for k, v in m.field_data.items() if int(v[1]) == 3}
-    grid = pv.UnstructuredGrid({pv.CellType.TETRA: cells}, m.points * 1e-6)
+    scale = 1e-6 if info.get("msh_unit") == "micrometre" else 1.0  # older files were in micrometres
+    grid = pv.UnstructuredGrid({pv.CellType.TETRA: cells}, m.points * scale)
     kind = np.zeros(len(cells), dtype=int)
     palette = {}
     order = ["particle", "grain", "core", "coating", "pore", "binder", "electrolyte", "separator", "current_collector"]

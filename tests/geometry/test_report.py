@@ -69,6 +69,12 @@ def test_mesh_command_writes_everything(tmp_path_factory):
     assert rep["mesh"]["num_cells_distributed"] == rep["mesh"]["num_tetrahedra"]
     assert 0 < rep["mesh"]["quality_min"] <= rep["mesh"]["quality_mean"] <= 1
     assert rep["mesh"]["mpi_ranks"] == comm.size
+    # the .msh is in metres too (the model is built in micrometres)
+    if comm.rank == 0:
+        import meshio
+
+        pts = meshio.read(os.path.join(out, "mesh.msh")).points
+        assert abs(np.abs(pts).max() / R - 1) < 0.05
     # the XDMF file holds the mesh in metres and both tag sets
     from dolfinx.io import XDMFFile
 
