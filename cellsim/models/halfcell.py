@@ -214,7 +214,18 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.vol_liquid_eff = integ(one * dxE) + (case.separator.porosity * integ(one * dxS) if S else 0.0)
         self.area_contact = sum(integ(one * m) for _, m, _ in self.contacts)
         self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
-        self.i_1C = FARADAY * self.c_max * abs(mat.x_100 - mat.x_0) * self.vol_particles / 3600.0 / self.area_cross
+        # particles the geometry reports as touching no conducting path to the collector: 1C
+        # and the state of charge count the connected active material only
+        gone = {int(i) for i in (tm.info.get("particles_not_connected") or [])}
+        self.not_connected = sorted(i for i in gone if f"particle_{i}" in dict(self.particles))
+        self.vol_isolated = sum(integ(one * self.dx(t)) for n, t in self.particles
+                                if int(n.rsplit("_", 1)[-1]) in gone) if gone else 0.0
+        self.vol_connected = self.vol_particles - self.vol_isolated
+        def one_c(vol):
+            return FARADAY * self.c_max * abs(mat.x_100 - mat.x_0) * vol / 3600.0 / self.area_cross
+
+        self.i_1C_all = one_c(self.vol_particles)
+        self.i_1C = one_c(self.vol_connected) if (gone and self.vol_connected > 0) else self.i_1C_all
         self.I_ref = self.i_1C * self.area_cross  # A (2D: A m-1)
 
         # ---------------------------------------------------------------- control constants

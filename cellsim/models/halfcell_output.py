@@ -132,7 +132,12 @@ class HalfCellOutputs:
         I_li = self._assemble(self._f_I_li)
         Ns, Ne = self.particle_lithium(), self.electrolyte_lithium()
         x_mean = Ns / (self.c_max * self.vol_particles)
-        socp = (self.stoichiometry_by_particle() - mat.x_0) / (mat.x_100 - mat.x_0)
+        xp = self.stoichiometry_by_particle()
+        socp = (xp - mat.x_0) / (mat.x_100 - mat.x_0)
+        x_soc = x_mean
+        if self.not_connected and self.vol_connected > 0:  # the state of charge of the connected particles
+            keep = np.array([int(n.rsplit("_", 1)[-1]) not in self.not_connected for n, _ in self.particles])
+            x_soc = float(np.sum((xp * self.particle_volumes)[keep]) / np.sum(self.particle_volumes[keep]))
         cs = self.c_s.x.array[: self.c_s.function_space.dofmap.index_map.size_local]
         ce = self.c_e.x.array[: self.c_e.function_space.dofmap.index_map.size_local]
         xs = cs[self._surf_dofs] / self.c_max
@@ -140,7 +145,7 @@ class HalfCellOutputs:
             "voltage [V]": self.voltage(),
             "current density [A m-2]": I_cc / A,
             "capacity [mA h m-2]": self.charge / A / 3.6,
-            "state of charge [-]": (x_mean - mat.x_0) / (mat.x_100 - mat.x_0),
+            "state of charge [-]": (x_soc - mat.x_0) / (mat.x_100 - mat.x_0),
             "mean stoichiometry [-]": x_mean,
             "mean lithium concentration [mol m-3]": Ns / self.vol_particles,
             "max lithium concentration [mol m-3]": comm.allreduce(cs.max(initial=-np.inf), op=MPI.MAX),
@@ -175,13 +180,19 @@ class HalfCellOutputs:
 
     def meta(self) -> dict:
         return {"num_dofs": self.num_dofs(), "one_c_current_density [A m-2]": self.i_1C,
-                "particles": len(self.particles)}
+                "one_c_current_density_all_particles [A m-2]": self.i_1C_all,
+                "particles": len(self.particles), "particles_not_connected": list(self.not_connected),
+                "active_volume_connected [m3]": self.vol_connected, "active_volume [m3]": self.vol_particles}
 
     def describe(self) -> str:
         tm = self.tm
         return (f"mesh: {tm.mesh.topology.index_map(tm.mesh.topology.dim).size_global} cells; "
                 f"{len(self.particles)} particles; {self.num_dofs()} unknowns; 1C = {self.i_1C:.5g} A m-2; "
-                f"active volume {self.vol_particles:.4g} m3, cross-section {self.area_cross:.4g} m2")
+                f"active volume {self.vol_particles:.4g} m3, cross-section {self.area_cross:.4g} m2"
+                + (f"; {len(self.not_connected)} particle(s) not connected to the collector "
+                   f"({', '.join(f'particle_{i}' for i in self.not_connected)}): 1C ({self.i_1C:.5g} A m-2, "
+                   f"{self.i_1C_all:.5g} with all) and the state of charge count the connected ones"
+                   if self.not_connected else ""))
 
     # ------------------------------------------------------------------ fields
     def field_metadata(self) -> dict:
