@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .homogenise import DEFAULT_RADIUS, RADIUS_MAPPINGS
 
-RESULT_FILES = ("dfn_parameters.json", "dfn.bpx.json", "dfn_pybamm_parameters.json", "dfn_timeseries.csv",
+RESULT_FILES = ("dfn_vs_resolved.png", "dfn_parameters.json", "dfn.bpx.json", "dfn_pybamm_parameters.json", "dfn_timeseries.csv",
                 "dfn_summary.json", "dfn_comparison.json")
 
 
@@ -47,6 +47,28 @@ def _find(d, key):
 def _one_line(c: dict) -> str:
     return (f"RMS {1e3 * c['rms [V]']:.3f} mV, max {1e3 * c.get('max [V]', math.nan):.3f} mV, "
             f"mean {1e3 * c.get('mean [V]', math.nan):+.3f} mV over {c['points']} points")
+
+
+def overlay(resolved_rows, twin_rows, comp: dict, png, radius: str) -> None:
+    """Both voltage curves against capacity (and time), with the RMS difference in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for rows, lab, style in ((resolved_rows, "resolved (cellsim)", "-"), (twin_rows, f"DFN twin ({radius} radius)", "--")):
+        axes[0].plot(rows["capacity [mA h m-2]"], rows["voltage [V]"], style, label=lab)
+        axes[1].plot(rows["time [s]"] / 3600.0, rows["voltage [V]"], style, label=lab)
+    axes[0].set_xlabel("capacity [mA h m-2]")
+    axes[1].set_xlabel("time [h]")
+    for ax in axes:
+        ax.set_ylabel("voltage [V]")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="best")
+    fig.suptitle(f"resolved vs DFN twin: RMS {comp['rms [V]'] * 1e3:.2f} mV, max {comp['max [V]'] * 1e3:.2f} mV")
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def run_and_write(specs: dict, protocol, outdir, radius=DEFAULT_RADIUS, resolved=None, log=print) -> dict:
@@ -93,6 +115,7 @@ def run_and_write(specs: dict, protocol, outdir, radius=DEFAULT_RADIUS, resolved
         (out / "dfn_comparison.json").write_text(json.dumps(
             {"resolved": str(resolved), "radius_mapping": radius, "comparison": comp}, indent=2) + "\n")
         result["comparison"] = comp
+        overlay(res_rows, tw.rows, comp[radius], out / "dfn_vs_resolved.png", radius)
     log(f"written {', '.join(f for f in RESULT_FILES if (out / f).exists())} in {out}")
     return result
 

@@ -319,3 +319,18 @@ def test_graphite_working_electrode_twin():
     soc = tw.rows["state of charge [-]"]
     assert soc[0] < 0.1 and soc[-1] == pytest.approx(0.9, abs=2e-4)
     assert np.all(np.diff(tw.rows["voltage [V]"]) < 1e-6)  # lithiating graphite: the voltage falls
+
+
+def test_overlay_picture_of_both_curves(tmp_path):
+    """`cellsim dfn --resolved` draws both voltage curves against capacity and time, RMS in the title."""
+    from cellsim.dfn.command import overlay
+
+    t = np.linspace(0.0, 3600.0, 50)
+    a = {"time [s]": t, "capacity [mA h m-2]": t / 3.6, "voltage [V]": 4.2 - 0.5 * t / 3600.0}
+    b = {**a, "voltage [V]": a["voltage [V]"] + 2e-3}
+    png = tmp_path / "dfn_vs_resolved.png"
+    overlay(a, b, {"rms [V]": 2e-3, "max [V]": 2e-3}, png, "geometric")
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size[0] > 800 and im.size[1] > 300
