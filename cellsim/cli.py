@@ -125,35 +125,16 @@ def _case_tool(args, suffix: str, load_tool) -> int:
 
 
 def _check_geometry_file(path) -> bool:
-    """The [geometry] of a file read and validated strictly (as ``check`` does), else an error
-    printed: ``cellsim mesh`` takes geometry-only files, which ``load_case`` does not."""
-    import json
-
-    from pydantic import ValidationError
-
-    from .case import MAX_FILE_BYTES, parse_toml, plain_problems
-    from .geometry.spec import GeometrySection
-    from .schema import CaseError, cap, format_validation_error
+    """The [geometry] of a geometry-only file read and validated as ``cellsim mesh`` does,
+    before DOLFINx is needed; else the error printed (the caller exits 2)."""
+    from .geometry.report import load_geometry_section
+    from .schema import CaseError
 
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-        data = parse_toml(raw, str(path))
-        problems = plain_problems(data)
-        if problems:
-            raise CaseError(f"{path}: invalid case\n" + "\n".join(problems))
-        if "geometry" not in data:
-            raise CaseError(f"{path}: no [geometry] section")
-        GeometrySection.model_validate_json(json.dumps({"geometry": data["geometry"]}), strict=True)
+        load_geometry_section(path)
         return True
-    except OSError as exc:
-        _err(f"{path}: cannot read: {exc.strerror or exc}")
     except CaseError as exc:
         _err(str(exc))
-    except ValidationError as exc:
-        _err(f"{path}: invalid geometry\n" + format_validation_error(exc, root=GeometrySection))
-    except Exception as exc:  # noqa: BLE001 - a crash inside a geometry check: still exit 2, no traceback
-        _err(f"{path}: geometry: cannot be checked ({type(exc).__name__}: {cap(exc, 200)})")
     return False
 
 

@@ -29,7 +29,9 @@ class StepResult:
     retry: bool = True
 
 
-OUT_OF_MEMORY = ": the LU factors do not fit in memory; use solver.linear_solver = 'iterative' or more ranks"
+OUT_OF_MEMORY = ": the LU factors do not fit in memory"
+#: the remedy named after OUT_OF_MEMORY unless the model gives its own (solve(..., oom_hint=...))
+OOM_HINT = "use solver.linear_solver = 'iterative' or more ranks"
 
 
 def snes_reason(r: int) -> str:
@@ -37,7 +39,7 @@ def snes_reason(r: int) -> str:
     return _SNES_REASONS.get(r, "diverged")
 
 
-def solve(problem, snes, unknowns, comm) -> StepResult:
+def solve(problem, snes, unknowns, comm, oom_hint: str = OOM_HINT) -> StepResult:
     """Solve once; converged only if SNES converged and every rank's values are finite."""
     from mpi4py import MPI
     from petsc4py import PETSc
@@ -60,11 +62,11 @@ def solve(problem, snes, unknowns, comm) -> StepResult:
     else:
         why = f"Newton did not converge (SNES reason {reason}: {snes_reason(reason)}) after {its} iterations"
         if reason == -3:
-            why += _linear_failure(snes, PETSc)
+            why += _linear_failure(snes, PETSc, oom_hint)
     return StepResult(False, its, kits, why, retry=OUT_OF_MEMORY not in why)
 
 
-def _linear_failure(snes, PETSc) -> str:
+def _linear_failure(snes, PETSc, oom_hint: str = OOM_HINT) -> str:
     """Why the linear solve failed, e.g. ' (KSP DIVERGED_PCSETUP_FAILED, PC FACTOR_OUTMEMORY)'."""
     try:
         ksp = snes.getKSP()
@@ -75,7 +77,7 @@ def _linear_failure(snes, PETSc) -> str:
         if pcr:
             out += f", PC {pnames.get(pcr, pcr)}"
             if pnames.get(pcr) == "FACTOR_OUTMEMORY":
-                out += OUT_OF_MEMORY
+                out += f"{OUT_OF_MEMORY}; {oom_hint}"
         return f" ({out})"
     except Exception:  # diagnostics only: never hide the failure itself
         return ""

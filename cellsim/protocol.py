@@ -85,11 +85,6 @@ class ActiveStep:
     def label(self) -> str:
         return f"cycle {self.cycle} step {self.index + 1} ({self.spec.label()})"
 
-    # the half-cell's name for the controlled current (A m-2)
-    @property
-    def current_density(self) -> float:
-        return self.current
-
 
 def cc_current(step, one_c: float) -> float:
     """Signed current of a cc step (lithiation positive) in the unit of ``one_c``."""

@@ -94,6 +94,9 @@ class NewtonSolver:
         if divergence_tolerance is not None:
             self.snes.setDivergenceTolerance(divergence_tolerance)
         self.reuse = spec.reuse_factorisation and spec.linear_solver != "iterative"
+        # the remedy named for an out-of-memory factorisation: only what this model offers
+        self._oom_hint = (newton.OOM_HINT if getattr(model, "iterative_available", True)
+                          else "use more MPI ranks or a coarser mesh")
         self.need_factor = True
         sizes = [u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
                  for u in model.unknowns]
@@ -157,7 +160,7 @@ class NewtonSolver:
     def _solve_once(self) -> StepResult:
         m = self.model
         snap = m.snapshot()
-        res = newton.solve(self.problem, self.snes, m.unknowns, self.comm)
+        res = newton.solve(self.problem, self.snes, m.unknowns, self.comm, oom_hint=self._oom_hint)
         if res.converged:
             why = m.check_solution()
             if why:
@@ -165,10 +168,6 @@ class NewtonSolver:
         if not res.converged:
             if "NaN" in res.reason or "non-finite" in res.reason:
                 res.reason += self._nan_origin()
-            if newton.OUT_OF_MEMORY in res.reason and not getattr(m, "iterative_available", True):
-                # the suggestion only where it applies: this model has no iterative solver
-                res.reason = res.reason.replace(
-                    newton.OUT_OF_MEMORY, ": the LU factors do not fit in memory; use more MPI ranks or a coarser mesh")
             m.restore(snap)
         return res
 

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import time
-import tomllib
 
 import numpy as np
 
@@ -30,26 +29,29 @@ from cellsim.geometry.spec import GeometrySpec  # noqa: F401  (documented type)
 
 
 def load_geometry_section(case_path: str):
-    """Parse the TOML case file and validate only its ``[geometry]`` table.
+    """Read the TOML case file and validate only its ``[geometry]`` table, strictly (as
+    ``cellsim check`` validates a case: no booleans or strings as numbers, no NaN).
 
-    Raises :class:`cellsim.schema.CaseError` with one line per problem.
+    Raises :class:`cellsim.schema.CaseError` with one line per problem, for any malformed
+    file or geometry.
     """
+    import json
+
     from pydantic import ValidationError
 
     from cellsim.geometry.spec import GeometrySection
-    from cellsim.schema import CaseError, format_validation_error
+    from cellsim.schema import CaseError, cap, format_validation_error
+    from cellsim.tomlfile import read_toml
 
-    try:
-        with open(case_path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CaseError(f"{case_path}: {exc}") from exc
+    data = read_toml(case_path)
     if "geometry" not in data:
         raise CaseError(f"{case_path}: no [geometry] section")
     try:
-        return GeometrySection.model_validate({"geometry": data["geometry"]}).geometry
+        return GeometrySection.model_validate_json(json.dumps({"geometry": data["geometry"]}), strict=True).geometry
     except ValidationError as exc:
-        raise CaseError(format_validation_error(exc, root=GeometrySection)) from exc
+        raise CaseError(f"{case_path}: invalid geometry\n" + format_validation_error(exc, root=GeometrySection)) from None
+    except Exception as exc:  # noqa: BLE001 - a crash inside a geometry check: a clear error, no traceback
+        raise CaseError(f"{case_path}: geometry: cannot be checked ({type(exc).__name__}: {cap(exc, 200)})") from None
 
 
 def summarise(tm) -> dict:

@@ -35,6 +35,7 @@ class ParticlePotential(Term):
 
     def residual(self, m):
         q = m.v["phi"]
+        self.kin.build(m)  # the reaction rate, whatever the order of the terms
         cc = FARADAY * self.kin.j * q * self.ds - (1.0 / self.volume) * self.I_app * q * self.dx
         g = self.I_ref * FARADAY / (R_GAS * m.T)  # A per volt
         cv = (g / self.volume) * (m.q("phi") - self.V_set) * q * self.dx

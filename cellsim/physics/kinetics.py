@@ -93,7 +93,10 @@ class ButlerVolmer(Term):
         self.reads = tuple(b for b in (c_s, phi_s, c_e, phi_e) if b)
 
     def build(self, m):
-        """Define ``self.j`` [mol m-2 s-1], ``self.eta`` [V], ``self.xs`` (surface stoichiometry)."""
+        """Define ``self.j`` [mol m-2 s-1], ``self.eta`` [V], ``self.xs`` (surface stoichiometry),
+        once: terms that read the rate (the particle's current balance) call it too."""
+        if getattr(self, "j", None) is not None:
+            return
         import ufl
 
         m_min, m_max = ufl.min_value, ufl.max_value

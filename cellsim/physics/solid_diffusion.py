@@ -36,8 +36,6 @@ class SolidDiffusion(Term):
     ``stress``: the sigma_h block, or None (no stress-assisted flux).
     """
 
-    reads = ("sigma_h",)
-
     def __init__(self, unknown: str, pieces, stress: str | None = None):
         self.unknown, self.pieces, self.stress = unknown, list(pieces), stress
         self.owns = (unknown,)

@@ -8,14 +8,12 @@ then come in two pieces per output time and the checks (on rank 0) see the globa
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -39,37 +37,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TAGS = {"particle": (3, 1), "electrolyte": (3, 2), "particle_electrolyte": (2, 3)}
 
 
-@pytest.fixture(autouse=True)
-def _collective_cleanup():
-    yield
-    gc.collect()
-    MPI.COMM_WORLD.barrier()
 
 
-@pytest.fixture
-def shared_dir():
-    comm = MPI.COMM_WORLD
-    path = tempfile.mkdtemp(prefix="cellsim-fio-") if comm.rank == 0 else None
-    path = Path(comm.bcast(path, root=0))
-    yield path
-    gc.collect()
-    comm.barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
 
 
-def on_rank0(comm, check) -> None:
-    exc, text = None, None
-    if comm.rank == 0:
-        try:
-            check()
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            exc, text = e, f"{type(e).__name__}: {e}"
-    text = comm.bcast(text, root=0)
-    if exc is not None:
-        raise exc
-    if text is not None:
-        pytest.fail(f"check on rank 0 failed: {text}")
+from mpi_checks import on_rank0  # noqa: E402
 
 
 def _cube(comm):

@@ -9,10 +9,7 @@ on node numbering or on the number of MPI ranks. Tests marked ``mpi`` also run u
 
 from __future__ import annotations
 
-import gc
 import json
-import shutil
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -35,41 +32,11 @@ TIMES = [0.0, 0.5, 1.25]
 CASE_TEXT = '[run]\nname = "unit"\n# comment kept as given\n'
 
 
-@pytest.fixture(autouse=True)
-def _collective_cleanup():
-    """DOLFINx destructors are collective: collect and synchronise after every test."""
-    yield
-    gc.collect()
-    MPI.COMM_WORLD.barrier()
 
 
-@pytest.fixture
-def shared_dir():
-    """A folder every rank sees (rank 0 makes it and broadcasts the path)."""
-    comm = MPI.COMM_WORLD
-    path = tempfile.mkdtemp(prefix="cellsim-out-") if comm.rank == 0 else None
-    path = Path(comm.bcast(path, root=0))
-    yield path
-    gc.collect()
-    comm.barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
 
 
-def on_rank0(comm, check) -> None:
-    """Run ``check()`` on rank 0 only, then make every rank pass or fail together (a
-    failure on rank 0 alone would leave the other ranks waiting in the next collective)."""
-    exc, text = None, None
-    if comm.rank == 0:
-        try:
-            check()
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            exc, text = e, f"{type(e).__name__}: {e}"
-    text = comm.bcast(text, root=0)
-    if exc is not None:
-        raise exc
-    if text is not None:
-        pytest.fail(f"check on rank 0 failed: {text}")
+from mpi_checks import on_rank0  # noqa: E402
 
 
 def _cube(comm=MPI.COMM_WORLD, n=N):

@@ -48,26 +48,9 @@ COLUMNS = [
 TIMES = [0.0, 600.0, 1800.0, 3600.0]
 
 
-@pytest.fixture(autouse=True)
-def _collective_cleanup():
-    yield
-    gc.collect()
-    MPI.COMM_WORLD.barrier()
 
 
-def on_rank0(comm, check) -> None:
-    """Run ``check()`` on rank 0 only; every rank then passes or fails together."""
-    exc, text = None, None
-    if comm.rank == 0:
-        try:
-            check()
-        except BaseException as e:  # noqa: BLE001 - re-raised below
-            exc, text = e, f"{type(e).__name__}: {e}"
-    text = comm.bcast(text, root=0)
-    if exc is not None:
-        raise exc
-    if text is not None:
-        pytest.fail(f"check on rank 0 failed: {text}")
+from mpi_checks import on_rank0  # noqa: E402
 
 
 def _partitioner():
