@@ -22,6 +22,7 @@ FIELD_GLOBS = ("*.pvd", "*.pvtu", "*.vtu", "*.xdmf", "*.h5", "*.pvsm")
 
 
 def read_manifest(outdir) -> dict:
+    """The manifest.json of an output folder (or the file itself) as a dict."""
     p = Path(outdir)
     with open(p / MANIFEST if p.is_dir() else p, encoding="utf-8") as fh:
         return json.load(fh)

@@ -45,16 +45,15 @@ from .fields_io import (  # noqa: F401  (re-exported)
     ALL_REGIONS, FIELD_UNITS, FIELDS_DIR, _FieldSlot, _RegionWriter, array_name, split_array_name,
 )
 from .outdir import (  # noqa: F401  (re-exported)
-    OutputFolderError, _remove_field_files, _truncate_csv, claim_output_dir, release_output_dir,
+    CASE, LOCK, MANIFEST, OutputFolderError, _remove_field_files, _truncate_csv, claim_output_dir, read_manifest,
+    release_output_dir,
 )
 from .provenance import collect_versions, git_commit  # noqa: F401  (re-exported)
 
 #: Allowed final states of a run.
 FINAL_STATUSES = ("completed", "cut-off", "failed", "interrupted")
 
-MANIFEST = "manifest.json"
 TIMESERIES = "timeseries.csv"
-CASE = "case.toml"
 FORMAT_VERSION = 1
 
 # Outputs of an earlier run in the same folder, removed before a new run starts so that
@@ -530,15 +529,6 @@ def read_timeseries(path) -> dict[str, np.ndarray]:
             if s != "":
                 data[i, j] = float(s)
     return {h: data[:, j].copy() for j, h in enumerate(header)}
-
-
-def read_manifest(outdir) -> dict:
-    """The manifest.json of an output folder as a dict."""
-    p = Path(outdir)
-    if p.is_dir():
-        p = p / MANIFEST
-    with open(p, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def field_files(outdir) -> dict[str, dict]:

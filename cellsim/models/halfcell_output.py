@@ -84,14 +84,12 @@ class HalfCellOutputs:
         # the collector is an equipotential at V: written as a constant field of its region
         self._collector_field = None
         C = tuple(self.tm.regions.get("current_collector", ()))
-        tdim = self.parent.topology.dim
         if C:
             cells = itf.region_cells(self.tm.cell_tags, C)
             if self.comm.allreduce(int(np.sum(cells < imap.size_local)), op=MPI.SUM) > 0:
                 rc = itf.make_submeshes(self.parent, self.tm.cell_tags, {"current_collector": C})["current_collector"]
                 self._collector_field = fem.Function(fem.functionspace(rc.mesh, ("Lagrange", 1)),
                                                      name="solid_potential")
-        del tdim
 
     def _by_particle(self, cellvals):
         out = np.zeros(len(self._ptags))

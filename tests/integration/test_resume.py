@@ -43,6 +43,20 @@ CASE = {
 SKIP = {"wall time [s]", "krylov iterations [-]"}
 
 
+def _wait_for(ready, timeout=300.0) -> None:
+    """Poll ``ready()`` until it holds (a subprocess has written what the test waits for)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        time.sleep(0.05)
+
+
+def _checkpointed(out, steps):
+    def ready():
+        st = out / "checkpoint" / "state.json"
+        return st.is_file() and json.loads(st.read_text())["driver"]["steps"] >= steps
+    return ready
+
+
 def _toml(tmp_path, d=CASE):
     import tomli_w
 
@@ -109,12 +123,8 @@ def test_sigterm_to_cellsim_run_exit_4_and_resume(tmp_path, reference):
     exe = Path(sys.executable).parent / "cellsim"
     p = subprocess.Popen([str(exe), "run", str(case), "-o", str(out)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        ts = out / "timeseries.csv"
-        if ts.is_file() and len(ts.read_text().splitlines()) >= 6:
-            break
-        time.sleep(0.05)
+    ts = out / "timeseries.csv"
+    _wait_for(lambda: ts.is_file() and len(ts.read_text().splitlines()) >= 6)
     p.send_signal(signal.SIGTERM)
     stdout, stderr = p.communicate(timeout=300)
     assert p.returncode == 4, (p.returncode, stdout[-2000:], stderr[-2000:])
@@ -129,12 +139,7 @@ def test_sigkill_resumes_from_the_last_checkpoint(tmp_path, reference):
     exe = Path(sys.executable).parent / "cellsim"
     p = subprocess.Popen([str(exe), "run", str(case), "-o", str(out)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        st = out / "checkpoint" / "state.json"
-        if st.is_file() and json.loads(st.read_text())["driver"]["steps"] >= 3:
-            break
-        time.sleep(0.05)
+    _wait_for(_checkpointed(out, 3))
     time.sleep(0.3)
     p.kill()
     p.wait(timeout=60)
@@ -178,21 +183,13 @@ def test_killed_on_2_ranks_resumes_on_1(tmp_path, reference):
     bindir = Path(sys.executable).parent
     p = subprocess.Popen([str(bindir / "mpiexec"), "-n", "2", str(bindir / "cellsim"), "-q", "run", str(case),
                           "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        st = out / "checkpoint" / "state.json"
-        if st.is_file() and json.loads(st.read_text())["driver"]["steps"] >= 10:
-            break
-        time.sleep(0.05)
+    _wait_for(_checkpointed(out, 10))
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=60)
     from cellsim.outdir import _alive
 
     pid = int((out / ".cellsim.lock").read_text().split()[1])
-    for _ in range(200):  # the killed ranks (children of mpiexec's proxy) take a moment to go
-        if not _alive(pid):
-            break
-        time.sleep(0.05)
+    _wait_for(lambda: not _alive(pid), timeout=10.0)  # the killed ranks (children of mpiexec's proxy) take a moment
     assert json.loads((out / "checkpoint" / "state.json").read_text())["mpi_size"] == 2
     assert main(["run", "--resume", str(out)]) == 0
     # rows before the checkpoint come from 2 ranks: sums in another order (round-off of the
