@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import newton
+from .assembly import BlockAssembler
 from .dolfinx_env import require_dolfinx
 from .newton import StepResult
 
@@ -91,6 +92,9 @@ class NewtonSolver:
         self.problem = NonlinearProblem(forms, model.unknowns, kind="mpi", petsc_options_prefix=prefix,
                                         petsc_options=snes_options(spec, atol_scale), **kw)
         self.snes = self.problem.solver
+        self.assembler = BlockAssembler(self.problem, model.unknowns)
+        self.snes.setFunction(self.assembler.residual, self.problem.b)
+        self.snes.setJacobian(self.assembler.jacobian, self.problem.A, self.problem.A)
         if divergence_tolerance is not None:
             self.snes.setDivergenceTolerance(divergence_tolerance)
         self.reuse = spec.reuse_factorisation and spec.linear_solver != "iterative"
@@ -273,7 +277,7 @@ def clean_jacobian_pattern(solver: NewtonSolver, configurations) -> tuple[int, i
     non-zero entries (plus the diagonal) form the new pattern; insertions outside it (the
     zero values at the leaked positions) are then ignored. Returns (nnz before, after).
     """
-    from dolfinx.fem.petsc import assemble_jacobian, assemble_matrix
+    from dolfinx.fem.petsc import assemble_matrix
 
     problem, comm = solver.problem, solver.comm
     A = problem.A
@@ -301,8 +305,7 @@ def clean_jacobian_pattern(solver: NewtonSolver, configurations) -> tuple[int, i
     B.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
     B.setOptionsPrefix(A.getOptionsPrefix())
     before, after = comm.allreduce(len(aj), op=MPI.SUM), comm.allreduce(len(aj_new), op=MPI.SUM)
-    ctx = {"u": solver.model.unknowns, "jacobian": problem.J, "preconditioner": None, "bcs": []}
-    solver.snes.setJacobian(assemble_jacobian, B, B, kargs=ctx)
+    solver.snes.setJacobian(solver.assembler.jacobian, B, B)
     problem._A = B
     A.destroy()
     return before, after
