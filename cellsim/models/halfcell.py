@@ -321,8 +321,6 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self._clean_matrix_pattern()
         if sv.linear_solver == "iterative":
             self.solver.configure_fieldsplit(FIELDSPLIT_GROUPS)
-            if self.skeleton:
-                self.skeleton_fieldsplit()
         self._setup_diagnostics()
         if self.skeleton:
             self._setup_skeleton_diagnostics()

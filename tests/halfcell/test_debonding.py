@@ -192,7 +192,7 @@ def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
 
 
 def test_iterative_solver_equals_lu_with_skeleton():
-    """GMRES + fieldsplit (the displacement split by MUMPS) gives the LU answer."""
+    """GMRES + fieldsplit (GAMG with the rigid-body modes on the displacement split) gives the LU answer."""
     comm = MPI.COMM_WORLD
     steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 300.0}]
     rows = {}
