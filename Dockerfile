@@ -64,4 +64,8 @@ COPY --chown=cellsim:cellsim cases /work/cases
 
 USER cellsim
 WORKDIR /work
+# The forms of the shipped cases compiled into the JIT cache (~/.cache/fenics) once, so a
+# first run does not wait for the C compiler; the cache stays writable for any uid.
+RUN python -m cellsim.precompile --cases /work/cases \
+ && chmod -R a+rwX /home/cellsim/.cache
 # /work/out is meant to be a bind mount for the results: -v $PWD/out:/work/out

@@ -23,7 +23,7 @@ LAYERS = [
     {"models"},
     {"output", "tortuosity_cmd", "dfn"},
     {"simulation", "postprocess", "curves", "api", "docs", "paraview"},
-    {"cli", "__init__", "__main__"},
+    {"cli", "__init__", "__main__", "precompile"},
 ]
 
 
