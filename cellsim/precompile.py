@@ -119,9 +119,12 @@ def main(argv=None) -> int:
         except Exception as exc:  # one broken case must not stop the others
             failed.append(p.name)
             say(f"{p.name}: failed ({type(exc).__name__}: {exc})")
-    if comm.rank == 0 and not failed:
-        cache.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"key": key, "cases": [p.name for p in cases]}) + "\n")
+    if comm.rank == 0:
+        if failed:
+            stamp.unlink(missing_ok=True)
+        else:
+            cache.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(json.dumps({"key": key, "cases": [p.name for p in cases]}) + "\n")
     say(f"{len(cases) - len(failed)} cases compiled into {cache} in {time.perf_counter() - t0:.0f} s")
     return 1 if failed else 0
 

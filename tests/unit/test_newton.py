@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cellsim.dolfinx_env import require_dolfinx
 
@@ -57,3 +58,115 @@ def test_out_of_memory_is_named_and_not_retried():
     f = _Fake(-3, ksp_reason=-3)
     r = newton.solve(f, f, [f], MPI.COMM_SELF)
     assert r.retry and "DIVERGED_MAX_IT" in r.reason
+
+
+# ---------------------------------------------------------------------- blocked assembly
+def _two_field_problem(n=6):
+    """u: nonlinear diffusion; w: linear diffusion + a mass term scaled by a Constant and
+    a coefficient; the couplings u->w (linear) and w->u (through u: nonlinear)."""
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import NonlinearProblem
+
+    msh = mesh.create_unit_square(MPI.COMM_WORLD, n, n)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    W = fem.functionspace(msh, ("Lagrange", 2))
+    u, w, g = fem.Function(V), fem.Function(W), fem.Function(W)
+    c = fem.Constant(msh, 2.0)
+    du, dw = ufl.TestFunctions(ufl.MixedFunctionSpace(V, W))
+    F = [((1 + u**2) * ufl.inner(ufl.grad(u), ufl.grad(du)) + u * w * du) * ufl.dx,
+         (ufl.inner(ufl.grad(w), ufl.grad(dw)) + c * g * w * dw + 3.0 * u * dw) * ufl.dx]
+    p = NonlinearProblem(F, [u, w], kind="mpi", petsc_options_prefix="test_block_assembler_")
+    return p, u, w, g, c
+
+
+def _state(x, rng):
+    for f in x:
+        f.x.array[:] = rng.random(f.x.array.size)
+        f.x.scatter_forward()
+
+
+def _reference_jacobian(p):
+    from dolfinx.fem.petsc import assemble_matrix
+
+    B = p.A.duplicate(copy=False)
+    B.zeroEntries()
+    assemble_matrix(B, p.J)
+    B.assemble()
+    return B
+
+
+@pytest.mark.mpi
+def test_block_assembler_equals_dolfinx_and_keeps_constant_blocks():
+    """The Jacobian with kept constant blocks equals DOLFINx's whole assembly at every
+    state; the constant blocks are re-assembled exactly when a Constant or coefficient
+    they read changes; the residual without lifting equals DOLFINx's."""
+    from dolfinx.fem.petsc import assemble_residual, assign
+
+    from cellsim.assembly import BlockAssembler
+
+    p, u, w, g, c = _two_field_problem()
+    a = BlockAssembler(p, [u, w])
+    # J_00, J_01 contain u; J_10 = 3 (no inputs), J_11 reads c and g only
+    assert sorted((i, j) for i, j, _ in a.variable) == [(0, 0), (0, 1)]
+    assert sorted((i, j) for i, j, _ in a.constant) == [(1, 0), (1, 1)]
+    rng = np.random.default_rng(7 + MPI.COMM_WORLD.rank)
+    g.x.array[:] = 1.0
+    counts = []
+    for change in ["first", None, "unknowns", "constant", None, "coefficient", "unknowns"]:
+        if change is not None:
+            _state([u, w], rng)
+        if change == "constant":
+            c.value = 5.0
+        if change == "coefficient":
+            g.x.array[:] = 0.5 + rng.random(g.x.array.size)
+            g.x.scatter_forward()
+        assign([u, w], p.x)
+        a.jacobian(None, p.x, p.A, p.A)
+        counts.append(a.constant_assemblies)
+        B = _reference_jacobian(p)
+        D = p.A.copy()
+        D.axpy(-1.0, B)
+        assert D.norm() <= 1e-13 * B.norm(), change
+        B.destroy()
+        D.destroy()
+    assert counts == [1, 1, 1, 2, 2, 3, 3]
+    b_ref = p.b.duplicate()
+    assemble_residual(None, p.x, b_ref, [u, w], p.F, p.J, [], p.b.getAttr("_blocks"))
+    b = p.b.duplicate()
+    a.residual(None, p.x, b)
+    b.axpy(-1.0, b_ref)
+    assert b.norm() <= 1e-14 * max(b_ref.norm(), 1.0)
+
+
+@pytest.mark.mpi
+def test_rigid_body_modes_are_the_kernel_of_elasticity():
+    """The near-nullspace given to GAMG: K m = 0 for the stiffness K of free linear
+    elasticity and each of the 6 (3D) / 3 (2D) modes, which are independent."""
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import assemble_matrix
+    from petsc4py import PETSc
+
+    from cellsim.solver import rigid_body_modes
+
+    comm = MPI.COMM_WORLD
+    for msh, nmodes in ((mesh.create_unit_cube(comm, 3, 3, 3), 6), (mesh.create_unit_square(comm, 5, 5), 3)):
+        gdim = msh.geometry.dim
+        V = fem.functionspace(msh, ("Lagrange", 2, (gdim,)))
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        eps = lambda z: ufl.sym(ufl.grad(z))  # noqa: E731
+        K = assemble_matrix(fem.form((2 * ufl.inner(eps(u), eps(v)) + ufl.div(u) * ufl.div(v)) * ufl.dx))
+        K.assemble()
+        modes = rigid_body_modes([V], comm)
+        assert len(modes) == nmodes
+        vecs = []
+        for m in modes:
+            x = K.createVecRight()
+            x.setArray(m)
+            y = K.createVecLeft()
+            K.mult(x, y)
+            assert y.norm() <= 1e-10 * K.norm(PETSc.NormType.FROBENIUS) * x.norm()
+            vecs.append(x)
+        G = np.array([[a.dot(b) for b in vecs] for a in vecs])
+        assert np.linalg.matrix_rank(G, tol=1e-8 * np.abs(G).max()) == nmodes
