@@ -41,6 +41,20 @@ def geometry(refine: float = 1.0) -> dict:
     return g
 
 
+def make_case(refine: float = 1.0, solver: str = "mumps", c_rate: float = 0.5):
+    """The benchmark case: C/2 discharge to 3.5 V, no field output."""
+    from cellsim.case.halfcell import HalfCellCase
+
+    return HalfCellCase.model_validate({
+        "model": "halfcell", "title": "benchmark",
+        "geometry": geometry(refine),
+        "protocol": {"steps": [{"mode": "cc", "c_rate": c_rate, "until_voltage": 3.5}]},
+        "time": {"dt_initial": 5.0, "dt_max": 300.0, "max_change": 0.02},
+        "solver": {"linear_solver": solver, "ksp_rtol": 1e-8},
+        "output": {"fields": False},
+    })
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--solver", choices=["mumps", "superlu_dist", "iterative"], default="mumps")
@@ -56,21 +70,13 @@ def main(argv=None) -> int:
 
     require_dolfinx()
     from cellsim.geometry.mesh import build_mesh
+    from cellsim.log import setup_logging
     from cellsim.models.halfcell import HalfCellModel
     from cellsim.simulation import run_protocol
-    from cellsim.case.halfcell import HalfCellCase
-    from cellsim.log import setup_logging
 
     comm = MPI.COMM_WORLD
     log = setup_logging(comm.rank)
-    case = HalfCellCase.model_validate({
-        "model": "halfcell", "title": "benchmark",
-        "geometry": geometry(args.refine),
-        "protocol": {"steps": [{"mode": "cc", "c_rate": args.c_rate, "until_voltage": 3.5}]},
-        "time": {"dt_initial": 5.0, "dt_max": 300.0, "max_change": 0.02},
-        "solver": {"linear_solver": args.solver, "ksp_rtol": 1e-8},
-        "output": {"fields": False},
-    })
+    case = make_case(args.refine, args.solver, args.c_rate)
     t0 = time.perf_counter()
     tm = build_mesh(case.geometry, comm)
     t_mesh = time.perf_counter() - t0

@@ -62,22 +62,14 @@ def worker(args) -> None:
     from cellsim.dolfinx_env import require_dolfinx
 
     require_dolfinx()
-    from halfcell_bench import geometry
+    from halfcell_bench import make_case
 
-    from cellsim.case.halfcell import HalfCellCase
     from cellsim.geometry.mesh import build_mesh
     from cellsim.models.halfcell import HalfCellModel
     from cellsim.simulation import run_protocol
 
     comm = MPI.COMM_WORLD
-    case = HalfCellCase.model_validate({
-        "model": "halfcell", "title": "scaling",
-        "geometry": geometry(args.refine),
-        "protocol": {"steps": [{"mode": "cc", "c_rate": 0.5, "until_voltage": 3.5}]},
-        "time": {"dt_initial": 5.0, "dt_max": 300.0, "max_change": 0.02},
-        "solver": {"linear_solver": args.solver, "ksp_rtol": 1e-8},
-        "output": {"fields": False},
-    })
+    case = make_case(args.refine, args.solver)
     t0 = time.perf_counter()
     tm = build_mesh(case.geometry, comm)
     t_mesh = time.perf_counter() - t0
@@ -118,7 +110,7 @@ def run_one(k: int, refine: float, args, kind: str, target: float) -> dict | Non
            "--refine", str(refine), "--solver", args.solver, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     print("+ " + " ".join(cmd), flush=True)
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout, check=False)
     for line in p.stdout.splitlines():
         if line.startswith("SCALING "):
             rec = json.loads(line[len("SCALING "):])
@@ -135,8 +127,8 @@ def summary(records: list[dict]) -> str:
         if not recs:
             continue
         lines += [f"\n{kind} scaling", "",
-                  "| ranks | unknowns | unknowns/rank | time/step | CPU/step (slowest rank) | Newton/step "
-                  "| Krylov/Newton | efficiency |", "|---|---|---|---|---|---|---|---|"]
+                  ("| ranks | unknowns | unknowns/rank | time/step | CPU/step (slowest rank) | Newton/step "
+                   "| Krylov/Newton | efficiency |"), "|---|---|---|---|---|---|---|---|"]
         groups = {}
         for r in recs:
             groups.setdefault(r["target_unknowns"] if kind == "strong" else "weak", []).append(r)
