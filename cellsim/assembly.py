@@ -33,6 +33,7 @@ import dolfinx.cpp as _cpp  # noqa: E402
 import dolfinx.la.petsc as _la  # noqa: E402
 from dolfinx.fem import pack_coefficients, pack_constants  # noqa: E402
 from dolfinx.fem.petsc import assemble_vector, assign  # noqa: E402
+from mpi4py import MPI  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
 
 
@@ -124,7 +125,7 @@ class BlockAssembler:
             self._assemble_constant()
             return
         # a changed input on any rank re-assembles on every rank (collective)
-        if J.comm.tompi4py().allreduce(self._constant_changed(J), op=_or()):
+        if J.comm.tompi4py().allreduce(self._constant_changed(J), op=MPI.LOR):
             self._assemble_constant()
         self._Jc.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self._add_blocks(J, self.variable)
@@ -136,8 +137,3 @@ class BlockAssembler:
         self._Jc.assemble()
         self._key = self._inputs_key()
         self.constant_assemblies += 1
-
-def _or():
-    from mpi4py import MPI
-
-    return MPI.LOR

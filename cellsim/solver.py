@@ -15,7 +15,13 @@ One :class:`NewtonSolver` per model, built from the case's ``[solver]`` section:
   time steps used), block Jacobi/ILU(0) on the particle concentration (mass-dominated),
   GAMG on the displacement. Measured on a 2D lattice and a 3D sphere column (13.5k
   unknowns), one Jacobian, rtol 1e-10: 15-23 GMRES iterations, against 100-1000 for a
-  two-group split. No hypre (not in the PyPI DOLFINx wheel).
+  two-group split. No hypre (not in the PyPI DOLFINx wheel). GAMG keeps its
+  interpolation across Jacobians; a split made only of blocks of role "displacement"
+  gets their rigid-body modes as near-nullspace (:func:`rigid_body_modes`), the node
+  block size and threshold 0.05.
+
+Assembly: :class:`cellsim.assembly.BlockAssembler` (no empty lifting in the residual;
+Jacobian blocks that do not depend on the unknowns kept until their inputs change).
 
 Convergence: ||F|| <= atol (scaled by the model's residual unit), or ||F|| <= rtol ||F_0||,
 or, when the residual has reached its round-off floor (it stopped falling: ||F_k|| >
