@@ -68,7 +68,8 @@ class BlockAssembler:
         self._c_coeffs = list({id(c): c for _, _, f in self.constant for c in f._cpp_object.coefficients}.values())
         self._key = None
         self._Jc = None  # the kept matrix of the constant blocks
-        self._Jc_of = None  # the Jacobian matrix it was made for
+        self._Jc_of = None  # handle of the Jacobian matrix it was made for
+        self._J_kept = None  # that matrix (held, so its handle cannot be reused)
         self.constant_assemblies = 0  # how often the constant blocks were assembled (tests)
 
     # ------------------------------------------------------------------ residual
@@ -121,7 +122,7 @@ class BlockAssembler:
                 self._Jc.destroy()
             self._Jc = J.duplicate(copy=False)
             self._Jc.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
-            self._Jc_of = J.handle
+            self._Jc_of, self._J_kept = J.handle, J
             self._assemble_constant()
             return
         # a changed input on any rank re-assembles on every rank (collective)
