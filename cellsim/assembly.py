@@ -6,8 +6,7 @@ conditions (the models impose every condition weakly). It assembles the same mat
 vector entries, but
 
 * the residual is not "lifted": DOLFINx packs the coefficients of every Jacobian block at
-  every residual evaluation for a lifting that is empty without Dirichlet conditions
-  (the "rest of Newton" of the half-cell's time split);
+  every residual evaluation for a lifting that is empty without Dirichlet conditions;
 * Jacobian blocks that do not depend on any unknown (linear terms: elasticity, stress
   projection, conduction with a fixed conductivity, contact conductances, mass matrices)
   are assembled into a kept matrix only when one of the constants or coefficients they
