@@ -90,15 +90,50 @@ class MechanicsSpec(StrictModel):
         0.1, gt=0, le=1, description="Target largest increase of the interface damage per time step [-] (the "
         "time-step control of the damage, as time.max_change for the stoichiometry).",
     )
+    damage_jump_limit: float = Field(
+        2.0, ge=1, le=1e3, description="A converged step whose largest damage increase exceeds damage_jump_limit "
+        "* max_damage_change is rejected and retried with dt/2 (unless dt/2 would fall below time.dt_min; then the "
+        "jump is accepted: a snap-through no smaller step resolves) [-].",
+    )
+    collector_interface: Literal["clamped", "cohesive"] = Field(
+        "clamped", description="Electrode/collector faces (collector_binder, collector_particle): 'clamped' (u = 0 "
+        "by the clamp penalty) or 'cohesive' (the bilinear cohesive law against the rigid collector, opening = u; "
+        "the collector contact conductance falls as G_cc ((1 - d)^p + residual_conductance); needs a "
+        "current_collector region).",
+    )
+    collector_normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength of the "
+                                             "collector bond [Pa].")
+    collector_shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength of the "
+                                            "collector bond [Pa].")
+    collector_fracture_energy_I: float = Field(0.3, gt=0, le=100, description="Mode I fracture energy of the "
+                                               "collector bond [J m-2].")
+    collector_fracture_energy_II: float = Field(0.6, gt=0, le=100, description="Mode II fracture energy of the "
+                                                "collector bond [J m-2].")
 
     @model_validator(mode="after")
     def _law(self):
-        for name, g, s in (("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
-                           ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)):
-            if self.interface == "cohesive" and not g > s * s / (2 * self.penalty):
+        checks = []
+        if self.interface == "cohesive":
+            checks += [("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
+                       ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)]
+        if self.collector_interface == "cohesive":
+            checks += [("collector_fracture_energy_I", self.collector_fracture_energy_I, self.collector_normal_strength),
+                       ("collector_fracture_energy_II", self.collector_fracture_energy_II,
+                        self.collector_shear_strength)]
+        for name, g, s in checks:
+            if not g > s * s / (2 * self.penalty):
                 raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
                                  f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
+        if self.collector_interface == "cohesive" and not self.skeleton:
+            raise ValueError("mechanics.collector_interface = 'cohesive' needs mechanics.skeleton = true (allowed "
+                             "without the skeleton: 'clamped')")
         return self
+
+    def collector_cohesive_parameters(self) -> dict:
+        """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the collector bond
+        (penalty, mixed-mode rule, d_max and viscosity shared with the particle/binder interface)."""
+        return {**self.cohesive_parameters(), "N": self.collector_normal_strength, "S": self.collector_shear_strength,
+                "G_Ic": self.collector_fracture_energy_I, "G_IIc": self.collector_fracture_energy_II}
 
     def cohesive_parameters(self) -> dict:
         """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters`."""

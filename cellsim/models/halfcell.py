@@ -164,6 +164,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.has_pb:
             add(f_pb, rp.parent_cells, 2)
         contacts = []  # (block, tag, restricted)
+        self._contact_facets = []  # (interface name, block, local facets, tag)
         for name, block in (("collector_binder", "phi_b"), ("collector_particle", "phi_s")):
             if block == "phi_b" and not rb:
                 continue
@@ -172,6 +173,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
                 continue
             tag = 10 + len(contacts)
             contacts.append((block, tag, add(f, solid_cells, tag) == "dS"))
+            self._contact_facets.append((name, block, f, tag))
         if not contacts:
             raise HalfCellError(
                 "the electrode solid does not touch the current collector (no collector_binder or "
@@ -212,7 +214,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.area_cross = integ(one * self.ds_li)  # cross-section (lithium face) [m2] (2D: m)
         self.area_pe = integ(one * self.dG_pe)
         self.vol_liquid_eff = integ(one * dxE) + (case.separator.porosity * integ(one * dxS) if S else 0.0)
-        self.area_contact = sum(integ(one * m) for _, m, _ in self.contacts)
+        self.area_contact = sum(integ(one * c[1]) for c in self.contacts)
         self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
         # particles the geometry reports as touching no conducting path to the collector: 1C
         # and the state of charge count the connected active material only
@@ -259,6 +261,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.kinetics = ButlerVolmer(mat, self.dG_pe, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",
                                      sigma_h=(lambda m: m.q("sigma_h")("+")) if sio else None, interface=True)
         self.lithium = LithiumMetal(case.lithium, self.ds_li)
+        if self.skeleton:
+            self.contacts = self.collector_bonds(dS, {"phi_s": rp.parent_cells, "phi_b": rb.parent_cells})
         coll = Collector(self.contacts, case.solid.collector_conductance, self.i_app, self.V_set, self.cv,
                          self.phi_ref, self.ds_li)
         coll.declared = [Unknown("V", fem.functionspace(parent, basix.ufl.real_element(
@@ -306,8 +310,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.mech:
             self.U, self.S = self.u["u"], self.u["sigma_h"]
         self.forms = self.compose(terms, weights)
-        if self.cohesive is not None:
-            self.entity_maps.append(self.cohesive.entity_map)
+        self.entity_maps += [c.entity_map for c in self.cohesives]
         self.j, self.eta, self.j_li = self.kinetics.j, self.kinetics.eta, self.lithium.j
         self.I_cc_form = coll.I_cc
         self.sigma = self.elasticity.stresses(self)[0] if self.mech else None
@@ -351,9 +354,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
-        coh = self.cohesive.snapshot() if self.cohesive is not None else None
-        if coh is not None:  # damaged, open facets couple the displacement components
-            self.cohesive.perturb_history(rng)
+        coh = [c.snapshot() for c in self.cohesives]
+        for c in self.cohesives:  # damaged, closed facets couple the displacement components
+            c.perturb_history(rng)
 
         def mode(cv, frozen):
             def f():
@@ -363,8 +366,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self._nnz_before, self._nnz_after = clean_jacobian_pattern(
             self.solver, [mode(0.0, 0.0), mode(1.0, 0.0), mode(0.0, 1.0)])
         self.restore(snap)
-        if coh is not None:
-            self.cohesive.restore(coh)
+        for c, snap in zip(self.cohesives, coh):
+            c.restore(snap)
         self.cv.value, self.frozen.value, self.dt.value, self.i_app.value = keep
 
     def length_scale(self) -> float:
@@ -499,20 +502,21 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
 
     def before_step(self, dt):
         self.rebase()
-        if self.cohesive is not None:
-            self.cohesive.set_time_step(dt)
+        for c in self.cohesives:
+            c.set_time_step(dt)
 
     def _prepare_newton(self, dt):
         self._N_before = (self.particle_lithium(), self.electrolyte_lithium())
 
     def check_solution(self) -> str:
-        """A converged step with concentrations out of range fails too."""
+        """A converged step with concentrations out of range fails too, and one whose interface
+        damage jumps too far (:meth:`SkeletonMixin.check_damage_jump`)."""
         lo_ce = self.comm.allreduce(self.c_e.x.array.min(initial=np.inf), op=MPI.MIN)
         xs = self.c_s.x.array / self.c_max
         lo_x = self.comm.allreduce(xs.min(initial=np.inf), op=MPI.MIN)
         hi_x = self.comm.allreduce(xs.max(initial=-np.inf), op=MPI.MAX)
         if lo_ce > 0.0 and lo_x > 0.0 and hi_x < 1.0:
-            return ""
+            return self.check_damage_jump()
         return f"concentration out of range (min c_e = {lo_ce:.4g} mol m-3, x in [{lo_x:.4g}, {hi_x:.4g}])"
 
     def after_step(self, dt):

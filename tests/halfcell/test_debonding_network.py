@@ -1,0 +1,156 @@
+"""The half-cell's electronic network under debonding, and the cohesive collector bond
+(``[mechanics] collector_interface = 'cohesive'``), on the 2D staircase lattice of
+test_debonding.py (2 x 2 particles; necks 0-1, 2-3, 0-2, 1-3; bridges from particles 0
+and 1 down to the collector: six separate carbon-binder pieces).
+
+* Conductance graph: damage imposed on chosen contacts (picked by the direction from the
+  particle centre, independently of the graph code) gives the connectivity that the
+  topology of the lattice dictates, identical on every rank: a neck that joins particle 0
+  to the network only through particle 2; a cluster {0, 2} whose own contacts are intact
+  but whose binder pieces reach the collector through nothing (which the per-particle
+  criterion of earlier versions called connected); torn collector bonds isolate all.
+* Collector bond: a strong cohesive bond with the clamp's stiffness reproduces the clamped
+  run (the same traction K u, written by independent code); a weak one tears while the
+  particle/binder interface stays intact, with its own columns, conservation in every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from cellsim.physics.cohesive import contact_conductance
+from test_debonding import CHARGE, ERRORS, WEAK, lattice, make_case
+
+from cellsim.models.halfcell import HalfCellModel
+from cellsim.simulation import run_protocol
+
+STRONG = {**WEAK, "normal_strength": 50e6, "shear_strength": 100e6, "fracture_energy_I": 5.0,
+          "fracture_energy_II": 10.0}
+CENTRES = np.array([(2.5e-6, 2.5e-6), (7.5e-6, 2.5e-6), (2.5e-6, 7.5e-6), (7.5e-6, 7.5e-6)])
+
+
+def _tear(it, sel, d_max):
+    own = it.d.x.array[: it._nown]
+    own[sel] = d_max
+    it.d_inv.x.array[: it._nown][sel] = d_max
+    it.d.x.scatter_forward()
+    it.d_inv.x.scatter_forward()
+
+
+def _contacts(model, k, direction):
+    """Owned particle/binder facets of particle k whose midpoint lies in ``direction`` (unit
+    vector) from its centre (within 45 degrees)."""
+    it = model.cohesive.itf
+    mid = it.facet_midpoints()[:, :2] - CENTRES[k]
+    mid /= np.linalg.norm(mid, axis=1)[:, None]
+    return (model._pb_particle == k) & (mid @ np.asarray(direction, float) > np.cos(np.pi / 4))
+
+
+def _per_particle_criterion(model):
+    """Earlier versions' rule: a particle's own contacts carry its 1C current (binder taken as connected)."""
+    ms, it = model.case.mechanics, model.cohesive.itf
+    G0 = model.case.solid.particle_binder_conductance
+    G = contact_conductance(it.d.x.array[: it._nown], G0, ms.conductance_exponent, ms.residual_conductance * G0)
+    return model._sum_by_particle(it.area * G) * ms.isolation_voltage >= model.one_c_currents()
+
+
+def _agree(comm, flags):
+    got = comm.allgather(np.asarray(flags).tolist())
+    assert all(g == got[0] for g in got), got
+    return np.asarray(flags)
+
+
+@pytest.mark.mpi
+def test_conductance_graph_on_the_lattice():
+    comm = MPI.COMM_WORLD
+    mech = {**STRONG, "collector_interface": "cohesive"}
+    model = HalfCellModel(make_case(CHARGE, mech=mech), lattice(comm), comm)
+    assert model._graph.num_binder_pieces == 6
+    dmax = model.case.mechanics.max_damage
+    conn, _ = model.particle_connectivity()
+    assert _agree(comm, conn).all()
+    # particle 0 keeps only its neck up to particle 2: still connected, through 2 -> 3 -> 1 -> bridge 1
+    it = model.cohesive.itf
+    _tear(it, _contacts(model, 0, (0, -1)) | _contacts(model, 0, (1, 0)), dmax)
+    conn, _ = model.particle_connectivity()
+    assert _agree(comm, conn).tolist() == [True, True, True, True]
+    # and particle 2 loses its neck to 3: {0, 2} is an island although each has an intact contact
+    _tear(it, _contacts(model, 2, (1, 0)), dmax)
+    conn, _ = model.particle_connectivity()
+    assert _agree(comm, conn).tolist() == [False, True, False, True]
+    assert _per_particle_criterion(model).all()  # what the per-particle rule would have said
+    d = model.diagnostics()
+    assert d["isolated particles [-]"] == 2.0
+    share = model.one_c_currents()[[0, 2]].sum() / model.one_c_currents().sum()
+    total = d["capacity lost [mA h m-2]"] / share  # capacity of all particles, from the lost share
+    mat = model.mat
+    ref = 96485.33212 * model.c_max * abs(mat.x_0 - mat.x_100) * model.particle_volumes.sum() / model.area_cross / 3.6
+    assert total == pytest.approx(ref, rel=1e-12)
+    # the collector bond under bridge 1 torn as well: nothing reaches the collector
+    (_, cb), = model.collector_cohesives
+    mid = cb.itf.facet_midpoints()[:, 0]
+    _tear(cb.itf, mid > 5e-6, dmax)
+    conn, _ = model.particle_connectivity()
+    assert not _agree(comm, conn).any()
+
+
+def _run(case, comm):
+    model = HalfCellModel(case, lattice(comm), comm)
+    res = run_protocol(case, model, keep_rows=True)
+    assert res.status in ("completed", "cut-off"), res.reason
+    return model, res.rows
+
+
+@pytest.mark.mpi
+def test_strong_collector_bond_equals_the_clamp():
+    """Below onset the cohesive bond is the penalty K (0 - u), the clamp's k u with k = K: the
+    same run to solver tolerance (the bond's conductance factor 1 + 1e-9 aside). The cohesive
+    integral has one quadrature point per facet; the clamp gets the same rule here
+    (discretisation.quadrature_degree = 1), otherwise the two differ by O(h^2) (1e-3)."""
+    comm = MPI.COMM_WORLD
+    one_point = {"discretisation": {"quadrature_degree": 1}}
+    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 300.0}]
+    probe = HalfCellModel(make_case(steps, mech=STRONG), lattice(comm), comm)
+    k = probe.support_stiffness
+    K = 2.0e15
+    clamp = {**STRONG, "penalty": K, "clamp_penalty": 1e3 * K / k}
+    bond = {**clamp, "collector_interface": "cohesive", "collector_normal_strength": 200e6,
+            "collector_shear_strength": 200e6, "collector_fracture_energy_I": 50.0,
+            "collector_fracture_energy_II": 50.0}
+    m1, r1 = _run(make_case(steps, mech=clamp, **one_point), comm)
+    assert m1.support_stiffness == pytest.approx(K, rel=1e-12)
+    m2, r2 = _run(make_case(steps, mech=bond, **one_point), comm)
+    assert len(r1) == len(r2) > 3
+    for a, b in zip(r1, r2):
+        assert a["voltage [V]"] == pytest.approx(b["voltage [V]"], abs=1e-8)
+        assert a["max von mises stress binder [Pa]"] == pytest.approx(b["max von mises stress binder [Pa]"], rel=1e-6)
+        assert b["collector damaged area fraction [-]"] == 0.0
+    u1, u2 = m1.u["u_b"].x.array, m2.u["u_b"].x.array
+    scale = comm.allreduce(np.abs(u1).max(initial=0.0), op=MPI.MAX)
+    assert comm.allreduce(np.abs(u1 - u2).max(initial=0.0), op=MPI.MAX) < 1e-6 * scale
+    # the bond's assembled mean traction: K (0 - u) on its facets, the clamp's reaction
+    (_, cb), = m2.collector_cohesives
+    jump, T, _ = cb.itf.facet_state()
+    np.testing.assert_allclose(T, K * jump, rtol=1e-12, atol=1e-12 * K * np.abs(jump).max(initial=0.0))
+    assert comm.allreduce(np.abs(T).max(initial=0.0), op=MPI.MAX) > 1e3  # the bond carries load (> 1 kPa)
+
+
+@pytest.mark.mpi
+def test_weak_collector_bond_tears_alone():
+    comm = MPI.COMM_WORLD
+    mech = {**STRONG, "collector_interface": "cohesive", "collector_normal_strength": 0.5e6,
+            "collector_shear_strength": 1e6, "collector_fracture_energy_I": 0.002,
+            "collector_fracture_energy_II": 0.004}
+    model, rows = _run(make_case(CHARGE, mech=mech), comm)
+    for r in rows[1:]:
+        for k in ERRORS:
+            assert abs(r[k]) < 1e-8, (k, r[k], r["time [s]"])
+        assert r["damaged area fraction [-]"] == 0.0  # the particle/binder interface is intact
+    dam = [r["collector damaged area fraction [-]"] for r in rows]
+    E = [r["collector dissipated energy [J]"] for r in rows]
+    assert dam[-1] > 0.3 and all(b >= a for a, b in zip(dam, dam[1:]))
+    assert E[-1] > 0 and all(b >= a - 1e-30 for a, b in zip(E, E[1:]))
+    assert rows[-1]["collector max opening [m]"] > 0.5e6 / model.case.mechanics.penalty
+    assert rows[-1]["dissipated energy [J]"] == 0.0
