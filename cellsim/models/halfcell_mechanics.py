@@ -233,17 +233,30 @@ class SkeletonMixin:
         return {"damage": (max(c.max_damage_change() for c in self.cohesives), self.case.mechanics.max_damage_change)}
 
     def check_damage_jump(self) -> str:
-        """Why a converged step's damage growth is refused ('' when it is not; collective): its
-        largest damage increase exceeds damage_jump_limit * max_damage_change and dt/2 is
-        still at least time.dt_min (the driver then retries with dt/2)."""
+        """Why a converged step's damage growth is refused ('' when it is not; collective).
+
+        Refused: a largest damage increase above damage_jump_limit * max_damage_change, when
+        dt/2 is still at least time.dt_min and the step is not a retry of a refused one whose
+        jump did not shrink (below 0.75 of the refused one): a jump that a smaller step does
+        not make smaller is a snap-through of the lagged update (the softened interface
+        re-equilibrates at a larger opening), which no dt resolves; it is accepted."""
         if not self.cohesives or float(self.frozen.value) > 0.5:
             return ""
         ms = self.case.mechanics
         jump = max(c.max_damage_change() for c in self.cohesives)
         limit = ms.damage_jump_limit * ms.max_damage_change
-        if jump > limit and 0.5 * float(self.dt.value) >= self.case.time.dt_min:
+        dt = float(self.dt.value)
+        # the state the step starts from (the same on every rank): charge passed, committed history
+        key = (float(self.scalars.get("charge", 0.0)),
+               self.comm.allreduce(sum(float(np.sum(c.itf.kappa.x.array[: c.itf._nown])) for c in self.cohesives),
+                                   op=MPI.SUM))
+        last = getattr(self, "_refused_jump", None)
+        retry_not_shrinking = last is not None and last[0] == key and dt < last[1] and jump > 0.75 * last[2]
+        if jump > limit and 0.5 * dt >= self.case.time.dt_min and not retry_not_shrinking:
+            self._refused_jump = (key, dt, jump)
             return (f"interface damage grew by {jump:.3g} in one step (more than mechanics.damage_jump_limit * "
                     f"max_damage_change = {limit:.3g})")
+        self._refused_jump = None
         return ""
 
     # ------------------------------------------------------------------ bookkeeping
