@@ -82,9 +82,10 @@ class MechanicsSpec(StrictModel):
         "isolated particle's potential block non-singular; 1e-9 of the default G_0 = 1e6 S m-2 is 1e-3 S m-2).",
     )
     isolation_voltage: float = Field(
-        0.1, gt=0, le=100, description="A particle counts as electronically isolated when its 1C current would "
-        "need more than this voltage across its particle/binder contacts, I_1C,i / sum_f G(d_f) A_f > "
-        "isolation_voltage, and it does not touch the collector [V].",
+        0.1, gt=0, le=100, description="A contact of the conductance graph (particle/binder piece, particle/"
+        "particle, collector) conducts when the 1C current of its particle needs at most this voltage across it, "
+        "I_1C,i <= isolation_voltage sum_f G(d_f) A_f; a particle with no path of conducting contacts to the "
+        "collector is isolated [V].",
     )
     max_damage_change: float = Field(
         0.1, gt=0, le=1, description="Target largest increase of the interface damage per time step [-] (the "

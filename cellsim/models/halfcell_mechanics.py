@@ -11,6 +11,8 @@ binder B       u_b               Elasticity (E_b, nu_b, optional swelling eigens
                                  ElasticSupport (collector_binder clamp, rollers)
 P/B interface  (none)            Cohesive (bilinear mixed-mode law) or BondedTie (penalty),
                                  DamagedContact (G(d) = (1 - d)^p G_0 + G_res on phi_s/phi_b)
+collector      (none)            ElasticSupport clamp, or Cohesive against the rigid collector
+                                 (collector_interface = 'cohesive')
 =============  ================  ===========================================================
 
 The electrolyte carries no stress. Boundary conditions are penalties on the parent mesh's
