@@ -104,6 +104,7 @@ def _run(case, comm):
 
 
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_strong_collector_bond_equals_the_clamp():
     """Below onset the cohesive bond is the penalty K (0 - u), the clamp's k u with k = K: the
     same run to solver tolerance (the bond's conductance factor 1 + 1e-9 aside). The cohesive
