@@ -270,3 +270,31 @@ def test_twin_bpx_reads_back_as_the_original_material(tmp_path, name):
         if "name" in material:
             for k in ("partial_molar_volume", "youngs_modulus", "poisson_ratio", "c_ref", "electronic_conductivity"):
                 assert getattr(got, k) == getattr(ref, k), k
+
+
+def test_bpx_functions_in_ufl_equal_their_numpy_values():
+    """The same function inside a DOLFINx expression (how the models use OCP and D): an
+    expression and a table (with a point outside it) on a P1 function of x."""
+    from cellsim.dolfinx_env import MissingDolfinxError, require_dolfinx
+
+    try:
+        require_dolfinx()  # imports dolfinx_solver first where it exists
+    except MissingDolfinxError:
+        pytest.skip("DOLFINx not installed")
+    from mpi4py import MPI
+
+    from dolfinx import fem, mesh
+
+    msh = mesh.create_interval(MPI.COMM_SELF, 40, [-0.1, 1.1])
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    u = fem.Function(V)
+    u.interpolate(lambda x: x[0])
+    for name in ("positive", "negative"):  # expression OCP / table OCP
+        mat = bpx_material(LGM50, name)
+        for fun in (mat.ocp, mat.diffusivity):
+            if getattr(fun, "constant_value", None) is not None:
+                continue  # a number (the negative electrode's D)
+            w = fem.Function(V)
+            w.interpolate(fem.Expression(fun(u), V.element.interpolation_points))
+            xs = V.tabulate_dof_coordinates()[:, 0]
+            assert np.max(np.abs(w.x.array - fun(xs)) / np.abs(fun(xs))) < 1e-12, (name, fun.__doc__)
