@@ -238,7 +238,8 @@ def _material(path: Path, electrode: str | None, base_name: str | None) -> Activ
     return replace(
         mat,
         name=f"bpx:{path.name}:{electrode}",
-        citation=f"BPX {header.bpx}: {header.title}" + (f" ({header.references})" if header.references else ""),
+        citation=f"BPX {header.bpx}: {header.title or path.name}" + (f" ({header.references})" if header.references
+                                                                    else ""),
         c_max=c_max,
         ocp=bpx_function(el.ocp, f"{where}.OCP [V]"),
         diffusivity=bpx_function(el.diffusivity, f"{where}.Diffusivity [m2.s-1]"),
