@@ -110,7 +110,7 @@ def test_a_failure_of_the_twin_on_rank_0_fails_the_run_on_every_rank(shared, mon
         raise AssertionError("run_and_write called on a rank other than 0")
 
     monkeypatch.setattr(command, "run_and_write", broken)
-    case = load_case(_case_file(shared, [{"mode": "cc", "c_rate": 2.0, "duration": 60.0}]))
+    case = load_case(_case_file(shared, [{"mode": "cc", "c_rate": 2.0, "duration": 10.0}]))
     with pytest.raises(TwinError, match="PyBaMM exploded"):
         run_case(case, shared / "out", comm=MPI.COMM_WORLD)
     man = json.loads((shared / "out" / "manifest.json").read_text())
