@@ -4,7 +4,7 @@
 One description, ``spec`` (a JSON-able dict): the output of
 :func:`cellsim.dfn.homogenise.homogenise` plus ``functions`` (OCP U(x), particle
 diffusivity D_s(x), electrolyte kappa(c_e), D_e(c_e), t+(c_e) as text expressions of x,
-:mod:`cellsim.dfn.expressions`) and the kinetic constants. Both the PyBaMM set and the BPX
+:mod:`cellsim.materials.text`) and the kinetic constants. Both the PyBaMM set and the BPX
 file are made from it, and :func:`spec_from_bpx` reads a BPX file back into it, so the
 round trip BPX -> PyBaMM gives the very set the twin runs with.
 
