@@ -301,3 +301,12 @@ def test_bpx_functions_in_ufl_equal_their_numpy_values():
             w.interpolate(fem.Expression(fun(u), V.element.interpolation_points))
             xs = V.tabulate_dof_coordinates()[:, 0]
             assert np.max(np.abs(w.x.array - fun(xs)) / np.abs(fun(xs))) < 1e-12, (name, fun.__doc__)
+
+
+def test_missing_bpx_package_is_a_clear_case_error(tmp_path, monkeypatch):
+    import sys
+
+    shutil.copy(LGM50, tmp_path / "fresh.json")  # not in the parse cache
+    monkeypatch.setitem(sys.modules, "bpx", None)  # import bpx raises ImportError
+    with pytest.raises(CaseError, match=r"material\.bpx = .*needs the bpx package: pip install 'cellsim\[bpx\]'"):
+        _validate(_halfcell({"bpx": "fresh.json", "electrode": "positive"}), tmp_path)
