@@ -189,7 +189,7 @@ def test_overwrite_removes_the_twins_files():
 def test_asymmetric_kinetics_twin_runs_without_a_bpx_file(tmp_path):
     """BPX holds alpha = 1/2 only: with other transfer coefficients the twin still runs (the
     PyBaMM set has them) and no BPX file is written, instead of failing after the resolved run."""
-    import math
+    from test_dfn import _fake_measurement  # 4 equal spheres, 90 % wetted
 
     from cellsim.case.halfcell import HalfCellCase
     from cellsim.dfn import homogenise, twin_spec
@@ -198,15 +198,7 @@ def test_asymmetric_kinetics_twin_runs_without_a_bpx_file(tmp_path):
     case = HalfCellCase.model_validate(
         {"model": "halfcell", "material": {"name": "nmc811_chen2020", "alpha_a": 0.4, "alpha_c": 0.6},
          "protocol": {"steps": [{"mode": "cc", "c_rate": 1.0, "duration": 300.0}]}}, context={"mesh_given": True})
-    tau = {"thickness [m]": 20e-6, "cross_section [m2]": 100e-12, "porosity": 0.55, "binder_fraction": 0.05,
-           "electrolyte": {"tortuosity_factor": 1.4, "bruggeman_exponent": 1 - math.log(1.4) / math.log(0.55)},
-           "electronic": {"percolates": True, "effective_conductivity [S m-1]": 5.0}}
-    V, A = 4 / 3 * math.pi * 3e-6**3, 4 * math.pi * 3e-6**2
-    parts = [{"index": i, "name": f"particle_{i}", "volume [m3]": V, "wetted_area [m2]": A, "binder_area [m2]": 0.0,
-              "radius [m]": 3e-6, "radius_source": "geometry", "connected": True} for i in range(3)]
-    meas = {"tortuosity": tau, "particles": parts, "connectivity": "geometry report", "isolated": [],
-            "separator_volume [m3]": 8e-16, "collector_contact_area [m2]": 1e-11}
-    spec = twin_spec(homogenise(meas, case), case)
+    spec = twin_spec(homogenise(_fake_measurement(), case), case)
     lines = []
     res = run_and_write({"geometric": spec}, case.protocol, tmp_path, log=lines.append)
     assert not (tmp_path / "dfn.bpx.json").exists() and (tmp_path / "dfn_timeseries.csv").is_file()
