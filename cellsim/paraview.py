@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,16 @@ STATE_FILE = "cellsim.pvsm"
 # --------------------------------------------------------------------------------------
 # cellsim side
 # --------------------------------------------------------------------------------------
+#: environment variable: a command line that replaces ``[xvfb-run -a] pvpython`` (for example
+#: ``scripts/paraview_trixie pvpython``, ParaView 5.13 of Debian 13 in a chroot)
+PVPYTHON_ENV = "CELLSIM_PVPYTHON"
+
+
 def pvpython_command() -> list[str] | None:
-    """``[xvfb-run -a] pvpython`` if ParaView's pvpython is installed, else None."""
+    """``$CELLSIM_PVPYTHON`` (split like a shell) when set, else ``[xvfb-run -a] pvpython`` if
+    ParaView's pvpython is installed, else None."""
+    if os.environ.get(PVPYTHON_ENV, "").strip():
+        return shlex.split(os.environ[PVPYTHON_ENV])
     pv = shutil.which("pvpython")
     if pv is None:
         return None

@@ -1,7 +1,7 @@
 r"""Small-strain linear elasticity with chemical (Vegard) strain (DESIGN.md §3).
 
     div sigma = 0,    sigma = C : (eps(u) - eps_ch),    eps(u) = sym(grad u),
-    eps_ch = Omega/3 (c - c_ref) I,
+    eps_ch = Omega/3 (c - c_ref) I   (or R diag(eps_a, eps_a, eps_c) R^T of a grain),
     C : e = lambda tr(e) I + 2 mu e  (isotropic),
     sigma_h = tr(sigma)/3,  sigma_vm = sqrt(3/2 s:s), s = dev(sigma).
 
@@ -24,10 +24,13 @@ def strain(u):
 
 
 def stress(u, c, E, nu, omega, c_ref):
-    """Cauchy stress sigma = C : (eps(u) - Omega/3 (c - c_ref) I)."""
+    """Cauchy stress sigma = C : (eps(u) - eps_ch), eps_ch = Omega/3 (c - c_ref) I; or, when
+    ``omega`` is a callable, eps_ch = omega(c) (a tensor: the anisotropic lattice strain of
+    a grain, :func:`cellsim.materials.lattice.chemical_strain_tensor`; c_ref is then unused)."""
     lmbda, mu = lame(E, nu)
     gdim = len(u)
-    eps = strain(u) - omega / 3.0 * (c - c_ref) * ufl.Identity(gdim)
+    eps_ch = omega(c) if callable(omega) else omega / 3.0 * (c - c_ref) * ufl.Identity(gdim)
+    eps = strain(u) - eps_ch
     return lmbda * ufl.tr(eps) * ufl.Identity(gdim) + 2 * mu * eps
 
 
