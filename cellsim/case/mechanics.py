@@ -96,6 +96,16 @@ class MechanicsSpec(StrictModel):
         "* max_damage_change is rejected and retried with dt/2 (unless dt/2 would fall below time.dt_min; then the "
         "jump is accepted: a snap-through no smaller step resolves) [-].",
     )
+    gap_reaction: bool = Field(
+        False, description="The opened particle/binder gap fills with electrolyte and its surface reacts: "
+        "Butler-Volmer on the particle/binder facets, per facet on the area fraction d (the committed damage), "
+        "against the carbon-binder's pore electrolyte, which this option resolves (the binder cells join the "
+        "electrolyte with porosity binder_porosity and Bruggeman factor eps^binder_bruggeman).",
+    )
+    binder_porosity: float = Field(0.3, gt=0.01, lt=1, description="Electrolyte volume fraction of the "
+                                   "carbon-binder (only with gap_reaction = true) [-].")
+    binder_bruggeman: float = Field(1.5, ge=1, le=5, description="Bruggeman exponent of the carbon-binder's pore "
+                                    "electrolyte (only with gap_reaction = true) [-].")
     collector_interface: Literal["clamped", "cohesive"] = Field(
         "clamped", description="Electrode/collector faces (collector_binder, collector_particle): 'clamped' (u = 0 "
         "by the clamp penalty) or 'cohesive' (the bilinear cohesive law against the rigid collector, opening = u; "
@@ -125,6 +135,9 @@ class MechanicsSpec(StrictModel):
             if not g > s * s / (2 * self.penalty):
                 raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
                                  f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
+        if self.gap_reaction and not (self.skeleton and self.interface == "cohesive"):
+            raise ValueError("mechanics.gap_reaction = true needs mechanics.skeleton = true and interface = "
+                             f"'cohesive' (got skeleton = {self.skeleton}, interface = {self.interface!r})")
         if self.collector_interface == "cohesive" and not self.skeleton:
             raise ValueError("mechanics.collector_interface = 'cohesive' needs mechanics.skeleton = true (allowed "
                              "without the skeleton: 'clamped')")

@@ -127,7 +127,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         B = B if ncells(B) else ()
         S = S if ncells(S) else ()
         self.tags = {"particle": P, "binder": B, "electrolyte": E, "separator": S}
-        regions = {"particle": P, "liquid": E + S}
+        # gap reaction: the carbon-binder's pore electrolyte is resolved (binder cells in the liquid too)
+        self.gap = bool(self.skeleton and case.mechanics.gap_reaction)
+        regions = {"particle": P, "liquid": E + S + (B if self.gap else ())}
         if B:
             regions["binder"] = B
         self.sub = itf.make_submeshes(parent, tm.cell_tags, regions)
@@ -214,6 +216,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.area_cross = integ(one * self.ds_li)  # cross-section (lithium face) [m2] (2D: m)
         self.area_pe = integ(one * self.dG_pe)
         self.vol_liquid_eff = integ(one * dxE) + (case.separator.porosity * integ(one * dxS) if S else 0.0)
+        if self.gap:
+            self.vol_liquid_eff += case.mechanics.binder_porosity * integ(one * self.dx(B))
         self.area_contact = sum(integ(one * c[1]) for c in self.contacts)
         self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
         # particles the geometry reports as touching no conducting path to the collector: 1C
@@ -252,6 +256,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if S:
             eps_sep = case.separator.porosity
             pieces.append((dxS, eps_sep, el.transport_factor(eps_sep, bruggeman=case.separator.bruggeman)))
+        if self.gap:
+            eps_b = case.mechanics.binder_porosity
+            pieces.append((self.dx(B), eps_b, el.transport_factor(eps_b, bruggeman=case.mechanics.binder_bruggeman)))
         self.tplus_ref = float(self.props.transference_number(case.electrolyte.initial_concentration))
         elec = Electrolyte(self.props, pieces, tplus_ref=self.tplus_ref)
         elec.declared = [Unknown("c_e", P1("liquid"), history=True, role="concentration",
@@ -284,6 +291,13 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.skeleton:
             sk_terms, sk_order, sk_w = self.skeleton_terms(dxP, self.dx(B), x0, f_pb, dS)
             terms += sk_terms
+            if self.gap:
+                from ..physics.cohesive_term import DebondedReaction
+
+                self.gap_kinetics = DebondedReaction(
+                    mat, self.dG_pb, self.cohesive, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",
+                    sigma_h=(lambda m: m.q("sigma_h")("+")) if sio else None)
+                terms.append(self.gap_kinetics)
             order += sk_order
             weights.update(sk_w)
         elif self.mech:

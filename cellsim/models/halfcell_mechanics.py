@@ -360,6 +360,8 @@ class SkeletonMixin:
             d.update(self.cohesive.diagnostics())
         if self.collector_cohesives:
             d.update(self._collector_diagnostics())
+        if getattr(self, "gap", False):
+            d["gap reaction current density [A m-2]"] = self._assemble(self._f_I_gap) / self.area_cross
         conn, dam = self.particle_connectivity()
         mat = self.mat
         x = self.stoichiometry_by_particle()
@@ -386,6 +388,8 @@ class SkeletonMixin:
         if self.collector_cohesives:
             cols += ["collector damaged area fraction [-]", "collector debonded area fraction [-]",
                      "collector dissipated energy [J]", "collector max opening [m]"]
+        if getattr(self, "gap", False):
+            cols.append("gap reaction current density [A m-2]")
         cols += ["isolated particles [-]", "stranded lithium [mA h m-2]", "capacity lost [mA h m-2]"]
         for name, _ in self.particles:
             nm = name.replace("_", " ")

@@ -43,6 +43,7 @@ import numpy as np
 import ufl
 
 from .cohesive import CohesiveInterface, CohesiveParameters, contact_conductance
+from .kinetics import ButlerVolmer
 from .term import Term
 
 HISTORY = ("kappa", "d", "d_inv", "D", "dm")
@@ -217,4 +218,21 @@ class DamagedContact(Term):
                 self.b: -G * jump * m.v[self.b]("-") * self.dS}
 
 
-__all__ = ["Cohesive", "BondedTie", "DamagedContact"]
+class DebondedReaction(ButlerVolmer):
+    """Butler–Volmer on the debonded part of a cohesive interface: the rate of
+    :class:`cellsim.physics.kinetics.ButlerVolmer` (solid on "+", electrolyte blocks on "-")
+    times the committed damage d of ``cohesive`` (the area fraction of each facet that is open
+    and filled with electrolyte), so that its rows carry d j on every facet."""
+
+    def __init__(self, material, measure, cohesive: Cohesive, **kw):
+        super().__init__(material, measure, interface=True, **kw)
+        self.coh = cohesive
+
+    def build(self, m):
+        if getattr(self, "j", None) is not None:
+            return
+        super().build(m)
+        self.j = self.coh.build(m).d("+") * self.j
+
+
+__all__ = ["Cohesive", "BondedTie", "DamagedContact", "DebondedReaction"]

@@ -254,3 +254,37 @@ def test_collector_bond_options_are_checked():
         make_case(CHARGE, mech={**WEAK, "collector_interface": "cohesive", "collector_fracture_energy_I": 1e-4})
     with pytest.raises(ValidationError, match="damage_jump_limit"):
         make_case(CHARGE, mech={**WEAK, "damage_jump_limit": 0.5})
+
+
+@pytest.mark.mpi
+def test_gap_reaction_scales_with_the_debonded_area():
+    """mechanics.gap_reaction: the opened gap reacts with the carbon-binder's pore electrolyte.
+    One 10 s step of a 2C charge from the same state with the damage d0 imposed on every
+    particle/binder facet: no gap current at d0 = 0; the gap current is proportional to the
+    debonded area d0 A_pb (I(2 d0) / I(d0) = 2 up to the O(d0) change of the contact
+    conductance and of the current distribution: 1e-3 at d0 = 1e-3), has the sign of the
+    applied current (delithiation), and the balances (the gap reaction included in the
+    interface current, the pore electrolyte in the electrolyte lithium) hold every time."""
+    comm = MPI.COMM_WORLD
+    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 60.0}]
+    case = make_case(steps, mech={**STRONG, "gap_reaction": True})
+    model = HalfCellModel(case, lattice(comm), comm)
+    it = model.cohesive.itf
+    start = model.state()
+    gap = {}
+    for d0 in (0.0, 1e-3, 2e-3):
+        model.set_state(start)
+        _tear(it, np.ones(it._nown, bool), d0)
+        model.solve_initial()
+        model.set_current(-2.0 * model.i_1C)
+        r = model.step(10.0)
+        assert r.converged, r.reason
+        d = model.diagnostics()
+        for k in ERRORS:
+            assert abs(d[k]) < 1e-8, (d0, k, d[k])
+        gap[d0] = d["gap reaction current density [A m-2]"]
+        model.reject()
+    assert gap[0.0] == 0.0
+    i_app = -2.0 * model.i_1C
+    assert gap[1e-3] * i_app > 0 and abs(gap[1e-3]) > 1e-4 * abs(i_app)
+    assert gap[2e-3] / gap[1e-3] == pytest.approx(2.0, rel=2e-3)
