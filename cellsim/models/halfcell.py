@@ -7,7 +7,8 @@ particles P    c_s, phi_s             SolidDiffusion, Conduction, ButlerVolmer  
                (u, sigma_h)           Elasticity (optional; free particles)
 binder B       phi_b                  Conduction, ContactConductance (P/B)        1
 liquid E u S   c_e, phi_e             Electrolyte (resolved pores: eps = B = 1;   F, 1
-                                      separator: eps_sep, B = eps_sep^b),
+                                      separator: eps_sep, B = eps_sep^b; binder
+                                      pores with mechanics.gap_reaction),
                                       LithiumMetal (facets lithium_separator)
 (collector)    V (one real number)    Collector (contacts, CC / CV control)       1
 =============  =====================  =========================================  ======

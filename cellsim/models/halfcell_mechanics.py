@@ -13,6 +13,9 @@ P/B interface  (none)            Cohesive (bilinear mixed-mode law) or BondedTie
                                  DamagedContact (G(d) = (1 - d)^p G_0 + G_res on phi_s/phi_b)
 collector      (none)            ElasticSupport clamp, or Cohesive against the rigid collector
                                  (collector_interface = 'cohesive')
+gap (P/B)      (c_s, phi_s,      DebondedReaction (gap_reaction = true): Butler-Volmer times the
+               c_e, phi_e)       damage d against the binder-pore electrolyte (binder cells then
+                                 belong to the liquid too, porosity binder_porosity)
 =============  ================  ===========================================================
 
 The electrolyte carries no stress. Boundary conditions are penalties on the parent mesh's
