@@ -237,7 +237,7 @@ def test_damage_jump_is_rejected_and_retried():
     2 x max_damage_change; with it (the default damage_jump_limit = 2) that step is refused
     after convergence, the driver retries with dt/2, and no accepted step exceeds the limit."""
     comm = MPI.COMM_WORLD
-    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 400.0}]
+    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 200.0}]
     out = {}
     for lim in (1e3, 2.0):
         case = make_case(steps, mech={**WEAK, "max_damage_change": 0.02, "damage_jump_limit": lim},
