@@ -231,13 +231,11 @@ class ParticleCase(StrictModel):
         """[pores] belongs to a porous particle, whose pore electrolyte needs Butler-Volmer (no flux)."""
         if kind != "porous_particle":
             return [f"pores: only used with geometry kind 'porous_particle', not '{kind}'"] if self.pores else []
-        if self.pores is None:
-            self.pores = PoreElectrolyteSpec()
-        steps = self.protocol.steps if self.protocol is not None else ([self.control] if self.control else [])
-        if any(s.mode == "flux" for s in steps):
-            return ["control.mode / protocol.steps: a prescribed flux is not available for geometry kind "
-                    "'porous_particle' (the pore electrolyte needs Butler-Volmer kinetics); allowed: "
-                    "galvanostatic or potentiostatic control, or cc / cv / rest steps"]
+        keys = ([("control.mode", self.control)] if self.control is not None else []) + [
+            (f"protocol.steps.{i}.mode", st) for i, st in enumerate(self.protocol.steps if self.protocol else [])]
+        return [f"{k} = 'flux': a prescribed flux is not available for geometry kind 'porous_particle' (the pore "
+                "electrolyte needs Butler-Volmer kinetics); allowed: galvanostatic or potentiostatic control, "
+                "cc / cv / rest steps" for k, st in keys if st.mode == "flux"][:1]
         return []
 
     @model_validator(mode="after")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import regions as itf
+from ..case.pores import PoreElectrolyteSpec
 from ..dolfinx_env import require_dolfinx
 from ..materials import nyman2008
 from ..materials.base import FARADAY, R_GAS
@@ -154,7 +155,7 @@ class PorousParticleModel(ParticleModel):
         Es = self.Es = core.youngs_modulus
         x0 = self.x_init = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else core.x_0
         D_ref = float(np.asarray(core.diffusivity(np.array(x0))))
-        pores = case.pores
+        pores = case.pores or PoreElectrolyteSpec()
         self.props = nyman2008.properties(pores.parameters)
         self.c_bath = cb = phys.electrolyte_concentration
         B = pores.transport_factor
