@@ -106,12 +106,14 @@ def plot(curves, path: Path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 3, figsize=(13, 4))
+    rates = sorted({name.split()[1] for name in curves})
     for name, df in curves.items():
-        style = "-" if name.startswith("porous") else "--"
+        kw = {"ls": "-" if name.startswith("porous") else "--", "color": f"C{rates.index(name.split()[1])}",
+              "label": name}
         s = df["state of charge [-]"]
-        ax[0].plot(s, df["particle potential [V]"], style, label=name)
-        ax[1].plot(s, 1e3 * df["polarisation [V]"], style, label=name)
-        ax[2].plot(s, df["max von Mises stress [Pa]"] / 1e6, style, label=name)
+        ax[0].plot(s, df["particle potential [V]"], **kw)
+        ax[1].plot(s, 1e3 * df["polarisation [V]"], **kw)
+        ax[2].plot(s, df["max von Mises stress [Pa]"] / 1e6, **kw)
     ax[0].set_ylabel("particle potential vs bath [V]")
     ax[1].set_ylabel("polarisation U(x_mean) - phi [mV]")
     ax[2].set_ylabel("max von Mises stress [MPa]")
