@@ -121,7 +121,7 @@ class PorousParticleModel(ParticleModel):
         gdim, tdim = msh.geometry.dim, msh.topology.dim
         phys, disc = case.physics, case.discretisation
         self.mech = phys.mechanics
-        self.flux_mode = False  # refused by the case schema for a porous particle
+        self.flux_mode = False  # a prescribed flux is refused by the case schema for a porous particle
         for name in ("particle", "pore"):
             if name not in tm.regions:
                 raise ValueError(f"the porous particle mesh has no region '{name}' (regions: {sorted(tm.regions)})")
@@ -273,10 +273,10 @@ class PorousParticleModel(ParticleModel):
     def _prepare_newton(self, dt: float) -> None:
         """As the dense particle's; closed pores (no opening: the spherical pores of the
         geometry) float with the particle: their potential gets the predictor's shift of phi."""
-        phi0 = self.phi.x.array.copy()
+        phi0 = None if self.has_opening else self.potential()  # collective: the same shift on every rank
         super()._prepare_newton(dt)
-        if not self.has_opening and phi0.size:
-            self.phi_e.x.array[:] += float(self.phi.x.array[0] - phi0[0])
+        if phi0 is not None:
+            self.phi_e.x.array[:] += self.potential() - phi0
 
     def max_change(self) -> dict:
         out = super().max_change()
