@@ -236,7 +236,6 @@ class ParticleCase(StrictModel):
         return [f"{k} = 'flux': a prescribed flux is not available for geometry kind 'porous_particle' (the pore "
                 "electrolyte needs Butler-Volmer kinetics); allowed: galvanostatic or potentiostatic control, "
                 "cc / cv / rest steps" for k, st in keys if st.mode == "flux"][:1]
-        return []
 
     @model_validator(mode="after")
     def _check(self):
