@@ -21,6 +21,7 @@ from .common import (
     PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_floor, check_protocol_voltages, nonzero,
     with_defaults,
 )
+from .pores import PoreElectrolyteSpec
 
 #: largest current (or flux) accepted, as a multiple of the particle's 1C current
 MAX_C_EQUIVALENT = 1000.0
@@ -139,6 +140,10 @@ class ParticleCase(StrictModel):
         None, description="Cycling protocol (cc / cv / rest / flux steps, cycles), as for the half-cell; voltages "
         "are the particle potential vs the bath."
     )
+    pores: Optional[PoreElectrolyteSpec] = Field(
+        None, description="Electrolyte in the pores (geometry kind 'porous_particle' only; default: the bath's "
+        "electrolyte, Chen2020 properties)."
+    )
     time: ParticleTimeSpec = Field(default_factory=ParticleTimeSpec, description="Time stepping.")
     stop: ParticleStopSpec = Field(default_factory=ParticleStopSpec, description="Cut-offs.")
     output: ParticleOutputSpec = Field(default_factory=ParticleOutputSpec, description="Output options.")
@@ -222,12 +227,23 @@ class ParticleCase(StrictModel):
                                 f"|{key.rsplit('.', 1)[-1]}| <= {lim:.3g} {unit} ({MAX_C_EQUIVALENT:g}C)")
         return problems
 
+    def _check_pores(self, kind) -> list[str]:
+        """[pores] belongs to a porous particle, whose pore electrolyte needs Butler-Volmer (no flux)."""
+        if kind != "porous_particle":
+            return [f"pores: only used with geometry kind 'porous_particle', not '{kind}'"] if self.pores else []
+        keys = ([("control.mode", self.control)] if self.control is not None else []) + [
+            (f"protocol.steps.{i}.mode", st) for i, st in enumerate(self.protocol.steps if self.protocol else [])]
+        return [f"{k} = 'flux': a prescribed flux is not available for geometry kind 'porous_particle' (the pore "
+                "electrolyte needs Butler-Volmer kinetics); allowed: galvanostatic or potentiostatic control, "
+                "cc / cv / rest steps" for k, st in keys if st.mode == "flux"][:1]
+
     @model_validator(mode="after")
     def _check(self):
         problems = []
         kind = getattr(self.geometry, "kind", None)
         if self.coating_material is not None and kind != "core_shell":
             problems.append(f"coating_material is only used with geometry kind 'core_shell', not '{kind}'")
+        problems += self._check_pores(kind)
         if (self.control is None) == (self.protocol is None):
             problems.append("control: give exactly one of [control] (one step for the whole run) and [protocol] "
                             f"(steps); got {'both' if self.control is not None else 'neither'}")
