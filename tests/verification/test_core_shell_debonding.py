@@ -1,0 +1,161 @@
+"""A core-shell particle whose coating debonds, in the particle model
+(``[mechanics] interface = "cohesive"``), against the sphere-in-shell closed forms of
+tests/reference/cohesive_closed_form.py.
+
+The core swells (Omega = 1e-5 m3/mol), the coating does not (Omega = 0); lithium diffuses
+fast (D = 1e-11 m2/s against a 3 um core: the concentration is uniform to ~1e-4), so the
+core's eigenstrain is eps* = Omega (c_core - c_ref)/3 with c_core the core's mean
+concentration, and the coating is a traction-free concentric shell around it, tied by the
+bilinear cohesive law (K = 5e14 Pa/m, N = 10 MPa, G_Ic = 0.3 J/m2; K c = 0.08 with c the
+compliance of the solids seen by the interface, no snap-back: c N/(delta_f - delta_0) = 0.04).
+Delithiation (the core shrinks, the interface opens):
+
+* before onset (eps* = eps*_0 / 2) the mean normal interface traction equals the Lame +
+  interface-spring closed form within 1 %;
+* the onset (the eigenstrain at which the mean traction reaches N, from the linear
+  response) is the closed form's within 2 %, and the model agrees: no damage at 0.98 eps*_0,
+  damage on every facet at 1.02 eps*_0;
+* full separation (damage 1 on every facet) first at |eps*| within 2 % of 2 G_Ic/(N a)
+  (1 % load steps there);
+* the dissipated energy at separation is 4 pi a^2 G_Ic within 2 %.
+
+Lithiation (the core swells, the interface is pressed): no damage, and the interface
+pressure equals the bonded (undamaged penalty) closed form within 1 %, past the tensile
+onset magnitude. And serial = ``mpiexec -n 2`` with the time driver (adaptive steps,
+``max_damage_change``), including the damage history, fields and the interface columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cellsim.dolfinx_env import require_dolfinx
+
+dolfinx = require_dolfinx()
+import ufl  # noqa: E402
+from dolfinx import fem  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+
+from cellsim.case import case_from_dict  # noqa: E402
+from cellsim.geometry.mesh import build_mesh  # noqa: E402
+from cellsim.models.particle import ParticleModel  # noqa: E402
+from tests.conftest import all_ranks_agree  # noqa: E402
+from tests.reference import cohesive_closed_form as ref  # noqa: E402
+
+A, T_COAT = 3.0e-6, 1.0e-6  # core radius, coating thickness [m]
+C_MAX, X0 = 33133.0, 0.9  # graphite_chen2020 c_max [mol m-3], initial stoichiometry
+OMEGA = 1.0e-5  # core partial molar volume [m3 mol-1]
+E_CORE, NU_CORE, E_COAT, NU_COAT = 15e9, 0.3, 50e9, 0.3
+K, N, G_I = 5.0e14, 10.0e6, 0.3
+ARGS = (A, A + T_COAT, E_CORE, NU_CORE, E_COAT, NU_COAT, K)
+
+
+def core_shell_case(direction="delithiation", **over):
+    mat = {"name": "graphite_chen2020", "diffusivity": 1e-11, "c_ref": X0 * C_MAX}
+    d = {
+        "geometry": {"kind": "core_shell", "core_radius": A, "coating_thickness": T_COAT, "mesh_size": 1.0e-6},
+        "material": {**mat, "partial_molar_volume": OMEGA, "youngs_modulus": E_CORE, "poisson_ratio": NU_CORE},
+        "coating_material": {**mat, "partial_molar_volume": 0.0, "youngs_modulus": E_COAT, "poisson_ratio": NU_COAT},
+        "physics": {"initial_stoichiometry": X0, "stress_assisted_diffusion": False, "stress_in_overpotential": False},
+        "mechanics": {"interface": "cohesive", "penalty": K, "normal_strength": N, "fracture_energy_I": G_I,
+                      "max_damage": 1.0},
+        "discretisation": {"displacement_degree": 1},
+        "control": {"mode": "flux", "c_rate": 2.0, "direction": direction},
+        "time": {"t_end": 3600.0},
+    }
+    for k, v in over.items():
+        d[k] = {**d.get(k, {}), **v}
+    return case_from_dict(d)
+
+
+class Run:
+    """The particle model with fixed steps chosen to reach target eigenstrains."""
+
+    def __init__(self, case, comm=MPI.COMM_WORLD):
+        tm = build_mesh(case.geometry, comm)
+        self.m = m = ParticleModel(case, tm, comm)
+        m.set_control()
+        assert m.solve_initial().converged
+        self.comm = comm
+        dx = ufl.Measure("dx", domain=m.mesh, subdomain_data=tm.cell_tags)(tuple(tm.regions["core"]))
+        self._f_core = fem.form(m.cs * m.X * dx)
+        self.v_core = m._assemble(fem.form(fem.Constant(m.mesh, 1.0) * dx))
+        self.coh = m.cohesives[0]
+
+    def eps(self) -> float:
+        return OMEGA / 3.0 * (self.m._assemble(self._f_core) / self.v_core - X0 * C_MAX)
+
+    def to(self, target: float) -> dict:
+        """One step to the eigenstrain ``target`` (the lithium moves at the prescribed flux)."""
+        m = self.m
+        deps_dt = OMEGA / 3.0 * float(m.j_app.value) * m.area / m.volume
+        dt = (target - self.eps()) / deps_dt
+        assert dt > 0
+        res = m.step(dt)
+        all_ranks_agree(self.comm, res.converged, f"step to eps* = {target} failed: {res.reason}")
+        d = m.diagnostics()
+        d["normal traction [Pa]"] = self.normal_traction()
+        d["eps"] = self.eps()
+        m.accept()
+        it = self.coh.itf
+        d["min damage"] = self.comm.allreduce(float(np.min(it.d.x.array[: it._nown], initial=1.0)), op=MPI.MIN)
+        return d
+
+    def normal_traction(self) -> float:
+        """Area mean of T . n over the interface (outer side: positive = tension)."""
+        it = self.coh.itf
+        _, T, _ = it.facet_state()
+        tn = np.sum(T * it.normal, axis=1)
+        return self.comm.allreduce(float(np.dot(it.area, tn)), op=MPI.SUM) / it.total_area
+
+
+def test_core_shell_debonding_against_closed_form():
+    run = Run(core_shell_case())
+    eps0 = ref.sphere_in_shell_onset(*ARGS, N)
+    epsf = ref.sphere_in_shell_separation(*ARGS, N, G_I)
+    assert eps0 < 0 and epsf < eps0 and ref.sphere_in_shell_path(*ARGS, N, G_I, 0.5 * (eps0 + epsf)) is not None
+
+    d = run.to(0.5 * eps0)
+    p_ref = ref.sphere_in_shell(*ARGS, d["eps"])["p"]
+    err = d["normal traction [Pa]"] / p_ref - 1
+    onset = N / (d["normal traction [Pa]"] / d["eps"])  # linear response up to the strength
+    d98 = run.to(0.98 * eps0)
+    d102 = run.to(1.02 * eps0)
+    loads = list(np.linspace(1.02 * eps0, 0.9 * epsf, 7)[1:]) + list(np.linspace(0.9 * epsf, 1.1 * epsf, 21)[1:])
+    first_sep, rows = None, []
+    for e in loads:
+        r = run.to(e)
+        rows.append(r)
+        if first_sep is None and r["min damage"] >= 1.0:
+            first_sep = r["eps"]
+    D = rows[-1]["dissipated energy [J]"]
+    D_ref = 4 * math.pi * A * A * G_I
+    print(f"\ncore-shell model: traction at eps*_0/2 {err:+.4f} vs Lame + spring; onset {onset / eps0 - 1:+.4f}; "
+          f"separation at {first_sep:.5f} vs 2 G/(N a) = {epsf:.5f} ({first_sep / epsf - 1:+.2%}); "
+          f"D / (4 pi a^2 G) - 1 = {D / D_ref - 1:+.4f} (interface area deficit "
+          f"{run.coh.itf.total_area / (4 * math.pi * A * A) - 1:+.4f})")
+    assert abs(err) <= 0.01
+    assert abs(onset / eps0 - 1) <= 0.02
+    assert d98["damaged area fraction [-]"] == 0.0 and d102["damaged area fraction [-]"] == 1.0
+    assert first_sep is not None and abs(first_sep / epsf - 1) <= 0.02
+    assert abs(D / D_ref - 1) <= 0.02
+    assert rows[-1]["debonded area fraction [-]"] == 1.0
+    # damage and dissipation never decrease; the opening at separation is the shrinkage
+    assert np.all(np.diff([r["dissipated energy [J]"] for r in rows]) >= 0)
+    assert rows[-1]["max opening [m]"] == pytest.approx(-A * rows[-1]["eps"], rel=0.05)
+
+
+def test_core_shell_swelling_stays_bonded():
+    run = Run(core_shell_case("lithiation"))
+    eps0 = ref.sphere_in_shell_onset(*ARGS, N)
+    for e in (-0.5 * eps0, -2.0 * eps0):
+        d = run.to(e)
+        p_ref = ref.sphere_in_shell(*ARGS, d["eps"])["p"]
+        err = d["normal traction [Pa]"] / p_ref - 1
+        print(f"\nswelling eps* = {d['eps']:.5f}: interface pressure {d['normal traction [Pa]']:.4g} Pa, "
+              f"{err:+.4f} vs the bonded closed form; damaged area {d['damaged area fraction [-]']}")
+        assert p_ref < 0 and abs(err) <= 0.01
+        assert d["damaged area fraction [-]"] == 0.0 and d["dissipated energy [J]"] == 0.0
