@@ -159,3 +159,125 @@ def test_core_shell_swelling_stays_bonded():
               f"{err:+.4f} vs the bonded closed form; damaged area {d['damaged area fraction [-]']}")
         assert p_ref < 0 and abs(err) <= 0.01
         assert d["damaged area fraction [-]"] == 0.0 and d["dissipated energy [J]"] == 0.0
+
+
+def driver_case(**over):
+    """Delithiation through onset to separation under the time driver: dt from
+    time.max_change (0.02 in x) and mechanics.max_damage_change (0.1)."""
+    return core_shell_case(time={"t_end": 400.0, "dt_initial": 10.0, "dt_max": 40.0, "max_change": 0.02},
+                           mechanics={"max_damage_change": 0.1}, **over)
+
+
+def _damage_by_midpoint(model):
+    it = model.cohesives[0].itf
+    mid = np.concatenate(model.comm.allgather(it.facet_midpoints()))
+    d = np.concatenate(model.comm.allgather(it.d.x.array[: it._nown]))
+    order = np.lexsort(tuple(np.round(mid[:, k] / 1e-10) for k in (2, 1, 0)))
+    return mid[order], d[order]
+
+
+INTERFACE_KEYS = ["damaged area fraction [-]", "debonded area fraction [-]", "dissipated energy [J]",
+                  "max opening [m]", "max von Mises stress [Pa]", "mean stoichiometry [-]"]
+
+
+@pytest.mark.mpi
+def test_parallel_equals_serial_with_damage():
+    """The time driver on COMM_WORLD and on COMM_SELF: the same steps, interface columns and
+    facet damage (matched by facet midpoint)."""
+    from cellsim.simulation import run_protocol
+
+    out = {}
+    for name, comm in (("par", MPI.COMM_WORLD), ("ser", MPI.COMM_SELF)):
+        case = driver_case()
+        model = ParticleModel(case, build_mesh(case.geometry, comm), comm)
+        r0 = model.solve_initial()
+        res = run_protocol(case, model, keep_rows=True, initial=r0)
+        assert res.status == "completed", res.reason
+        out[name] = (res.rows, _damage_by_midpoint(model))
+    (rp, (mp, dp)), (rs, (ms, ds)) = out["par"], out["ser"]
+    assert len(rp) == len(rs)
+    for a, b in zip(rp, rs):
+        assert a["time [s]"] == pytest.approx(b["time [s]"], rel=1e-9)
+        for k in INTERFACE_KEYS:
+            assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-15), k
+    np.testing.assert_allclose(mp, ms, atol=1e-13)
+    np.testing.assert_allclose(dp, ds, atol=1e-7)
+    assert ds.min() > 0.5 and rs[-1]["debonded area fraction [-]"] > 0.5
+    # the damage limited the step: no accepted step grew the damage by much more than the target
+    dam = [r["damaged area fraction [-]"] for r in rs]
+    assert dam[0] == 0.0 and dam[-1] == 1.0
+
+
+@pytest.mark.slow
+def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
+    """SIGTERM while the coating debonds, then resume: the same time series as without
+    interruption (the cohesive history is in the checkpoint); the fields hold
+    interface_damage on the core_coating interface and the block fields on core and coating."""
+    import signal
+
+    import pyvista as pv
+
+    from cellsim import simulation
+    from cellsim.output import read_timeseries
+
+    comm = MPI.COMM_WORLD
+    case = driver_case(output={"checkpoint_every": 1, "fields_every": 5})
+    simulation.run_case(case, tmp_path / "ref", comm)
+    ref_ts = read_timeseries(tmp_path / "ref")
+    dam = np.asarray(ref_ts["dissipated energy [J]"])
+    first = int(np.argmax(dam > 0))
+    stop_at = first + (len(dam) - first) // 2
+    orig = simulation.Interrupt.requested
+    calls = {"n": 0}
+
+    def fake(c):
+        calls["n"] += 1
+        if calls["n"] == stop_at:
+            simulation.Interrupt.signum = signal.SIGTERM
+        return orig(c)
+
+    simulation.Interrupt.requested = staticmethod(fake)
+    try:
+        r = simulation.run_case(case, tmp_path / "run", comm)
+    finally:
+        simulation.Interrupt.requested = orig
+    assert r.status == "interrupted", r.reason
+    part = read_timeseries(tmp_path / "run")
+    assert 0 < part["dissipated energy [J]"][-1] < ref_ts["dissipated energy [J]"][-1]
+    r2 = simulation.run_case(case, tmp_path / "run", comm, overwrite=False, resume=True)
+    assert r2.status == "completed", r2.reason
+    got = read_timeseries(tmp_path / "run")
+    assert len(got["time [s]"]) == len(ref_ts["time [s]"])
+    for k in ["time [s]"] + INTERFACE_KEYS:
+        np.testing.assert_allclose(got[k], ref_ts[k], rtol=1e-9, atol=1e-15, err_msg=k)
+    if comm.rank == 0:
+        rd = pv.get_reader(str(tmp_path / "ref" / "fields" / "core_coating.pvd"))
+        rd.set_active_time_value(rd.time_values[-1])
+        grid = rd.read().combine()
+        name = [n for n in grid.cell_data.keys() if n.startswith("interface_damage")]
+        assert name and np.min(grid.cell_data[name[0]]) > 0.5
+        for region in ("core", "coating"):
+            g = pv.get_reader(str(tmp_path / "ref" / "fields" / f"{region}.pvd")).read().combine()
+            names = set(g.point_data.keys()) | set(g.cell_data.keys())
+            for f in ("lithium_concentration", "displacement", "stress", "von_mises_stress"):
+                assert any(n.startswith(f) for n in names), (region, f, names)
+
+
+def test_cohesive_interface_input_errors_name_key_and_allowed():
+    """Refused while the case is read (before any mesh): P2 displacement, a geometry without
+    two solid regions, mechanics off; an unknown half-cell key in the particle's [mechanics]."""
+    from cellsim.schema import CaseError
+
+    bad = [({"discretisation": {"displacement_degree": 2}}, "discretisation.displacement_degree = 2"),
+           ({"physics": {"mechanics": False, "stress_assisted_diffusion": False, "stress_in_overpotential": False}},
+            "needs physics.mechanics = true"),
+           ({"mechanics": {"skeleton": True}}, "skeleton"),
+           ({"mechanics": {"normal_strength": 1e8}}, "mechanics.fracture_energy_I = 0.3")]
+    for over, words in bad:
+        with pytest.raises((CaseError, ValueError), match=words.replace(".", r"\.").replace("(", r"\(")):
+            core_shell_case(**over)
+    d = {"geometry": {"kind": "sphere", "radius": 3e-6}, "mechanics": {"interface": "cohesive"},
+         "discretisation": {"displacement_degree": 1}, "control": {"mode": "flux", "c_rate": 1.0}}
+    with pytest.raises((CaseError, ValueError), match="geometry kind 'sphere'.*allowed kinds"):
+        case_from_dict(d)
+    assert case_from_dict({**d, "mechanics": {}}).mechanics.interface == "bonded"  # the default
