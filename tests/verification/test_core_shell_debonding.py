@@ -281,3 +281,35 @@ def test_cohesive_interface_input_errors_name_key_and_allowed():
     with pytest.raises((CaseError, ValueError), match="geometry kind 'sphere'.*allowed kinds"):
         case_from_dict(d)
     assert case_from_dict({**d, "mechanics": {}}).mechanics.interface == "bonded"  # the default
+
+
+@pytest.mark.mpi
+def test_touching_regions_get_different_blocks():
+    """Regions -> blocks: 2 x 2 x 2 'grains' of a unit cube touch along faces only with their
+    6-neighbours (a cube graph, bipartite: 2 colours, 12 pairs); on any number of ranks. A
+    graph needing more colours (a 5-wheel: 4) and a 20-region random graph are coloured
+    properly."""
+    from dolfinx import mesh
+
+    from cellsim.models.particle_mechanics import colour_regions, touching_pairs
+
+    comm = MPI.COMM_WORLD
+    msh = mesh.create_unit_cube(comm, 4, 4, 4, ghost_mode=mesh.GhostMode.shared_facet)
+    tdim = msh.topology.dim
+    imap = msh.topology.index_map(tdim)
+    mid = mesh.compute_midpoints(msh, tdim, np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32))
+    g = (mid[:, 0] > 0.5).astype(int) + 2 * (mid[:, 1] > 0.5) + 4 * (mid[:, 2] > 0.5)
+    cells = [np.flatnonzero(g == k).astype(np.int32) for k in range(8)]
+    pairs = touching_pairs(msh, cells)
+    expect = sorted((i, j) for i in range(8) for j in range(i + 1, 8) if bin(i ^ j).count("1") == 1)
+    assert pairs == expect
+    col = colour_regions(8, pairs)
+    assert len(set(col)) == 2 and all(col[i] != col[j] for i, j in pairs) and col[0] == 0
+    wheel = [(0, k) for k in range(1, 6)] + [(k, k % 5 + 1) for k in range(1, 6)]
+    cw = colour_regions(6, wheel)
+    assert len(set(cw)) == 4 and all(cw[i] != cw[j] for i, j in wheel)
+    rng = np.random.default_rng(3)
+    rand = sorted({(int(i), int(j)) for i, j in rng.integers(0, 20, (60, 2)) if i < j})
+    cr = colour_regions(20, rand)
+    deg = max(sum(1 for p in rand if k in p) for k in range(20))
+    assert all(cr[i] != cr[j] for i, j in rand) and len(set(cr)) <= deg + 1
