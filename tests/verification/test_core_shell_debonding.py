@@ -313,3 +313,67 @@ def test_touching_regions_get_different_blocks():
     cr = colour_regions(20, rand)
     deg = max(sum(1 for p in rand if k in p) for k in range(20))
     assert all(cr[i] != cr[j] for i, j in rand) and len(set(cr)) <= deg + 1
+
+
+@pytest.mark.mpi
+def test_transport_across_the_interface_scales_with_integrity():
+    """DamagedTransport (the interface flux k(d) (c_a - c_b), k(d) = (1 - d)^p k_0 + k_res)
+    between two concentration blocks on the halves of a unit square (steady diffusion, c = 1
+    at x = 0, c = 0 at x = 1, D = 1): P1 is exact for the piecewise-linear answer, so the
+    flux equals the closed form 1 / (1/2 + 1/k(d) + 1/2) to 1e-8 for d = 0, 0.5, 1;
+    bonded (k_0 = 1e6) equals the continuous solution 1 - x to O(1/k_0) (L2 error below
+    1/k_0); fully debonded passes only the residual k_res."""
+    from types import SimpleNamespace
+
+    from dolfinx import mesh
+    from dolfinx.fem.petsc import NonlinearProblem
+
+    from cellsim import regions as itf
+    from cellsim.physics.cohesive_term import DamagedTransport
+
+    comm = MPI.COMM_WORLD
+    msh = mesh.create_unit_square(comm, 8, 8, ghost_mode=mesh.GhostMode.shared_facet)
+    ct = itf.tag_cells(msh, {1: lambda x: x[0] <= 0.5 + 1e-12, 2: lambda x: x[0] >= 0.5 - 1e-12})
+    sub = itf.make_submeshes(msh, ct, {"a": 1, "b": 2})
+    facets = itf.interface_facets(msh, sub["a"].parent_cells, sub["b"].parent_cells)
+    dS = itf.interface_measure_from_facets(msh, facets, sub["a"].parent_cells, tag=1)(1)
+    fmesh, fmap, _, _ = mesh.create_submesh(msh, 1, facets)
+    dmg = fem.Function(fem.functionspace(fmesh, ("DG", 0)))
+    V = {k: fem.functionspace(r.mesh, ("Lagrange", 1)) for k, r in sub.items()}
+    u = {k: fem.Function(Vk) for k, Vk in V.items()}
+    v = {k: ufl.TestFunction(Vk) for k, Vk in V.items()}
+    m = SimpleNamespace(u=u, v=v, live=fem.Constant(msh, 1.0))
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=ct)
+    em = [sub["a"].entity_map, sub["b"].entity_map, fmap]
+    bcs = []
+    for k, x0, val in (("a", 0.0, 1.0), ("b", 1.0, 0.0)):
+        r = sub[k].mesh
+        r.topology.create_connectivity(1, 2)
+        f = mesh.locate_entities_boundary(r, 1, lambda x, x0=x0: np.isclose(x[0], x0))
+        bcs.append(fem.dirichletbc(fem.Constant(r, val), fem.locate_dofs_topological(V[k], 1, f), V[k]))
+    k0, k_res, p = 1.0e6, 1.0e-6, 2.0
+    term = DamagedTransport("a", "b", k0, dS, SimpleNamespace(damage=dmg), p=p, G_res=k_res)
+    rows = term.residual(m)
+    F = [ufl.inner(ufl.grad(u["a"]), ufl.grad(v["a"])) * dx(1) + rows["a"],
+         ufl.inner(ufl.grad(u["b"]), ufl.grad(v["b"])) * dx(2) + rows["b"]]
+    prob = NonlinearProblem(F, [u["a"], u["b"]], bcs=bcs, kind="mpi", entity_maps=em,
+                            petsc_options_prefix="gb_transport_",
+                            petsc_options={"snes_type": "newtonls", "snes_linesearch_type": "basic",
+                                           "snes_rtol": 1e-14, "snes_atol": 1e-14, "ksp_type": "preonly",
+                                           "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"})
+    f_flux = fem.form(term.conductance() * (u["a"]("+") - u["b"]("-")) * dS, entity_maps=em)
+    x = ufl.SpatialCoordinate(msh)
+    f_err = [fem.form((u[k] - (1 - x[0])) ** 2 * dx(t), entity_maps=em) for k, t in (("a", 1), ("b", 2))]
+    for d in (0.0, 0.5, 1.0):
+        dmg.x.array[:] = d
+        prob.solve()
+        all_ranks_agree(comm, prob.solver.getConvergedReason() > 0, f"transport solve failed at d = {d}")
+        J = comm.allreduce(fem.assemble_scalar(f_flux), op=MPI.SUM)  # interface length 1
+        kd = (1 - d) ** p * k0 + k_res
+        J_ref = 1.0 / (1.0 + 1.0 / kd)
+        assert J == pytest.approx(J_ref, rel=1e-8), (d, J, J_ref)
+        if d == 0.0:  # bonded: the continuous solution c = 1 - x
+            err = math.sqrt(sum(comm.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for f in f_err))
+            assert err < 1.0 / k0
+        if d == 1.0:  # debonded: only the residual passes
+            assert J == pytest.approx(k_res, rel=1e-5)
