@@ -42,7 +42,7 @@ from mpi4py import MPI  # noqa: E402
 from cellsim.case import case_from_dict  # noqa: E402
 from cellsim.geometry.mesh import build_mesh  # noqa: E402
 from cellsim.models.particle import ParticleModel  # noqa: E402
-from tests.conftest import all_ranks_agree  # noqa: E402
+from tests.conftest import all_ranks_agree, sigterm_at  # noqa: E402
 from tests.reference import cohesive_closed_form as ref  # noqa: E402
 
 A, T_COAT = 3.0e-6, 1.0e-6  # core radius, coating thickness [m]
@@ -213,8 +213,6 @@ def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
     """SIGTERM while the coating debonds, then resume: the same time series as without
     interruption (the cohesive history is in the checkpoint); the fields hold
     interface_damage on the core_coating interface and the block fields on core and coating."""
-    import signal
-
     import pyvista as pv
 
     from cellsim import simulation
@@ -227,20 +225,8 @@ def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
     dam = np.asarray(ref_ts["dissipated energy [J]"])
     first = int(np.argmax(dam > 0))
     stop_at = first + (len(dam) - first) // 2
-    orig = simulation.Interrupt.requested
-    calls = {"n": 0}
-
-    def fake(c):
-        calls["n"] += 1
-        if calls["n"] == stop_at:
-            simulation.Interrupt.signum = signal.SIGTERM
-        return orig(c)
-
-    simulation.Interrupt.requested = staticmethod(fake)
-    try:
+    with sigterm_at(stop_at):
         r = simulation.run_case(case, tmp_path / "run", comm)
-    finally:
-        simulation.Interrupt.requested = orig
     assert r.status == "interrupted", r.reason
     part = read_timeseries(tmp_path / "run")
     assert 0 < part["dissipated energy [J]"][-1] < ref_ts["dissipated energy [J]"][-1]
