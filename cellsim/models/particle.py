@@ -185,6 +185,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         self.sigma_h_surface = surface_sigma_h(self) if sio else 0.0
         self.solver = NewtonSolver(self, self.forms, case.solver, "particle", entity_maps=self.entity_maps or None)
         self.problem, self.snes = self.solver.problem, self.solver.snes
+        if self.split:
+            self.split_solver_options()
         # the last accepted step's change of every unknown (linear extrapolation as the next
         # Newton start); part of the state, so a resumed run starts its Newton alike
         self._inc = {n: fem.Function(self.u[n].function_space, name=f"{n}_increment") for n in self.block_names}

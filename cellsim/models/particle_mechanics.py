@@ -254,6 +254,21 @@ class SplitMechanicsMixin:
                 return n
         return f"{a}_{b}"
 
+    def split_solver_options(self) -> None:
+        """MUMPS: 200 % extra working space (ICNTL(14); PETSc's default is 20 %). The rigid-mode
+        multipliers and the particle potential are dense rows, and a debonded interface changes
+        the pivots: on 2 ranks a refactorisation of cases/particle_coating_debonding.toml at the
+        end of the charge failed with FACTOR_OUTMEMORY at the default; with 200 % the same run
+        completed (MUMPS's INFO code was not read, and the machine's memory was shared with
+        other jobs, so the cause is likely, not proven). Read by the factor at its first
+        set-up (checked: ICNTL(14) = 200 on the factor)."""
+        if self.case.solver.linear_solver != "mumps":
+            return
+        from petsc4py import PETSc
+
+        prefix = self.snes.getKSP().getOptionsPrefix() or ""
+        PETSc.Options()[prefix + "mat_mumps_icntl_14"] = 200
+
     def finish_split(self) -> None:
         """After compose: the cohesive facet maps join the entity maps."""
         for coh in self.cohesives:
