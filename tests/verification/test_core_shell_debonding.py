@@ -182,19 +182,22 @@ INTERFACE_KEYS = ["damaged area fraction [-]", "debonded area fraction [-]", "di
 
 @pytest.mark.mpi
 def test_parallel_equals_serial_with_damage():
-    """The time driver on COMM_WORLD and on COMM_SELF: the same steps, interface columns and
-    facet damage (matched by facet midpoint)."""
+    """The time driver on COMM_WORLD and on COMM_SELF (under mpiexec): the same steps,
+    interface columns and facet damage (matched by facet midpoint); the interface debonds
+    under the driver's damage-limited steps."""
     from cellsim.simulation import run_protocol
 
     out = {}
-    for name, comm in (("par", MPI.COMM_WORLD), ("ser", MPI.COMM_SELF)):
+    # serially the two runs would be the same run: one then (the driver checks below)
+    comms = [("par", MPI.COMM_WORLD)] + ([("ser", MPI.COMM_SELF)] if MPI.COMM_WORLD.size > 1 else [])
+    for name, comm in comms:
         case = driver_case()
         model = ParticleModel(case, build_mesh(case.geometry, comm), comm)
         r0 = model.solve_initial()
         res = run_protocol(case, model, keep_rows=True, initial=r0)
         assert res.status == "completed", res.reason
         out[name] = (res.rows, _damage_by_midpoint(model))
-    (rp, (mp, dp)), (rs, (ms, ds)) = out["par"], out["ser"]
+    (rp, (mp, dp)), (rs, (ms, ds)) = out["par"], out.get("ser", out["par"])
     assert len(rp) == len(rs)
     for a, b in zip(rp, rs):
         assert a["time [s]"] == pytest.approx(b["time [s]"], rel=1e-9)
@@ -203,9 +206,12 @@ def test_parallel_equals_serial_with_damage():
     np.testing.assert_allclose(mp, ms, atol=1e-13)
     np.testing.assert_allclose(dp, ds, atol=1e-7)
     assert ds.min() > 0.5 and rs[-1]["debonded area fraction [-]"] > 0.5
-    # the damage limited the step: no accepted step grew the damage by much more than the target
     dam = [r["damaged area fraction [-]"] for r in rs]
     assert dam[0] == 0.0 and dam[-1] == 1.0
+    # while the interface tears the damage control (not time.max_change: 0.02 in x allows the
+    # 37 s steps taken before the onset) shortens the step
+    k = next(i for i, r in enumerate(rs) if r["dissipated energy [J]"] > 0)
+    assert min(r["dt [s]"] for r in rs[k:-1]) <= 0.6 * rs[k]["dt [s]"]
 
 
 @pytest.mark.slow
