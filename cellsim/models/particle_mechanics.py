@@ -42,6 +42,10 @@ accepted step (``damage_update = 'lagged'``, the default) or the law at the curr
 (:meth:`Cohesive.update_history`); the history is part of the model state (rejected steps)
 and of checkpoints (resume); the step is limited by ``max_damage_change``.
 
+Not yet: a concentration per block with the transport across each interface scaled by its
+integrity (:class:`cellsim.physics.cohesive_term.DamagedTransport` is written and verified,
+not wired here); the concentration is one continuous field.
+
 Bookkeeping per interface (time series, summed over all cohesive interfaces): damaged and
 debonded area fraction, dissipated energy [J], max opening [m], all of the state at the end
 of the step (the values the step commits). Fields: one file per block with the

@@ -112,6 +112,7 @@ class Run:
         return self.comm.allreduce(float(np.dot(it.area, tn)), op=MPI.SUM) / it.total_area
 
 
+@pytest.mark.mpi
 def test_core_shell_debonding_against_closed_form():
     run = Run(core_shell_case())
     eps0 = ref.sphere_in_shell_onset(*ARGS, N)
@@ -148,6 +149,7 @@ def test_core_shell_debonding_against_closed_form():
     assert rows[-1]["max opening [m]"] == pytest.approx(-A * rows[-1]["eps"], rel=0.05)
 
 
+@pytest.mark.mpi
 def test_core_shell_swelling_stays_bonded():
     run = Run(core_shell_case("lithiation"))
     eps0 = ref.sphere_in_shell_onset(*ARGS, N)
