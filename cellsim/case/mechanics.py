@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from ..schema import StrictModel
 
@@ -154,3 +154,40 @@ class MechanicsSpec(StrictModel):
         return {"K": self.penalty, "N": self.normal_strength, "S": self.shear_strength,
                 "G_Ic": self.fracture_energy_I, "G_IIc": self.fracture_energy_II, "mixed_mode": self.mixed_mode,
                 "eta": self.bk_exponent, "d_max": self.max_damage, "mu": self.viscosity}
+
+
+#: the keys of [mechanics] that a single particle takes: the interface and its cohesive law
+PARTICLE_KEYS = ("interface", "penalty", "normal_strength", "shear_strength", "fracture_energy_I",
+                 "fracture_energy_II", "mixed_mode", "bk_exponent", "max_damage", "viscosity", "damage_update",
+                 "max_damage_change")
+
+
+class _ParticleMechanicsBase(StrictModel):
+    _law = model_validator(mode="after")(MechanicsSpec._law)
+    cohesive_parameters = MechanicsSpec.cohesive_parameters
+
+
+def _particle_fields() -> dict:
+    from pydantic.fields import FieldInfo
+
+    out = {}
+    for key in PARTICLE_KEYS:
+        info = MechanicsSpec.model_fields[key]
+        if key == "interface":
+            info = FieldInfo.merge_field_infos(
+                info, default="bonded", description="Interfaces between the solid regions of the particle (the "
+                "core_coating interface of a core_shell particle): 'bonded' (one continuous displacement over the "
+                "particle, as before) or 'cohesive' (each region, or each colour of touching regions, its own "
+                "displacement and sigma_h block, tied by the bilinear mixed-mode cohesive law with damage; needs "
+                "discretisation.displacement_degree = 1).")
+        out[key] = (info.annotation, info)
+    return out
+
+
+#: ``[mechanics]`` of the single-particle model: the particle's interfaces only (the half-cell's
+#: skeleton, binder and contact keys do not apply); same keys, bounds and law as
+#: :class:`MechanicsSpec`, but ``interface`` defaults to 'bonded' (the particle of earlier versions)
+ParticleMechanicsSpec = create_model(
+    "ParticleMechanicsSpec", __base__=_ParticleMechanicsBase, __doc__="Interfaces between the particle's solid "
+    "regions (core/coating): bonded, or a cohesive zone that can debond.", **_particle_fields())
+ParticleMechanicsSpec.__module__ = __name__

@@ -235,4 +235,17 @@ class DebondedReaction(ButlerVolmer):
         self.j = self.coh.build(m).d("+") * self.j
 
 
-__all__ = ["Cohesive", "BondedTie", "DamagedContact", "DebondedReaction"]
+class DamagedTransport(DamagedContact):
+    """Lithium transport across the cohesive term's interface between two concentration
+    blocks a ("+") and b ("-"), scaled by its integrity: the flux from a to b is
+    k(d) (c_a - c_b) [mol m-2 s-1] with k(d) = (1 - d)^p k_0 + k_res (the form of
+    :func:`cellsim.physics.cohesive.contact_conductance`; ``k0``, ``k_res`` in m s-1): a
+    bonded interface (large k_0) recovers a continuous concentration, a debonded one passes
+    only k_res. Species rows (mol s-1), multiplied by ``m.live`` (no transport while the
+    concentrations are frozen)."""
+
+    def residual(self, m):
+        return {k: m.live * f for k, f in super().residual(m).items()}
+
+
+__all__ = ["Cohesive", "BondedTie", "DamagedContact", "DamagedTransport", "DebondedReaction"]
