@@ -123,11 +123,13 @@ class MechanicsSpec(StrictModel):
 
     @model_validator(mode="after")
     def _law(self):
+        """The cohesive law's admissibility (shared with the particle's [mechanics])."""
         checks = []
         if self.interface == "cohesive":
             checks += [("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
                        ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)]
-        if self.collector_interface == "cohesive":
+        # the half-cell's collector bond (the particle's section has no collector keys)
+        if getattr(self, "collector_interface", "clamped") == "cohesive":
             checks += [("collector_fracture_energy_I", self.collector_fracture_energy_I, self.collector_normal_strength),
                        ("collector_fracture_energy_II", self.collector_fracture_energy_II,
                         self.collector_shear_strength)]
@@ -135,6 +137,11 @@ class MechanicsSpec(StrictModel):
             if not g > s * s / (2 * self.penalty):
                 raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
                                  f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
+        return self
+
+    @model_validator(mode="after")
+    def _halfcell_options(self):
+        """Options of the half-cell's skeleton that need other options."""
         if self.gap_reaction and not (self.skeleton and self.interface == "cohesive"):
             raise ValueError("mechanics.gap_reaction = true needs mechanics.skeleton = true and interface = "
                              f"'cohesive' (got skeleton = {self.skeleton}, interface = {self.interface!r})")

@@ -19,7 +19,7 @@ import pytest
 
 from cellsim.dolfinx_env import require_dolfinx
 from cellsim.materials.lattice import NMC811_KONDRAKOV2017 as NMC, chemical_strain_tensor
-from cellsim.physics.mechanics import stress, strain
+from cellsim.physics.mechanics import TensorEigenstrain, stress, strain
 
 dolfinx = require_dolfinx()
 import ufl  # noqa: E402
@@ -59,7 +59,7 @@ def _solve(n, rotations, eps_a, eps_c, degree=1):
     V = fem.functionspace(dom, ("Lagrange", degree, (3,)))
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     c = fem.Constant(dom, 1.0)  # uniform concentration: the strains are given directly
-    eig = lambda _c: chemical_strain_tensor(Rf, eps_a, eps_c)  # noqa: E731
+    eig = TensorEigenstrain(lambda _c: chemical_strain_tensor(Rf, eps_a, eps_c))
     sig_u = stress(u, c, E, NU, eig, 0.0)
     a, rhs = ufl.system(ufl.inner(sig_u, strain(v)) * ufl.dx)
     # 3-2-1: origin fixed; (L,0,0): u_y = u_z = 0; (0,L,0): u_z = 0 (no stress from these)
