@@ -81,6 +81,9 @@ class ParticleModel(SplitMechanicsMixin, Model):
     """Build the coupled forms once; advance with :meth:`step`; report with :meth:`diagnostics`."""
 
     slow_newton = 6
+    #: solid regions on their own displacement blocks (``[mechanics] interface = 'cohesive'``);
+    #: set per case in __init__ (a subclass with its own __init__ keeps this default)
+    split = False
     #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
     iterative_available = False
 
