@@ -423,8 +423,10 @@ class ParticleModel(SplitMechanicsMixin, Model):
         for f in coeffs.values():
             f.x.scatter_forward()
         self._mat_coeffs = coeffs
-        return mechanics.stress(self.L * self.U, self.cs * self.X, coeffs["E"], coeffs["nu"], coeffs["om"],
-                                coeffs["cref"])
+        # the cellwise Omega (c - c_ref) enters as the "concentration" with Omega = 1: a UFL
+        # coefficient passed as omega would be taken for a strain function (it is callable)
+        return mechanics.stress(self.L * self.U, coeffs["om"] * (self.cs * self.X - coeffs["cref"]), coeffs["E"],
+                                coeffs["nu"], 1.0, 0.0)
 
     def total_lithium(self) -> float:
         return self._assemble(self._f_lithium)

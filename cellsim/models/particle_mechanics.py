@@ -367,7 +367,9 @@ class SplitMechanicsMixin:
                              ("om", mat.partial_molar_volume), ("cref", mat.c_ref)):
                     coeffs[k].x.array[sel] = v
             U = self.u[b.u]
-            sig = mechanics.stress(self.L * U, c_sub, coeffs["E"], coeffs["nu"], coeffs["om"], coeffs["cref"])
+            # Omega (c - c_ref) as the "concentration" with Omega = 1 (a coefficient as omega is callable)
+            sig = mechanics.stress(self.L * U, coeffs["om"] * (c_sub - coeffs["cref"]), coeffs["E"], coeffs["nu"],
+                                   1.0, 0.0)
             Q = fem.functionspace(sub, ("DG", deg))
             T = fem.functionspace(sub, ("DG", deg, (gdim, gdim)))
             f_u = fem.Function(U.function_space, name="displacement")
