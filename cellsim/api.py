@@ -154,7 +154,7 @@ def _resolve_case(case, overrides: dict | None):
         if not path.is_file():
             raise CaseError(f"{path}: no such case file")
         return case_from_dict(_apply_overrides(tomllib.loads(path.read_text()), overrides),
-                              source=str(path)), path.stem
+                              source=str(path), context={"case_dir": str(path.resolve().parent)}), path.stem
     if isinstance(case, dict):
         obj = case_from_dict(_apply_overrides(case, overrides), source="<dict>")
     elif hasattr(case, "model_dump"):

@@ -236,6 +236,9 @@ def cmd_info(args) -> int:
             lines.append(f"material {name}: c_max {m.c_max:g} mol m-3; {m.citation}; mechanics: "
                          f"{m.mechanics_citation}")
             lines += [f"    {k} = {v}" for k, v in material_parameters(m)]
+        lines.append('material from a BPX file: [material] bpx = "cell.json" (relative to the case file), '
+                     'electrode = "positive" | "negative", overrides as above; needs pip install '
+                     "'cellsim[bpx]' (docs/bpx.md)")
     from .dolfinx_env import MissingDolfinxError, require_dolfinx
 
     try:

@@ -59,7 +59,10 @@ FORMAT_VERSION = 1
 # Outputs of an earlier run in the same folder, removed before a new run starts so that
 # no stale result can be mistaken for a new one. Only these names are touched.
 _STALE_FILES = (MANIFEST, TIMESERIES, CASE, "timeseries.png", "voltage.png", "voltage_components.png",
-                "cellsim.log", "cellsim.pvsm")
+                "cellsim.log", "cellsim.pvsm",
+                # the DFN twin's files ([dfn] run = true; cellsim.dfn.command.RESULT_FILES)
+                "dfn_vs_resolved.png", "dfn_parameters.json", "dfn.bpx.json", "dfn_pybamm_parameters.json",
+                "dfn_timeseries.csv", "dfn_summary.json", "dfn_comparison.json")
 _STALE_GLOBS = ("fields*.png",)
 
 _UNIT_RE = re.compile(r"^\S.*\s\[[^\[\]]*\]$")

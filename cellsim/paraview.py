@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,16 @@ STATE_FILE = "cellsim.pvsm"
 # --------------------------------------------------------------------------------------
 # cellsim side
 # --------------------------------------------------------------------------------------
+#: environment variable: a command line that replaces ``[xvfb-run -a] pvpython`` (for example
+#: ``scripts/paraview_trixie pvpython``, ParaView 5.13 of Debian 13 in a chroot)
+PVPYTHON_ENV = "CELLSIM_PVPYTHON"
+
+
 def pvpython_command() -> list[str] | None:
-    """``[xvfb-run -a] pvpython`` if ParaView's pvpython is installed, else None."""
+    """``$CELLSIM_PVPYTHON`` (split like a shell) when set, else ``[xvfb-run -a] pvpython`` if
+    ParaView's pvpython is installed, else None."""
+    if os.environ.get(PVPYTHON_ENV, "").strip():
+        return shlex.split(os.environ[PVPYTHON_ENV])
     pv = shutil.which("pvpython")
     if pv is None:
         return None
@@ -193,6 +202,8 @@ def load_run(outdir, view=None) -> dict:
         disp.SetScalarBarVisibility(view, True)
         if name.startswith("electrolyte") and len(regions) > 1:
             disp.Opacity = 0.35  # the electrolyte surrounds the particles: see through it
+        if region == "particle" and any(r.endswith("_interface") for r in readers):
+            disp.Opacity = 0.5  # the interface damage lies on the particle surface: see it through
         colour[region] = name
     # one horizontal bar per colour map along the bottom, titled with the array (unit)
     for i, name in enumerate(sorted(set(colour.values()))):
@@ -217,6 +228,11 @@ def load_run(outdir, view=None) -> dict:
             name = colour.get(region)
             if name:
                 ps.GetDisplayProperties(shown[region], view).RescaleTransferFunctionToDataRange(False, True)
+    if "interface_damage [-]" in colour.values():  # its own colour map, fixed at [0, 1]: where it tore
+        lut = ps.GetColorTransferFunction("interface_damage [-]")
+        lut.ApplyPreset("Inferno (matplotlib)", True)
+        lut.AutomaticRescaleRangeMode = "Never"
+        lut.RescaleTransferFunction(0.0, 1.0)
     view.CameraPosition = [0.55, 1.0, 0.5]  # from +y: looking at the cut face of the kept y < y_centre half
     view.CameraFocalPoint = [0.0, 0.0, 0.0]
     view.CameraViewUp = [0.0, 0.0, 1.0]

@@ -324,9 +324,10 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
 def _collective_errors():
     from .geometry.mesh import GeometryError
     from .output import OutputFolderError
+    from .dfn.command import TwinError
     from .schema import CaseError
 
-    return (GeometryError, CaseError, OutputFolderError)
+    return (GeometryError, CaseError, OutputFolderError, TwinError)  # raised on every rank alike
 
 
 def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: bool = True,
@@ -404,6 +405,10 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
         summary = {"steps": steps, "final time [s]": t, **model.meta(),
                    "step_ends": [{"step": a, "time [s]": b, "reason": c} for a, b, c in lr.step_ends],
                    **{k: v for k, v in d.items()}}
+        if getattr(getattr(case, "dfn", None), "run", False) and steps > 0:  # [dfn] run = true
+            from .dfn.command import twin_after_run
+
+            summary["dfn_twin"] = twin_after_run(case, tm, outdir, comm, log)
         summary["wall time split [s]"] = timing_summary(T, petsc0, time.perf_counter() - wall0, steps, comm)[1]
         log.info(f"{status}: {reason}  ({steps} steps, {time.perf_counter() - wall0:.1f} s wall)")
         T.start("output")

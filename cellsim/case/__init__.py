@@ -41,7 +41,9 @@ def case_models() -> dict:
 
 def load_case(path: str | Path):
     """Read and validate a case file; raise CaseError with every problem listed."""
-    return case_from_dict(_read_toml(path, check_values=False), source=str(path))  # it checks them
+    # context: relative paths in the case (material.bpx) are relative to the case file
+    return case_from_dict(_read_toml(path, check_values=False), source=str(path),  # it checks them
+                          context={"case_dir": str(Path(path).resolve().parent)})
 
 
 def _crashing_key(cls, data: dict, context) -> str:
@@ -104,9 +106,40 @@ def case_from_dict(data: dict, source: str = "<case>", context: dict | None = No
         raise CaseError(head + "\n".join(lines)) from None
 
 
+def _material_comments(spec) -> list[str]:
+    """What a [material] table cannot hold as keys: the functions and the other values of the set."""
+    from ..materials.text import to_text
+
+    mat = spec.resolve()
+    lines = [f"resolved material: {mat.name} ({mat.citation})"]
+    for what, fun in (("ocp(x) [V]", mat.ocp), ("diffusivity(x) [m2 s-1]", mat.diffusivity)):
+        try:
+            text = to_text(fun)
+        except Exception:  # noqa: BLE001 - a function that does not print itself
+            text = fun.__doc__ or repr(fun)
+        lines.append(f"{what} = {text}")
+    lines.append(f"electronic_conductivity = {mat.electronic_conductivity!r} S m-1 (particles), "
+                 f"reference_temperature = {mat.reference_temperature!r} K")
+    return [("# " + ln).replace("\n", " ") for ln in lines]
+
+
 def case_to_toml(case) -> str:
-    """The case with all defaults filled, as TOML (written to the output folder)."""
+    """The case with all defaults filled, as TOML (written to the output folder).
+
+    Material tables carry every value of the resolved material as a key (the set's defaults
+    with the overrides applied; reloading gives the same material), and its functions and
+    remaining values as comments below the table header."""
     import tomli_w
 
     data = case.model_dump(mode="json", exclude_none=True)
-    return tomli_w.dumps(data)
+    comments = {}
+    for key in ("material", "coating_material"):
+        spec = getattr(case, key, None)
+        if isinstance(spec, MaterialSpec):
+            data[key] = spec.resolved_values()
+            comments[f"[{key}]"] = _material_comments(spec)
+    lines = []
+    for line in tomli_w.dumps(data).splitlines():
+        lines.append(line)
+        lines += comments.pop(line, [])
+    return "\n".join(lines) + "\n"

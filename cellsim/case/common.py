@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
 from ..schema import StrictModel, cap
 
@@ -68,9 +68,19 @@ def with_defaults(cls, name: str, doc: str | None = None, **defaults):
 
 
 class MaterialSpec(StrictModel):
-    """An active material: a named parameter set, with optional key-by-key overrides."""
+    """An active material: a named parameter set or one electrode of a BPX file, with optional
+    key-by-key overrides (docs/bpx.md)."""
 
-    name: str = Field("graphite_chen2020", description="Parameter set name (see `cellsim info --materials`).")
+    bpx: Optional[str] = Field(
+        None, min_length=1, max_length=4096, description="BPX file (JSON) to take the material from: c_max, "
+        "OCP(x), D(x), rate constant, stoichiometry limits (docs/bpx.md); a path relative to the case file. Needs "
+        "the bpx package (`pip install 'cellsim[bpx]'`).")
+    electrode: Optional[Literal["positive", "negative"]] = Field(
+        None, description="Which electrode of the BPX file: 'positive' or 'negative'; default: the only one the "
+        "file defines.")
+    name: str = Field("graphite_chen2020", description="Parameter set name (see `cellsim info --materials`); "
+                      "with `bpx`, given explicitly: the set that gives what BPX does not hold (mechanics, "
+                      "particle conductivity).")
     c_max: Optional[float] = Field(
         None, gt=0, le=1e6, description="Maximum lithium concentration [mol m-3], in [100, 1e6] (silicon: about 3e5)."
     )
@@ -109,6 +119,20 @@ class MaterialSpec(StrictModel):
         None, gt=0, lt=1, description="Stoichiometry at 100 % state of charge [-], in (0, 1); |x_100 - x_0| >= 1e-3."
     )
 
+    @field_validator("bpx")
+    @classmethod
+    def _bpx_path(cls, v, info: ValidationInfo):
+        """An absolute path: relative to the case file's folder (``case_dir`` in the context)."""
+        if v is None:
+            return v
+        from pathlib import Path
+
+        p = Path(v).expanduser()
+        if not p.is_absolute():
+            base = (info.context or {}).get("case_dir")
+            p = Path(base) / p if base else p
+        return str(p.resolve())
+
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
@@ -144,6 +168,16 @@ class MaterialSpec(StrictModel):
     @model_validator(mode="after")
     def _resolved(self):
         """Checks of the parameter set with the overrides applied."""
+        if self.electrode is not None and self.bpx is None:
+            raise ValueError(f"material.electrode = {self.electrode!r} is only used with material.bpx (a BPX file)")
+        if self.bpx is not None:
+            from ..materials.bpx import BpxError
+
+            try:
+                self._base()
+            except BpxError as exc:
+                raise ValueError(f"material.bpx = {self.bpx!r}: {exc}") from None
+            self._check_bpx_values()
         mat = self.resolve()
         problems = []
         if not (0 < mat.x_0 < 1 and 0 < mat.x_100 < 1):
@@ -166,12 +200,52 @@ class MaterialSpec(StrictModel):
             raise ValueError(f"diffusivity_slope must satisfy |slope| < 2 so that D > 0 on [0, 1], got {v}")
         return v
 
-    def resolve(self):
-        """The ActiveMaterial with overrides applied."""
+    def _base(self):
+        """The named set, or the BPX file's material (on the named set when ``name`` is given)."""
         from ..materials import get_material
 
-        base = get_material(self.name)
-        kw = self.model_dump(exclude={"name", "diffusivity_slope"}, exclude_none=True)
+        if self.bpx is None:
+            return get_material(self.name)
+        from ..materials.bpx import bpx_material
+
+        return bpx_material(self.bpx, self.electrode, self.name if "name" in self.model_fields_set else None)
+
+    def _check_bpx_values(self):
+        """The file's values within the bounds of the keys that override them (so that the
+        resolved values written into the output case.toml validate again)."""
+        base = self._base()
+        vals = {k: getattr(base, k) for k in OVERRIDE_KEYS if k != "diffusivity"}
+        const = getattr(base.diffusivity, "constant_value", None)
+        if const is not None:
+            vals["diffusivity"] = const
+        vals.update(self.model_dump(include=set(OVERRIDE_KEYS), exclude_none=True))
+        try:
+            MaterialSpec.model_validate(vals)
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'} = {e.get('input')!r}: {e['msg']}"
+                            for e in exc.errors())
+            raise ValueError(f"material.bpx = {self.bpx!r}: a value of the file is out of range: {bad}") from None
+
+    def resolved_values(self) -> dict:
+        """The ``[material]`` table with every value the run uses as an explicit key (the
+        set's defaults with the overrides applied); reloading it gives the same material."""
+        d = self.model_dump(mode="json", exclude_none=True)
+        if self.bpx is not None and "name" not in self.model_fields_set:
+            d.pop("name", None)  # no base set: the generic defaults (a name would change them)
+        mat = self._base().with_overrides(**self.model_dump(include=set(OVERRIDE_KEYS), exclude_none=True))
+        for k in OVERRIDE_KEYS:
+            if k == "diffusivity":
+                const = getattr(mat.diffusivity, "constant_value", None)
+                if const is not None:
+                    d[k] = float(const)
+            else:
+                d[k] = float(getattr(mat, k))
+        return {k: d[k] for k in type(self).model_fields if k in d}  # the schema's order, as a reload dumps it
+
+    def resolve(self):
+        """The ActiveMaterial with overrides applied."""
+        base = self._base()
+        kw = self.model_dump(include=set(OVERRIDE_KEYS), exclude_none=True)
         mat = base.with_overrides(**kw)
         if self.diffusivity_slope != 0.0:
             d0, s = mat.diffusivity, self.diffusivity_slope
@@ -181,6 +255,11 @@ class MaterialSpec(StrictModel):
 
             mat = mat.with_overrides(diffusivity=d_lin)
         return mat
+
+
+#: the keys of [material] that override a value of the set (resolved_values writes them all)
+OVERRIDE_KEYS = ("c_max", "diffusivity", "rate_constant", "alpha_a", "alpha_c", "partial_molar_volume",
+                 "exchange_current_activation_energy", "youngs_modulus", "poisson_ratio", "c_ref", "x_0", "x_100")
 
 
 class PhysicsSpec(StrictModel):

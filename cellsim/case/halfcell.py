@@ -10,6 +10,7 @@ composite electrode | current collector) and adds to the shared sections
     [separator]           # porosity and Bruggeman exponent of the separator layer
     [solid]               # conductivities and contact conductances
     [lithium]             # lithium-metal counter electrode kinetics
+    [dfn]                 # the DFN twin run with the resolved run (docs/dfn.md)
     [material] [physics] [[protocol.steps]] [time] [stop] [output] [solver] [discretisation]
 
 Sign convention (as PyBaMM): a positive current density is a discharge of the working
@@ -29,6 +30,7 @@ from .common import (
     DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
     check_floor, check_protocol_voltages, with_defaults,
 )
+from .dfn import DfnSpec
 from .mechanics import MechanicsSpec
 
 
@@ -155,6 +157,7 @@ class HalfCellCase(StrictModel):
     solver: HalfCellSolverSpec = Field(default_factory=HalfCellSolverSpec, description="Nonlinear and linear solvers.")
     discretisation: HalfCellDiscretisationSpec = Field(default_factory=HalfCellDiscretisationSpec,
                                                        description="Discretisation.")
+    dfn: DfnSpec = Field(default_factory=DfnSpec, description="The homogenised (DFN) twin, run after the resolved run.")
 
     def effective_protocol(self):
         return self.protocol

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from ..schema import StrictModel
 
@@ -82,26 +82,119 @@ class MechanicsSpec(StrictModel):
         "isolated particle's potential block non-singular; 1e-9 of the default G_0 = 1e6 S m-2 is 1e-3 S m-2).",
     )
     isolation_voltage: float = Field(
-        0.1, gt=0, le=100, description="A particle counts as electronically isolated when its 1C current would "
-        "need more than this voltage across its particle/binder contacts, I_1C,i / sum_f G(d_f) A_f > "
-        "isolation_voltage, and it does not touch the collector [V].",
+        0.1, gt=0, le=100, description="A contact of the conductance graph (particle/binder piece, particle/"
+        "particle, collector) conducts when the 1C current of its particle needs at most this voltage across it, "
+        "I_1C,i <= isolation_voltage sum_f G(d_f) A_f; a particle with no path of conducting contacts to the "
+        "collector is isolated [V].",
     )
     max_damage_change: float = Field(
         0.1, gt=0, le=1, description="Target largest increase of the interface damage per time step [-] (the "
         "time-step control of the damage, as time.max_change for the stoichiometry).",
     )
+    damage_jump_limit: float = Field(
+        2.0, ge=1, le=1e3, description="A converged step whose largest damage increase exceeds damage_jump_limit "
+        "* max_damage_change is rejected and retried with dt/2 (unless dt/2 would fall below time.dt_min; then the "
+        "jump is accepted: a snap-through no smaller step resolves) [-].",
+    )
+    gap_reaction: bool = Field(
+        False, description="The opened particle/binder gap fills with electrolyte and its surface reacts: "
+        "Butler-Volmer on the particle/binder facets, per facet on the area fraction d (the committed damage), "
+        "against the carbon-binder's pore electrolyte, which this option resolves (the binder cells join the "
+        "electrolyte with porosity binder_porosity and Bruggeman factor eps^binder_bruggeman).",
+    )
+    binder_porosity: float = Field(0.3, gt=0.01, lt=1, description="Electrolyte volume fraction of the "
+                                   "carbon-binder (only with gap_reaction = true) [-].")
+    binder_bruggeman: float = Field(1.5, ge=1, le=5, description="Bruggeman exponent of the carbon-binder's pore "
+                                    "electrolyte (only with gap_reaction = true) [-].")
+    collector_interface: Literal["clamped", "cohesive"] = Field(
+        "clamped", description="Electrode/collector faces (collector_binder, collector_particle): 'clamped' (u = 0 "
+        "by the clamp penalty) or 'cohesive' (the bilinear cohesive law against the rigid collector, opening = u; "
+        "the collector contact conductance falls as G_cc ((1 - d)^p + residual_conductance); needs a "
+        "current_collector region).",
+    )
+    collector_normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength of the "
+                                             "collector bond [Pa].")
+    collector_shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength of the "
+                                            "collector bond [Pa].")
+    collector_fracture_energy_I: float = Field(0.3, gt=0, le=100, description="Mode I fracture energy of the "
+                                               "collector bond [J m-2].")
+    collector_fracture_energy_II: float = Field(0.6, gt=0, le=100, description="Mode II fracture energy of the "
+                                                "collector bond [J m-2].")
 
     @model_validator(mode="after")
     def _law(self):
-        for name, g, s in (("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
-                           ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)):
-            if self.interface == "cohesive" and not g > s * s / (2 * self.penalty):
+        """The cohesive law's admissibility (shared with the particle's [mechanics])."""
+        checks = []
+        if self.interface == "cohesive":
+            checks += [("fracture_energy_I", self.fracture_energy_I, self.normal_strength),
+                       ("fracture_energy_II", self.fracture_energy_II, self.shear_strength)]
+        # the half-cell's collector bond (the particle's section has no collector keys)
+        if getattr(self, "collector_interface", "clamped") == "cohesive":
+            checks += [("collector_fracture_energy_I", self.collector_fracture_energy_I, self.collector_normal_strength),
+                       ("collector_fracture_energy_II", self.collector_fracture_energy_II,
+                        self.collector_shear_strength)]
+        for name, g, s in checks:
+            if not g > s * s / (2 * self.penalty):
                 raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
                                  f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
         return self
+
+    @model_validator(mode="after")
+    def _halfcell_options(self):
+        """Options of the half-cell's skeleton that need other options."""
+        if self.gap_reaction and not (self.skeleton and self.interface == "cohesive"):
+            raise ValueError("mechanics.gap_reaction = true needs mechanics.skeleton = true and interface = "
+                             f"'cohesive' (got skeleton = {self.skeleton}, interface = {self.interface!r})")
+        if self.collector_interface == "cohesive" and not self.skeleton:
+            raise ValueError("mechanics.collector_interface = 'cohesive' needs mechanics.skeleton = true (allowed "
+                             "without the skeleton: 'clamped')")
+        return self
+
+    def collector_cohesive_parameters(self) -> dict:
+        """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the collector bond
+        (penalty, mixed-mode rule, d_max and viscosity shared with the particle/binder interface)."""
+        return {**self.cohesive_parameters(), "N": self.collector_normal_strength, "S": self.collector_shear_strength,
+                "G_Ic": self.collector_fracture_energy_I, "G_IIc": self.collector_fracture_energy_II}
 
     def cohesive_parameters(self) -> dict:
         """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters`."""
         return {"K": self.penalty, "N": self.normal_strength, "S": self.shear_strength,
                 "G_Ic": self.fracture_energy_I, "G_IIc": self.fracture_energy_II, "mixed_mode": self.mixed_mode,
                 "eta": self.bk_exponent, "d_max": self.max_damage, "mu": self.viscosity}
+
+
+#: the keys of [mechanics] that a single particle takes: the interface and its cohesive law
+PARTICLE_KEYS = ("interface", "penalty", "normal_strength", "shear_strength", "fracture_energy_I",
+                 "fracture_energy_II", "mixed_mode", "bk_exponent", "max_damage", "viscosity", "damage_update",
+                 "max_damage_change")
+
+
+class _ParticleMechanicsBase(StrictModel):
+    _law = model_validator(mode="after")(MechanicsSpec._law)
+    cohesive_parameters = MechanicsSpec.cohesive_parameters
+
+
+def _particle_fields() -> dict:
+    from pydantic.fields import FieldInfo
+
+    out = {}
+    for key in PARTICLE_KEYS:
+        info = MechanicsSpec.model_fields[key]
+        if key == "interface":
+            info = FieldInfo.merge_field_infos(
+                info, default="bonded", description="Interfaces between the solid regions of the particle (the "
+                "core_coating interface of a core_shell particle): 'bonded' (one continuous displacement over the "
+                "particle, as before) or 'cohesive' (each region, or each colour of touching regions, its own "
+                "displacement and sigma_h block, tied by the bilinear mixed-mode cohesive law with damage; needs "
+                "discretisation.displacement_degree = 1).")
+        out[key] = (info.annotation, info)
+    return out
+
+
+#: ``[mechanics]`` of the single-particle model: the particle's interfaces only (the half-cell's
+#: skeleton, binder and contact keys do not apply); same keys, bounds and law as
+#: :class:`MechanicsSpec`, but ``interface`` defaults to 'bonded' (the particle of earlier versions)
+ParticleMechanicsSpec = create_model(
+    "ParticleMechanicsSpec", __base__=_ParticleMechanicsBase, __doc__="Interfaces between the particle's solid "
+    "regions (core/coating): bonded, or a cohesive zone that can debond.", **_particle_fields())
+ParticleMechanicsSpec.__module__ = __name__

@@ -16,11 +16,13 @@ from pydantic import Field, field_validator, model_validator
 
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
+from .mechanics import ParticleMechanicsSpec
 from .common import (
     CURRENT, FLUX, VOLTAGE, CCStep, CVStep, DiscretisationSpec, FluxStep, MaterialSpec, OutputSpec,
     PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec, check_floor, check_protocol_voltages, nonzero,
     with_defaults,
 )
+from .pores import PoreElectrolyteSpec
 
 #: largest current (or flux) accepted, as a multiple of the particle's 1C current
 MAX_C_EQUIVALENT = 1000.0
@@ -116,6 +118,9 @@ ParticleSolverSpec = with_defaults(SolverSpec, "ParticleSolverSpec", atol=1e-12,
 ParticleDiscretisationSpec = with_defaults(DiscretisationSpec, "ParticleDiscretisationSpec", displacement_degree=2,
                                            quadrature_degree=6)
 
+#: geometry kinds with several touching solid regions (mechanics.interface = 'cohesive')
+COHESIVE_KINDS = ("core_shell",)
+
 #: default time.t_end of a [control] case [s]
 CONTROL_T_END = 3600.0
 
@@ -131,6 +136,9 @@ class ParticleCase(StrictModel):
         None, description="Material of the coating (core_shell geometry only)."
     )
     physics: ParticlePhysicsSpec = Field(default_factory=ParticlePhysicsSpec, description="Physics switches and bath.")
+    mechanics: ParticleMechanicsSpec = Field(
+        default_factory=ParticleMechanicsSpec, description="Interfaces between the particle's solid regions "
+        "(core/coating): bonded or cohesive (debonding).")
     control: Optional[ControlSpec] = Field(
         None, description="Surface reaction control for the whole run (short form of a one-step protocol); give "
         "either [control] or [protocol]."
@@ -138,6 +146,10 @@ class ParticleCase(StrictModel):
     protocol: Optional[ProtocolSpec] = Field(
         None, description="Cycling protocol (cc / cv / rest / flux steps, cycles), as for the half-cell; voltages "
         "are the particle potential vs the bath."
+    )
+    pores: Optional[PoreElectrolyteSpec] = Field(
+        None, description="Electrolyte in the pores (geometry kind 'porous_particle' only; default: the bath's "
+        "electrolyte, Chen2020 properties)."
     )
     time: ParticleTimeSpec = Field(default_factory=ParticleTimeSpec, description="Time stepping.")
     stop: ParticleStopSpec = Field(default_factory=ParticleStopSpec, description="Cut-offs.")
@@ -222,12 +234,40 @@ class ParticleCase(StrictModel):
                                 f"|{key.rsplit('.', 1)[-1]}| <= {lim:.3g} {unit} ({MAX_C_EQUIVALENT:g}C)")
         return problems
 
+    def _check_pores(self, kind) -> list[str]:
+        """[pores] belongs to a porous particle, whose pore electrolyte needs Butler-Volmer (no flux)."""
+        if kind != "porous_particle":
+            return [f"pores: only used with geometry kind 'porous_particle', not '{kind}'"] if self.pores else []
+        keys = ([("control.mode", self.control)] if self.control is not None else []) + [
+            (f"protocol.steps.{i}.mode", st) for i, st in enumerate(self.protocol.steps if self.protocol else [])]
+        return [f"{k} = 'flux': a prescribed flux is not available for geometry kind 'porous_particle' (the pore "
+                "electrolyte needs Butler-Volmer kinetics); allowed: galvanostatic or potentiostatic control, "
+                "cc / cv / rest steps" for k, st in keys if st.mode == "flux"][:1]
+
+    def _check_interface(self, kind) -> list[str]:
+        """A cohesive interface needs solid regions that touch, mechanics, and P1 displacement."""
+        if self.mechanics.interface != "cohesive":
+            return []
+        problems = []
+        if kind not in COHESIVE_KINDS:
+            problems.append(f"mechanics.interface = 'cohesive' with geometry kind '{kind}': a cohesive interface "
+                            f"needs two solid regions; allowed kinds: {list(COHESIVE_KINDS)} (or interface = 'bonded')")
+        if not self.physics.mechanics:
+            problems.append("mechanics.interface = 'cohesive' needs physics.mechanics = true")
+        if self.discretisation.displacement_degree != 1:
+            problems.append(f"discretisation.displacement_degree = {self.discretisation.displacement_degree} with "
+                            "mechanics.interface = 'cohesive': allowed: 1 (the cohesive law is integrated at one point "
+                            "per interface facet, where its damage history lives)")
+        return problems
+
     @model_validator(mode="after")
     def _check(self):
         problems = []
         kind = getattr(self.geometry, "kind", None)
         if self.coating_material is not None and kind != "core_shell":
             problems.append(f"coating_material is only used with geometry kind 'core_shell', not '{kind}'")
+        problems += self._check_pores(kind)
+        problems += self._check_interface(kind)
         if (self.control is None) == (self.protocol is None):
             problems.append("control: give exactly one of [control] (one step for the whole run) and [protocol] "
                             f"(steps); got {'both' if self.control is not None else 'neither'}")

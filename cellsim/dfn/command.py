@@ -92,7 +92,12 @@ def run_and_write(specs: dict, protocol, outdir, radius=DEFAULT_RADIUS, resolved
     (out / "dfn_parameters.json").write_text(json.dumps(
         {**spec, "alternatives": {r: {k: s[k] for k in ("particle_radius [m]", "exchange_current_factor")}
                                   for r, s in specs.items()}}, indent=2, default=float) + "\n")
-    write_bpx(spec, out / "dfn.bpx.json")
+    if abs(spec["alpha_a"] - 0.5) < 1e-12 and abs(spec["alpha_c"] - 0.5) < 1e-12:
+        write_bpx(spec, out / "dfn.bpx.json")
+    else:
+        (out / "dfn.bpx.json").unlink(missing_ok=True)
+        log(f"no dfn.bpx.json: BPX holds symmetric kinetics only (alpha_a = {spec['alpha_a']:g}, alpha_c = "
+            f"{spec['alpha_c']:g}); the PyBaMM set has them")
     pv = parameter_values(spec)
     write_pybamm_set(pv, out / "dfn_pybamm_parameters.json")
     tw = run_twin(spec, protocol, pv=pv)
@@ -118,6 +123,38 @@ def run_and_write(specs: dict, protocol, outdir, radius=DEFAULT_RADIUS, resolved
         overlay(res_rows, tw.rows, comp[radius], out / "dfn_vs_resolved.png", radius)
     log(f"written {', '.join(f for f in RESULT_FILES if (out / f).exists())} in {out}")
     return result
+
+
+class TwinError(RuntimeError):
+    """The twin run after a resolved run failed (raised on every rank alike)."""
+
+
+def twin_after_run(case, tm, outdir, comm, log) -> dict:
+    """``[dfn] run = true``: the twin of the run just finished in ``outdir`` (collective).
+
+    The measures of the mesh on every rank; the DFN, its files and the comparison with
+    ``outdir/timeseries.csv`` on rank 0. The outcome is broadcast, so an error on rank 0
+    raises :class:`TwinError` on every rank (never a hang). Returns the manifest entry."""
+    radius = case.dfn.radius
+    specs = twin_specs(case, tm, radii=radius)
+    outcome = None
+    if comm.rank == 0:
+        try:
+            res = run_and_write(specs, case.protocol, outdir, radius=radius, resolved=outdir, log=log.info)
+            c, s = res["comparison"][radius], specs[radius]
+            outcome = {"radius_mapping": radius, "rms [V]": c["rms [V]"], "max [V]": c.get("max [V]"),
+                       "mean [V]": c.get("mean [V]"), "points": c["points"],
+                       "particle_radius [m]": s["particle_radius [m]"],
+                       "exchange_current_factor": s["exchange_current_factor"],
+                       "termination": res["summary"]["termination"], "wall_time [s]": res["summary"]["wall_time [s]"],
+                       "files": [f for f in RESULT_FILES if (Path(outdir) / f).exists()]}
+            log.info(f"DFN twin ({radius} radius): resolved - DFN {_one_line(c)}; dfn_vs_resolved.png")
+        except Exception as exc:  # noqa: BLE001 - reported on every rank below
+            outcome = {"error": f"{type(exc).__name__}: {exc}"}
+    outcome = comm.bcast(outcome, root=0)
+    if "error" in outcome:
+        raise TwinError(f"the DFN twin failed: {outcome['error']}")
+    return outcome
 
 
 def main(case_path, outdir, comm=None, resolved=None, radius=DEFAULT_RADIUS) -> int:

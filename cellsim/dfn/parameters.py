@@ -4,7 +4,7 @@
 One description, ``spec`` (a JSON-able dict): the output of
 :func:`cellsim.dfn.homogenise.homogenise` plus ``functions`` (OCP U(x), particle
 diffusivity D_s(x), electrolyte kappa(c_e), D_e(c_e), t+(c_e) as text expressions of x,
-:mod:`cellsim.dfn.expressions`) and the kinetic constants. Both the PyBaMM set and the BPX
+:mod:`cellsim.materials.text`) and the kinetic constants. Both the PyBaMM set and the BPX
 file are made from it, and :func:`spec_from_bpx` reads a BPX file back into it, so the
 round trip BPX -> PyBaMM gives the very set the twin runs with.
 
@@ -208,7 +208,8 @@ def to_bpx(spec: dict) -> dict:
                 "Lower voltage cut-off [V]": spec["min_voltage [V]"] or 2.5,
                 "Upper voltage cut-off [V]": spec["max_voltage [V]"] or 4.4,
                 "Nominal cell capacity [A.h]": spec["one_c_current_density [A m-2]"],
-                "Reference temperature [K]": spec["temperature [K]"],
+                # the temperature of the material's values (Arrhenius factors are relative to it)
+                "Reference temperature [K]": spec.get("reference_temperature [K]", 298.15),
             },
             "Electrolyte": {
                 "Cation transference number": t_const,
@@ -299,7 +300,7 @@ def spec_from_bpx(path_or_doc) -> dict:
         "c_max [mol m-3]": c_max,
         "rate_constant": pe.reaction_rate_constant / (f * c_max * math.sqrt(c_e0)),
         "exchange_current_activation_energy [J mol-1]": pe.reaction_rate_constant_activation_energy or 0.0,
-        "reference_temperature [K]": 298.15,
+        "reference_temperature [K]": float(cell.reference_temperature),
         "alpha_a": 0.5,
         "alpha_c": 0.5,
         "functions": {

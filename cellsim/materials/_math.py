@@ -43,3 +43,20 @@ def sqrt(x):
 
         return ufl.sqrt(x)
     return np.sqrt(x)
+
+
+def cosh(x):
+    if _is_ufl(x):
+        import ufl
+
+        return ufl.cosh(x)
+    return np.cosh(x)
+
+
+def ramp(x):
+    """max(x, 0): the piecewise-linear building block of interpolated tables."""
+    if _is_ufl(x):
+        import ufl
+
+        return ufl.max_value(x, 0.0)
+    return np.maximum(x, 0.0)

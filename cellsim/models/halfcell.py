@@ -7,7 +7,8 @@ particles P    c_s, phi_s             SolidDiffusion, Conduction, ButlerVolmer  
                (u, sigma_h)           Elasticity (optional; free particles)
 binder B       phi_b                  Conduction, ContactConductance (P/B)        1
 liquid E u S   c_e, phi_e             Electrolyte (resolved pores: eps = B = 1;   F, 1
-                                      separator: eps_sep, B = eps_sep^b),
+                                      separator: eps_sep, B = eps_sep^b; binder
+                                      pores with mechanics.gap_reaction),
                                       LithiumMetal (facets lithium_separator)
 (collector)    V (one real number)    Collector (contacts, CC / CV control)       1
 =============  =====================  =========================================  ======
@@ -127,7 +128,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         B = B if ncells(B) else ()
         S = S if ncells(S) else ()
         self.tags = {"particle": P, "binder": B, "electrolyte": E, "separator": S}
-        regions = {"particle": P, "liquid": E + S}
+        # gap reaction: the carbon-binder's pore electrolyte is resolved (binder cells in the liquid too)
+        self.gap = bool(self.skeleton and case.mechanics.gap_reaction)
+        regions = {"particle": P, "liquid": E + S + (B if self.gap else ())}
         if B:
             regions["binder"] = B
         self.sub = itf.make_submeshes(parent, tm.cell_tags, regions)
@@ -164,6 +167,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.has_pb:
             add(f_pb, rp.parent_cells, 2)
         contacts = []  # (block, tag, restricted)
+        self._contact_facets = []  # (interface name, block, local facets, tag)
         for name, block in (("collector_binder", "phi_b"), ("collector_particle", "phi_s")):
             if block == "phi_b" and not rb:
                 continue
@@ -172,6 +176,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
                 continue
             tag = 10 + len(contacts)
             contacts.append((block, tag, add(f, solid_cells, tag) == "dS"))
+            self._contact_facets.append((name, block, f, tag))
         if not contacts:
             raise HalfCellError(
                 "the electrode solid does not touch the current collector (no collector_binder or "
@@ -212,7 +217,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.area_cross = integ(one * self.ds_li)  # cross-section (lithium face) [m2] (2D: m)
         self.area_pe = integ(one * self.dG_pe)
         self.vol_liquid_eff = integ(one * dxE) + (case.separator.porosity * integ(one * dxS) if S else 0.0)
-        self.area_contact = sum(integ(one * m) for _, m, _ in self.contacts)
+        if self.gap:
+            self.vol_liquid_eff += case.mechanics.binder_porosity * integ(one * self.dx(B))
+        self.area_contact = sum(integ(one * c[1]) for c in self.contacts)
         self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
         # particles the geometry reports as touching no conducting path to the collector: 1C
         # and the state of charge count the connected active material only
@@ -250,6 +257,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if S:
             eps_sep = case.separator.porosity
             pieces.append((dxS, eps_sep, el.transport_factor(eps_sep, bruggeman=case.separator.bruggeman)))
+        if self.gap:
+            eps_b = case.mechanics.binder_porosity
+            pieces.append((self.dx(B), eps_b, el.transport_factor(eps_b, bruggeman=case.mechanics.binder_bruggeman)))
         self.tplus_ref = float(self.props.transference_number(case.electrolyte.initial_concentration))
         elec = Electrolyte(self.props, pieces, tplus_ref=self.tplus_ref)
         elec.declared = [Unknown("c_e", P1("liquid"), history=True, role="concentration",
@@ -259,6 +269,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.kinetics = ButlerVolmer(mat, self.dG_pe, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",
                                      sigma_h=(lambda m: m.q("sigma_h")("+")) if sio else None, interface=True)
         self.lithium = LithiumMetal(case.lithium, self.ds_li)
+        if self.skeleton:
+            self.contacts = self.collector_bonds(dS, {"phi_s": rp.parent_cells, "phi_b": rb.parent_cells})
         coll = Collector(self.contacts, case.solid.collector_conductance, self.i_app, self.V_set, self.cv,
                          self.phi_ref, self.ds_li)
         coll.declared = [Unknown("V", fem.functionspace(parent, basix.ufl.real_element(
@@ -280,6 +292,13 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.skeleton:
             sk_terms, sk_order, sk_w = self.skeleton_terms(dxP, self.dx(B), x0, f_pb, dS)
             terms += sk_terms
+            if self.gap:
+                from ..physics.cohesive_term import DebondedReaction
+
+                self.gap_kinetics = DebondedReaction(
+                    mat, self.dG_pb, self.cohesive, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",
+                    sigma_h=(lambda m: m.q("sigma_h")("+")) if sio else None)
+                terms.append(self.gap_kinetics)
             order += sk_order
             weights.update(sk_w)
         elif self.mech:
@@ -306,8 +325,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         if self.mech:
             self.U, self.S = self.u["u"], self.u["sigma_h"]
         self.forms = self.compose(terms, weights)
-        if self.cohesive is not None:
-            self.entity_maps.append(self.cohesive.entity_map)
+        self.entity_maps += [c.entity_map for c in self.cohesives]
         self.j, self.eta, self.j_li = self.kinetics.j, self.kinetics.eta, self.lithium.j
         self.I_cc_form = coll.I_cc
         self.sigma = self.elasticity.stresses(self)[0] if self.mech else None
@@ -349,9 +367,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
-        coh = self.cohesive.snapshot() if self.cohesive is not None else None
-        if coh is not None:  # damaged, open facets couple the displacement components
-            self.cohesive.perturb_history(rng)
+        coh = [c.snapshot() for c in self.cohesives]
+        for c in self.cohesives:  # damaged, closed facets couple the displacement components
+            c.perturb_history(rng)
 
         def mode(cv, frozen):
             def f():
@@ -361,8 +379,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self._nnz_before, self._nnz_after = clean_jacobian_pattern(
             self.solver, [mode(0.0, 0.0), mode(1.0, 0.0), mode(0.0, 1.0)])
         self.restore(snap)
-        if coh is not None:
-            self.cohesive.restore(coh)
+        for c, snap in zip(self.cohesives, coh):
+            c.restore(snap)
         self.cv.value, self.frozen.value, self.dt.value, self.i_app.value = keep
 
     def length_scale(self) -> float:
@@ -497,20 +515,21 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
 
     def before_step(self, dt):
         self.rebase()
-        if self.cohesive is not None:
-            self.cohesive.set_time_step(dt)
+        for c in self.cohesives:
+            c.set_time_step(dt)
 
     def _prepare_newton(self, dt):
         self._N_before = (self.particle_lithium(), self.electrolyte_lithium())
 
     def check_solution(self) -> str:
-        """A converged step with concentrations out of range fails too."""
+        """A converged step with concentrations out of range fails too, and one whose interface
+        damage jumps too far (:meth:`SkeletonMixin.check_damage_jump`)."""
         lo_ce = self.comm.allreduce(self.c_e.x.array.min(initial=np.inf), op=MPI.MIN)
         xs = self.c_s.x.array / self.c_max
         lo_x = self.comm.allreduce(xs.min(initial=np.inf), op=MPI.MIN)
         hi_x = self.comm.allreduce(xs.max(initial=-np.inf), op=MPI.MAX)
         if lo_ce > 0.0 and lo_x > 0.0 and hi_x < 1.0:
-            return ""
+            return self.check_damage_jump()
         return f"concentration out of range (min c_e = {lo_ce:.4g} mol m-3, x in [{lo_x:.4g}, {hi_x:.4g}])"
 
     def after_step(self, dt):

@@ -11,6 +11,11 @@ binder B       u_b               Elasticity (E_b, nu_b, optional swelling eigens
                                  ElasticSupport (collector_binder clamp, rollers)
 P/B interface  (none)            Cohesive (bilinear mixed-mode law) or BondedTie (penalty),
                                  DamagedContact (G(d) = (1 - d)^p G_0 + G_res on phi_s/phi_b)
+collector      (none)            ElasticSupport clamp, or Cohesive against the rigid collector
+                                 (collector_interface = 'cohesive')
+gap (P/B)      (c_s, phi_s,      DebondedReaction (gap_reaction = true): Butler-Volmer times the
+               c_e, phi_e)       damage d against the binder-pore electrolyte (binder cells then
+                                 belong to the liquid too, porosity binder_porosity)
 =============  ================  ===========================================================
 
 The electrolyte carries no stress. Boundary conditions are penalties on the parent mesh's
@@ -22,15 +27,28 @@ normal to x and y) on rollers (u . n = 0), the separator face free. With every p
 tied to the binder (bonded, or cohesive with d <= d_max < 1) and the binder clamped, the
 skeleton has no rigid-body mode: no spring.
 
-Bookkeeping (:meth:`SkeletonMixin.skeleton_diagnostics`, cohesive interface): damaged and
-debonded area fractions, dissipated energy, max opening, and per particle its damaged area
-fraction and whether it is electronically connected: its particle/binder conductance
-sum_f G(d_f) A_f carries its 1C current with less than ``isolation_voltage`` (0.1 V) across
-the contacts, or it touches the collector (the carbon-binder network is taken as connected to the collector, which is
-what the lattices and the generated electrodes with binder bridges have; a full binder
-graph is future work). Isolated particles hold stranded lithium: the lithium a charge could
-still extract from them, F (x_i - x_100) c_max V_i, and their share of the capacity, F
-c_max |x_0 - x_100| V_i, is the capacity lost (both per cross-section, mA h m-2).
+Collector bond (``[mechanics] collector_interface``): ``clamped`` (the penalty above) or
+``cohesive``: the same :class:`Cohesive` term on ``collector_particle`` / ``collector_binder``
+with the rigid collector as its outer side (opening delta = 0 - u, so a solid moving away
+from the collector opens the bond; its own strengths and fracture energies, the particle/
+binder penalty, d_max and viscosity), and the collector contact conductance of a facet
+falls as G_cc ((1 - d)^p + G_res/G_0). It needs the collector as a region (its facets are
+interior facets of the mesh), which every half-cell geometry has.
+
+Time step: a converged step whose largest damage increase (any cohesive interface) exceeds
+``damage_jump_limit * max_damage_change`` is refused by :meth:`SkeletonMixin.check_damage_jump`
+(through the model's ``check_solution``), which the driver retries with dt/2, unless dt/2
+would fall below ``time.dt_min``.
+
+Bookkeeping (:meth:`SkeletonMixin.skeleton_diagnostics`, cohesive interfaces): damaged and
+debonded area fractions, dissipated energy, max opening (particle/binder and, separately,
+the collector bond), and per particle its damaged area fraction and whether it is
+electronically connected: a path of conducting contacts joins it to the collector in the
+conductance graph of :mod:`cellsim.models.halfcell_network` (particles, carbon-binder
+pieces, particle/particle contacts, collector contacts, damaged ones included).
+Isolated particles hold stranded lithium: the lithium a charge could still extract from
+them, F (x_i - x_100) c_max V_i, and their share of the capacity, F c_max |x_0 - x_100| V_i,
+is the capacity lost (both per cross-section, mA h m-2).
 """
 
 from __future__ import annotations
@@ -43,6 +61,7 @@ from ..physics.cohesive import CohesiveParameters, contact_conductance
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
+from .halfcell_network import ConductanceGraph
 from .halfcell_output import StressFields
 
 dolfinx = require_dolfinx()
@@ -83,7 +102,41 @@ def lateral_facets(parent, cells) -> np.ndarray:
 class SkeletonMixin:
     """Skeleton terms, the cohesive history in the model state, and the bookkeeping."""
 
-    cohesive = None
+    cohesive = None  # the particle/binder interface
+    collector_cohesives = ()  # [(potential block, Cohesive)] of a cohesive collector bond
+
+    @property
+    def cohesives(self) -> list:
+        """Every cohesive interface term: particle/binder first, then the collector bonds."""
+        return ([self.cohesive] if self.cohesive is not None else []) + [c for _, c in self.collector_cohesives]
+
+    def collector_bonds(self, dS, plus_cells: dict) -> list:
+        """The collector contacts for the Collector term; with ``collector_interface =
+        'cohesive'`` also the collector Cohesive terms (rigid outer side), each contact then
+        carrying its conductance factor (1 - d)^p + G_res/G_0. ``plus_cells``: parent cells of
+        the solid by potential block."""
+        ms = self.case.mechanics
+        if ms.collector_interface != "cohesive":
+            return self.contacts
+        params = CohesiveParameters(**ms.collector_cohesive_parameters())
+        disp = {"phi_s": "u", "phi_b": "u_b"}
+        out, bonds = [], []
+        for (block, meas, restricted), (name, _, facets, tag) in zip(self.contacts, self._contact_facets):
+            if not restricted:
+                raise ValueError(f"mechanics.collector_interface = 'cohesive': the {name} facets lie on the outer "
+                                 "boundary of the mesh (no current_collector region); a cohesive collector bond needs "
+                                 "the collector as a region (geometry collector_thickness > 0), or use 'clamped'")
+            coh = Cohesive(disp[block], None, facets, plus_cells[block], params, dS, tag, name=name,
+                           damage_update=ms.damage_update)
+            bonds.append((block, coh))
+
+            def factor(m, coh=coh):
+                return contact_conductance(coh.build(m).d("+"), 1.0, ms.conductance_exponent,
+                                           ms.residual_conductance)
+
+            out.append((block, meas, restricted, factor))
+        self.collector_cohesives = bonds
+        return out
 
     def skeleton_terms(self, dxP, dxB, x0: float, f_pb, data_pe_pb_measure):
         """(terms, extra blocks after sigma_h, weights) of the skeleton; call after the
@@ -109,7 +162,7 @@ class SkeletonMixin:
         self.support_stiffness = k
         supports = []
         for block, phi in (("u", "phi_s"), ("u_b", "phi_b")):
-            clamps = [(meas, r) for b, meas, r in self.contacts if b == phi]
+            clamps = [(c[1], c[2]) for c in self.contacts if c[0] == phi and len(c) == 3]
             rollers = [(self._ds_all(ROLLER_TAGS[block]), False)] if block in self._roller_blocks else []
             supports.append(ElasticSupport(block, k, clamps=clamps, rollers=rollers))
         terms = [mech_p, mech_b] + supports
@@ -126,6 +179,7 @@ class SkeletonMixin:
 
             terms += [BondedTie("u", "u_b", ms.penalty, self.dG_pb),
                       ContactConductance("phi_s", "phi_b", G0, self.dG_pb)]
+        terms += [c for _, c in self.collector_cohesives]
         self.elasticity, self.elasticity_b = mech_p, mech_b
         scale = self.I_ref / self.vol_particles
         w = scale * self.R_ref / E_s
@@ -147,79 +201,102 @@ class SkeletonMixin:
         opts[prefix + "fieldsplit_u_pc_factor_mat_solver_type"] = "mumps"
 
     # ------------------------------------------------------------------ state and history
+    def _state_keys(self):
+        return [("cohesive" if c is self.cohesive else f"cohesive_{c.name}", c) for c in self.cohesives]
+
     def accept(self) -> None:
         super().accept()
-        if self.cohesive is not None:
-            self.cohesive.update_history()
+        for c in self.cohesives:
+            c.update_history()
 
     def state(self) -> dict:
         st = super().state()
-        if self.cohesive is not None:
-            st["cohesive"] = self.cohesive.snapshot()
+        for key, c in self._state_keys():
+            st[key] = c.snapshot()
         return st
 
     def set_state(self, st: dict) -> None:
         super().set_state(st)
-        if self.cohesive is not None and "cohesive" in st:
-            self.cohesive.restore(st["cohesive"])
+        for key, c in self._state_keys():
+            if key in st:
+                c.restore(st[key])
 
     def extra_functions(self) -> dict:
         out = dict(super().extra_functions())
-        if self.cohesive is not None:
-            out.update(self.cohesive.functions())
+        for c in self.cohesives:
+            out.update(c.functions())
         return out
 
     def after_load(self) -> None:
         super().after_load()
-        if self.cohesive is not None:
-            self.cohesive.scatter()
+        for c in self.cohesives:
+            c.scatter()
 
     def damage_change(self) -> dict:
-        if self.cohesive is None:
+        if not self.cohesives:
             return {}
-        return {"damage": (self.cohesive.max_damage_change(), self.case.mechanics.max_damage_change)}
+        return {"damage": (max(c.max_damage_change() for c in self.cohesives), self.case.mechanics.max_damage_change)}
+
+    def check_damage_jump(self) -> str:
+        """Why a converged step's damage growth is refused ('' when it is not; collective).
+
+        Refused: a largest damage increase above damage_jump_limit * max_damage_change, when
+        dt/2 is still at least time.dt_min and the step is not a retry of a refused one whose
+        jump did not shrink (below 0.75 of the refused one): a jump that a smaller step does
+        not make smaller is a snap-through of the lagged update (the softened interface
+        re-equilibrates at a larger opening), which no dt resolves; it is accepted."""
+        if not self.cohesives or float(self.frozen.value) > 0.5:
+            return ""
+        ms = self.case.mechanics
+        jump = max(c.max_damage_change() for c in self.cohesives)
+        limit = ms.damage_jump_limit * ms.max_damage_change
+        dt = float(self.dt.value)
+        # the state the step starts from (the same on every rank): charge passed, committed history
+        key = (float(self.scalars.get("charge", 0.0)),
+               self.comm.allreduce(sum(float(np.sum(c.itf.kappa.x.array[: c.itf._nown])) for c in self.cohesives),
+                                   op=MPI.SUM))
+        last = getattr(self, "_refused_jump", None)
+        retry_not_shrinking = last is not None and last[0] == key and dt < last[1] and jump > 0.75 * last[2]
+        if jump > limit and 0.5 * dt >= self.case.time.dt_min and not retry_not_shrinking:
+            self._refused_jump = (key, dt, jump)
+            return (f"interface damage grew by {jump:.3g} in one step (more than mechanics.damage_jump_limit * "
+                    f"max_damage_change = {limit:.3g})")
+        self._refused_jump = None
+        return ""
 
     # ------------------------------------------------------------------ bookkeeping
+    def _owned_facets(self, it) -> np.ndarray:
+        """Parent facets of the owned cells of a cohesive interface's facet submesh, in the order
+        of its history arrays."""
+        cells = np.empty(it._nown, dtype=np.int32)
+        dofs = it.V0.dofmap.list[:, 0]
+        own = dofs < it._nown
+        cells[dofs[own]] = np.flatnonzero(own)
+        return it.fmap.sub_topology_to_topology(cells, False)
+
     def _setup_skeleton_diagnostics(self):
-        """Per-facet particle index of the particle/binder interface, intact areas, collector contacts."""
-        parent = self.parent
-        tdim = parent.topology.dim
-        imap = parent.topology.index_map(tdim)
-        tag_of = np.full(imap.size_local + imap.num_ghosts, -1)
+        """The conductance graph, and the graph nodes of every contact facet."""
+        imap = self.parent.topology.index_map(self.parent.topology.dim)
+        tag_of = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)
         tag_of[self.tm.cell_tags.indices] = self.tm.cell_tags.values
-        f2c = parent.topology.connectivity(tdim - 1, tdim)
-        pmask = np.zeros(len(tag_of), bool)
-        pmask[self.sub["particle"].parent_cells] = True
-
-        def particle_of(pf):
-            out = np.full(len(pf), -1)
-            for i, f in enumerate(pf):
-                cs = f2c.links(f)
-                c = [c for c in cs if pmask[c]]
-                if c:
-                    j = np.searchsorted(self._ptags, tag_of[c[0]])
-                    if j < len(self._ptags) and self._ptags[j] == tag_of[c[0]]:
-                        out[i] = j
-            return out
-
-        npart = len(self._ptags)
-        touch = np.zeros(npart)
-        if "collector_particle" in self.tm.interfaces:
-            f = self.tm.facets("collector_particle", owned=True)
-            pi = particle_of(f)
-            np.add.at(touch, pi[pi >= 0], 1.0)
-        self._touches_collector = self.comm.allreduce(touch, op=MPI.SUM) > 0
+        self._graph = g = ConductanceGraph(self.parent, tag_of, np.asarray(self._ptags, dtype=np.int64),
+                                           self.tags["binder"])
+        # clamped collector contacts: perfect edges (G_cc A far above any particle's need)
+        bonded = {c.name for _, c in self.collector_cohesives}
+        self._clamped_edges = []
+        for name, _, _, _ in self._contact_facets:
+            if name not in bonded:
+                n = g.solid_node(self.tm.facets(name, owned=True))
+                self._clamped_edges.append((n, np.full(len(n), g.collector), np.full(len(n), np.inf)))
+        self._collector_nodes = [g.solid_node(self._owned_facets(c.itf)) for _, c in self.collector_cohesives]
         self._pb_particle = None
         if self.cohesive is None:
             return
         it = self.cohesive.itf
-        nown = it._nown
-        cells = np.empty(nown, dtype=np.int32)
-        dofs = it.V0.dofmap.list[:, 0]
-        own = dofs < nown
-        cells[dofs[own]] = np.flatnonzero(own)
-        pf = it.fmap.sub_topology_to_topology(cells, False)
-        self._pb_particle = particle_of(pf)
+        a, b = g.facet_nodes(self._owned_facets(it))
+        part = np.where((a >= 0) & (a < g.npart), a, b)
+        self._pb_nodes = (part, np.where(part == a, b, a))
+        self._pb_particle = np.where((part >= 0) & (part < g.npart), part, -1)
         self._pb_area = self._sum_by_particle(it.area)
 
     def _sum_by_particle(self, vals) -> np.ndarray:
@@ -228,24 +305,51 @@ class SkeletonMixin:
         np.add.at(out, self._pb_particle[sel], np.asarray(vals)[sel])
         return self.comm.allreduce(out, op=MPI.SUM)
 
+    def one_c_currents(self) -> np.ndarray:
+        """1C current of each particle [A] (2D: A m-1)."""
+        return FARADAY * self.c_max * abs(self.mat.x_0 - self.mat.x_100) * self.particle_volumes / 3600.0
+
     def particle_connectivity(self) -> tuple[np.ndarray, np.ndarray]:
-        """(connected flags, damaged area fraction) per particle (collective)."""
+        """(connected flags, damaged area fraction) per particle (collective; identical on every rank)."""
         npart = len(self._ptags)
-        if self.cohesive is None:
+        if self.cohesive is None and not self.collector_cohesives:
             return np.ones(npart, bool), np.zeros(npart)
-        it, ms = self.cohesive.itf, self.case.mechanics
-        d = it.d.x.array[: it._nown]
-        G0 = self.case.solid.particle_binder_conductance
-        G = contact_conductance(d, G0, ms.conductance_exponent, ms.residual_conductance * G0)
-        g = self._sum_by_particle(it.area * G)  # S (2D: S m-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dam = np.nan_to_num(self._sum_by_particle(it.area * (d > 0)) / self._pb_area)
-        mat = self.mat
-        i1c = FARADAY * self.c_max * abs(mat.x_0 - mat.x_100) * self.particle_volumes / 3600.0  # A per particle
-        return (g * ms.isolation_voltage >= i1c) | self._touches_collector, dam
+        ms, sol = self.case.mechanics, self.case.solid
+        edges = list(self._clamped_edges)
+        dam = np.zeros(npart)
+        if self.cohesive is not None:
+            it = self.cohesive.itf
+            d = it.d.x.array[: it._nown]
+            G0 = sol.particle_binder_conductance
+            G = contact_conductance(d, G0, ms.conductance_exponent, ms.residual_conductance * G0)
+            edges.append((*self._pb_nodes, it.area * G))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dam = np.nan_to_num(self._sum_by_particle(it.area * (d > 0)) / self._pb_area)
+        else:  # bonded particle/binder interface: intact contacts
+            f = self.tm.facets("particle_binder", owned=True) if "particle_binder" in self.tm.interfaces else []
+            a, b = self._graph.facet_nodes(f)
+            edges.append((a, b, np.full(len(a), np.inf)))
+        for nodes, (_, c) in zip(self._collector_nodes, self.collector_cohesives):
+            it = c.itf
+            G = sol.collector_conductance * contact_conductance(it.d.x.array[: it._nown], 1.0,
+                                                                ms.conductance_exponent, ms.residual_conductance)
+            edges.append((nodes, np.full(len(nodes), self._graph.collector), it.area * G))
+        return self._graph.connected(edges, self.one_c_currents(), ms.isolation_voltage), dam
+
+    def _collector_diagnostics(self) -> dict:
+        """The collector bond's damaged / debonded area fractions, dissipated energy, max opening."""
+        areas = [c.itf.total_area for _, c in self.collector_cohesives]
+        diags = [c.diagnostics() for _, c in self.collector_cohesives]
+        A = sum(areas)
+        out = {}
+        for k in ("damaged area fraction [-]", "debonded area fraction [-]"):
+            out[f"collector {k}"] = sum(a * dg[k] for a, dg in zip(areas, diags)) / A
+        out["collector dissipated energy [J]"] = sum(dg["dissipated energy [J]"] for dg in diags)
+        out["collector max opening [m]"] = max(dg["max opening [m]"] for dg in diags)
+        return out
 
     def skeleton_diagnostics(self) -> dict:
-        """Bookkeeping of the skeleton and its interface (collective); see the module docstring."""
+        """Bookkeeping of the skeleton and its interfaces (collective); see the module docstring."""
         d = {}
         fp = self._mech_fields()
         d["max von mises stress particle [Pa]"] = self.comm.allreduce(
@@ -253,9 +357,14 @@ class SkeletonMixin:
         fb = self._binder_mech_fields()
         d["max von mises stress binder [Pa]"] = self.comm.allreduce(
             float(np.max(fb[3].x.array, initial=0.0)), op=MPI.MAX)
-        if self.cohesive is None:
+        if not self.cohesives:
             return d
-        d.update(self.cohesive.diagnostics())
+        if self.cohesive is not None:
+            d.update(self.cohesive.diagnostics())
+        if self.collector_cohesives:
+            d.update(self._collector_diagnostics())
+        if getattr(self, "gap", False):
+            d["gap reaction current density [A m-2]"] = self._assemble(self._f_I_gap) / self.area_cross
         conn, dam = self.particle_connectivity()
         mat = self.mat
         x = self.stoichiometry_by_particle()
@@ -274,11 +383,17 @@ class SkeletonMixin:
 
     def skeleton_columns(self) -> list[str]:
         cols = ["max von mises stress particle [Pa]", "max von mises stress binder [Pa]"]
-        if self.cohesive is None:
+        if not self.cohesives:
             return cols
-        cols += ["damaged area fraction [-]", "debonded area fraction [-]", "dissipated energy [J]",
-                 "max opening [m]", "isolated particles [-]", "stranded lithium [mA h m-2]",
-                 "capacity lost [mA h m-2]"]
+        if self.cohesive is not None:
+            cols += ["damaged area fraction [-]", "debonded area fraction [-]", "dissipated energy [J]",
+                     "max opening [m]"]
+        if self.collector_cohesives:
+            cols += ["collector damaged area fraction [-]", "collector debonded area fraction [-]",
+                     "collector dissipated energy [J]", "collector max opening [m]"]
+        if getattr(self, "gap", False):
+            cols.append("gap reaction current density [A m-2]")
+        cols += ["isolated particles [-]", "stranded lithium [mA h m-2]", "capacity lost [mA h m-2]"]
         for name, _ in self.particles:
             nm = name.replace("_", " ")
             cols += [f"connected {nm} [-]", f"damaged area fraction {nm} [-]"]
@@ -292,10 +407,13 @@ class SkeletonMixin:
         return self._stress_out_b.update(self.R_ref * self.u["u_b"].x.array)
 
     def skeleton_fields(self) -> dict:
-        """{"binder": mechanics fields, "particle_binder_interface": [interface_damage]}."""
+        """{"binder": mechanics fields, "particle_binder_interface": [interface_damage], and
+        "collector_binder_interface" / "collector_particle_interface" for a cohesive collector bond}."""
         out = {"binder": self._binder_mech_fields()}
         if self.cohesive is not None:
             out["particle_binder_interface"] = [self.cohesive.damage]
+        for _, c in self.collector_cohesives:
+            out[f"{c.name}_interface"] = [c.damage]
         return out
 
     def _ds_all(self, tag):

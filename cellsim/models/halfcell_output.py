@@ -46,8 +46,13 @@ class HalfCellOutputs:
         eps_sep = self.case.separator.porosity
         self._f_Ns = fem.form(self.c_s * dxP, entity_maps=em)
         ce_l = self.c_e * self.dx(E) + (eps_sep * self.c_e * self.dx(S) if S else 0)
+        I_int = FARADAY * self.j * self.dG_pe
+        if getattr(self, "gap", False):  # the binder's pore electrolyte and the debonded gap's reaction
+            ce_l = ce_l + self.case.mechanics.binder_porosity * self.c_e * self.dx(self.tags["binder"])
+            I_int = I_int + FARADAY * self.gap_kinetics.j * self.dG_pb
+            self._f_I_gap = fem.form(FARADAY * self.gap_kinetics.j * self.dG_pb, entity_maps=em)
         self._f_Ne = fem.form(ce_l, entity_maps=em)
-        self._f_I_int = fem.form(FARADAY * self.j * self.dG_pe, entity_maps=em)
+        self._f_I_int = fem.form(I_int, entity_maps=em)
         self._f_I_li = fem.form(FARADAY * self.j_li * self.ds_li, entity_maps=em)
         self._f_I_cc = fem.form(self.I_cc_form, entity_maps=em)
         self._f_phie_li = fem.form(self.phi_e * self.ds_li, entity_maps=em)

@@ -17,6 +17,9 @@ phi        particle potential [V]      ParticlePotential (CC / CV)          1/I_
 The bath is the electrolyte side of Butler–Volmer (phi_e = 0, c_e fixed); a flux
 protocol replaces the kinetics by the prescribed insertion rate (no phi block).
 Regions: "particle" (or "core" + "coating"), surface "particle_electrolyte".
+
+With ``[mechanics] interface = "cohesive"`` the solid regions get their own displacement and
+sigma_h blocks on submeshes, tied by cohesive interfaces (:mod:`.particle_mechanics`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
+from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 
 dolfinx = require_dolfinx()
 import basix.ufl  # noqa: E402
@@ -59,7 +63,9 @@ STEP_BALANCE_TOL = 1e-6
 
 
 def diagnostic_columns(case) -> list[str]:
-    return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else [])
+    split = case.physics.mechanics and case.mechanics.interface == "cohesive"
+    return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else []) + (
+        INTERFACE_COLUMNS if split else [])
 
 
 def _region_materials(case, tm):
@@ -71,10 +77,13 @@ def _region_materials(case, tm):
     return [(tm.regions["particle"], core)], core
 
 
-class ParticleModel(Model):
+class ParticleModel(SplitMechanicsMixin, Model):
     """Build the coupled forms once; advance with :meth:`step`; report with :meth:`diagnostics`."""
 
     slow_newton = 6
+    #: solid regions on their own displacement blocks (``[mechanics] interface = 'cohesive'``);
+    #: set per case in __init__ (a subclass with its own __init__ keeps this default)
+    split = False
     #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
     iterative_available = False
 
@@ -84,6 +93,8 @@ class ParticleModel(Model):
         gdim = msh.geometry.dim
         phys, disc = case.physics, case.discretisation
         self.mech = phys.mechanics
+        self.split = self.mech and case.mechanics.interface == "cohesive"
+        self.entity_maps = []
         modes = {s.mode for s in case.effective_protocol().steps}
         self.flux_mode = "flux" in modes
         self.regions, self.surface_mat = _region_materials(case, tm)
@@ -123,7 +134,17 @@ class ParticleModel(Model):
         terms, order = [diff], ["c_s"]
         weights = {"c_s": 1.0 / (cs * D_ref * L)}
         self.elasticity = None
-        if self.mech:
+        if self.split:
+            names = ["core", "coating"] if case.geometry.kind == "core_shell" else ["particle"]
+            sp_terms, sp_order, sp_w = self.split_mechanics_terms(
+                dx, [(n, tags, mat) for n, (tags, mat) in zip(names, self.regions)], disc,
+                phys.stress_assisted_diffusion)
+            diff.stress = None
+            diff.reads = ()
+            terms += sp_terms
+            order += sp_order
+            weights.update(sp_w)
+        elif self.mech:
             el = Elasticity([(dx(tuple(tags)), m.youngs_modulus, m.poisson_ratio, m.partial_molar_volume, m.c_ref)
                              for tags, m in self.regions], c="c_s", spring=(self.dx_all, RBM_SPRING * Es / L**2))
             el.declared = [Unknown("u", fem.functionspace(msh, ("Lagrange", disc.displacement_degree, (gdim,))),
@@ -156,16 +177,19 @@ class ParticleModel(Model):
         self.X, self.X_old = self.u["c_s"], self.old["c_s"]
         self.X.x.array[:] = x0 * core.c_max / cs  # uniform initial concentration
         self.X_old.x.array[:] = self.X.x.array
-        if self.mech:
+        if self.mech and not self.split:
             self.U, self.S = self.u["u"], self.u["sigma_h"]
         if not self.flux_mode:
             self.phi = self.u["phi"]
         self.c_init = x0 * core.c_max
         self.forms = self.compose(terms, weights)
+        self.finish_split()
         self.j = self.kinetics.j
         self.sigma_h_surface = surface_sigma_h(self) if sio else 0.0
-        self.solver = NewtonSolver(self, self.forms, case.solver, "particle")
+        self.solver = NewtonSolver(self, self.forms, case.solver, "particle", entity_maps=self.entity_maps or None)
         self.problem, self.snes = self.solver.problem, self.solver.snes
+        if self.split:
+            self.split_solver_options()
         # the last accepted step's change of every unknown (linear extrapolation as the next
         # Newton start); part of the state, so a resumed run starts its Newton alike
         self._inc = {n: fem.Function(self.u[n].function_space, name=f"{n}_increment") for n in self.block_names}
@@ -277,9 +301,10 @@ class ParticleModel(Model):
         self.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
         self.comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
         centre = 0.5 * (lo + hi)
-        self.U.interpolate(lambda x: eps * (x[: len(centre)] - centre[:, None]) / self.L)
-        if self.case.physics.stress_assisted_diffusion or self.case.physics.stress_in_overpotential:
-            self.S.x.array[:] = 0.0
+        for ub, sb in ([(b.u, b.sh) for b in self.blocks] if self.split else [("u", "sigma_h")]):
+            self.u[ub].interpolate(lambda x: eps * (x[: len(centre)] - centre[:, None]) / self.L)
+            if self.case.physics.stress_assisted_diffusion or self.case.physics.stress_in_overpotential:
+                self.u[sb].x.array[:] = 0.0
 
     def _prepare_newton(self, dt: float) -> None:
         dt_prev = self.scalars["increment_dt"]
@@ -321,7 +346,7 @@ class ParticleModel(Model):
         super().accept()
 
     def extra_functions(self) -> dict:
-        return dict(self._inc)
+        return {**super().extra_functions(), **self._inc}
 
     def length_scale(self) -> float:
         return self.L
@@ -342,16 +367,18 @@ class ParticleModel(Model):
     def max_change(self) -> dict:
         """Largest change of the concentration over the last step (in stoichiometry)."""
         d = np.abs(self.X.x.array - self.X_old.x.array).max(initial=0.0) * self.cs / self.core.c_max
-        return {"stoichiometry": (self.comm.allreduce(d, op=MPI.MAX), self.case.time.max_change)}
+        return {"stoichiometry": (self.comm.allreduce(d, op=MPI.MAX), self.case.time.max_change),
+                **self.damage_change()}
 
     # ------------------------------------------------------------------ diagnostics
     def _setup_diagnostics(self):
         msh, gdim = self.mesh, self.mesh.geometry.dim
         c = self.cs * self.X
+        em = {"entity_maps": self.entity_maps} if self.entity_maps else {}
         self._f_lithium = fem.form(c * self.dx_all)
         self._f_csurf = fem.form(c * self.ds_s)
         self._f_current = fem.form(FARADAY * self.j * self.ds_s)
-        self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s)
+        self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
                           if not isinstance(self.sigma_h_surface, float) else None)
         self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
         fdim = msh.topology.dim - 1
@@ -359,7 +386,13 @@ class ParticleModel(Model):
         self._surf_dofs = fem.locate_dofs_topological(self.X.function_space, fdim, facets)
         nown = self.X.function_space.dofmap.index_map.size_local
         self._surf_dofs = self._surf_dofs[self._surf_dofs < nown]
-        if self.mech:
+        self.f_c = fem.Function(self.X.function_space, name="lithium_concentration")
+        if self.split:
+            self._setup_block_fields()
+            n = ufl.FacetNormal(msh)
+            ssurf = self._surface_stress()
+            self._f_hoop = fem.form((ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
+        elif self.mech:
             deg = max(self.case.discretisation.displacement_degree - 1, 0)
             Q = fem.functionspace(msh, ("DG", deg))
             T = fem.functionspace(msh, ("DG", deg, (gdim, gdim)))
@@ -375,7 +408,6 @@ class ParticleModel(Model):
             hoop = (ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0
             self._f_hoop = fem.form(hoop * self.ds_s)
             self.f_u = fem.Function(self.U.function_space, name="displacement")
-        self.f_c = fem.Function(self.X.function_space, name="lithium_concentration")
 
     def _cellwise_stress(self):
         """Stress as one UFL expression valid in every region (material coefficients per cell)."""
@@ -391,8 +423,10 @@ class ParticleModel(Model):
         for f in coeffs.values():
             f.x.scatter_forward()
         self._mat_coeffs = coeffs
-        return mechanics.stress(self.L * self.U, self.cs * self.X, coeffs["E"], coeffs["nu"], coeffs["om"],
-                                coeffs["cref"])
+        # the cellwise Omega (c - c_ref) enters as the "concentration" with Omega = 1: a UFL
+        # coefficient passed as omega would be taken for a strain function (it is callable)
+        return mechanics.stress(self.L * self.U, coeffs["om"] * (self.cs * self.X - coeffs["cref"]), coeffs["E"],
+                                coeffs["nu"], 1.0, 0.0)
 
     def total_lithium(self) -> float:
         return self._assemble(self._f_lithium)
@@ -409,7 +443,9 @@ class ParticleModel(Model):
     def update_fields(self):
         """Refresh the SI output fields (collective)."""
         self.f_c.x.array[:] = self.cs * self.X.x.array
-        if self.mech:
+        if self.split:
+            self.update_block_fields()
+        elif self.mech:
             self.f_u.x.array[:] = self.L * self.U.x.array
             self.f_vm.interpolate(self._e_vm)
             self.f_sh.interpolate(self._e_sh)
@@ -418,6 +454,8 @@ class ParticleModel(Model):
     def output_fields(self) -> dict:
         self.update_fields()
         fields = [self.f_c]
+        if self.split:
+            return {"particle": fields, **self.block_fields()}
         if self.mech:
             fields += [self.f_u, self.f_sig, self.f_sh, self.f_vm]
         return {"particle": fields}
@@ -448,9 +486,12 @@ class ParticleModel(Model):
         }
         if self.mech:
             self.update_fields()
-            vm, sh = self.f_vm.x.array, self.f_sh.x.array
+            vm, sh = (np.concatenate(a) for a in self.block_stress_arrays()) if self.split else (
+                self.f_vm.x.array, self.f_sh.x.array)
             d["max von Mises stress [Pa]"] = comm.allreduce(vm.max(initial=-np.inf), op=MPI.MAX)
             d["max hydrostatic stress [Pa]"] = comm.allreduce(sh.max(initial=-np.inf), op=MPI.MAX)
             d["min hydrostatic stress [Pa]"] = comm.allreduce(sh.min(initial=np.inf), op=MPI.MIN)
             d["surface hoop stress [Pa]"] = self._assemble(self._f_hoop) / self.area
+        if self.split:
+            d.update(self.interface_diagnostics())
         return d

@@ -45,7 +45,9 @@ class ParticlePotential(Term):
 class Collector(Term):
     """Contacts of solid potential blocks with the collector, and the cell-voltage block ``V``.
 
-    ``contacts``: [(block, measure, restricted)]; ``phi_ref``: the reference potential the
+    ``contacts``: [(block, measure, restricted)] or [(block, measure, restricted, factor)] with
+    ``factor(m)`` a UFL expression (already restricted) that scales G on that contact (a
+    damaged collector bond); ``phi_ref``: the reference potential the
     stored potentials are relative to; ``ds_cross``: a measure whose area is the
     cross-section (the applied current is i_app times it).
     """
@@ -55,15 +57,16 @@ class Collector(Term):
     def __init__(self, contacts, G, i_app, V_set, cv, phi_ref, ds_cross):
         self.contacts, self.G, self.i_app, self.V_set, self.cv = list(contacts), G, i_app, V_set, cv
         self.phi_ref, self.ds_cross = phi_ref, ds_cross
-        self.reads = tuple(b for b, _, _ in self.contacts)
+        self.reads = tuple(c[0] for c in self.contacts)
 
     def residual(self, m):
         V, r_V = m.u["V"], m.v["V"]
         rows = {}
         I_cc = ctrl_cc = ctrl_cv = 0
-        for block, meas, restricted in self.contacts:
+        for block, meas, restricted, *factor in self.contacts:
             r = (lambda f: f("+")) if restricted else (lambda f: f)
-            i_n = self.G * (r(m.u[block]) - r(V))  # current density leaving the solid into the collector
+            G = self.G * factor[0](m) if factor else self.G
+            i_n = G * (r(m.u[block]) - r(V))  # current density leaving the solid into the collector
             rows[block] = rows.get(block, 0) + i_n * r(m.v[block]) * meas
             I_cc = I_cc + i_n * meas
             ctrl_cc = ctrl_cc + i_n * r(r_V) * meas

@@ -8,7 +8,10 @@ two displacement blocks (``inner`` on the "+" side of the interface measure, ``o
 
     inner row:  - int T(delta) . v_inner dA,      outer row:  + int T(delta) . v_outer dA
 
-with delta = u_outer - u_inner (in N, the unit of the elasticity rows). The damage inside T
+with delta = u_outer - u_inner (in N, the unit of the elasticity rows). ``outer = None`` makes
+the outer side a rigid, fixed body (a current collector): delta = 0 - u_inner, n the inner
+region's outward normal (into the rigid body), so the inner solid moving away from it opens
+the interface; only the inner row exists. The damage inside T
 is either ``implicit`` (the law at the current opening: the consistent softening tangent,
 quadratic Newton away from the law's kinks, but a Newton that can cycle when facets sit at
 the onset kink, where the tangent jumps from K to the softening slope) or ``lagged`` (the
@@ -40,6 +43,7 @@ import numpy as np
 import ufl
 
 from .cohesive import CohesiveInterface, CohesiveParameters, contact_conductance
+from .kinetics import ButlerVolmer
 from .term import Term
 
 HISTORY = ("kappa", "d", "d_inv", "D", "dm")
@@ -53,31 +57,52 @@ class Cohesive(Term):
     of the inner region; params: :class:`CohesiveParameters`.
     """
 
-    def __init__(self, inner: str, outer: str, facets, plus_cells, params: CohesiveParameters, measure, tag: int,
-                 name: str = "interface", damage_update: str = "lagged"):
+    def __init__(self, inner: str, outer: str | None, facets, plus_cells, params: CohesiveParameters, measure,
+                 tag: int, name: str = "interface", damage_update: str = "lagged"):
         if damage_update not in ("lagged", "implicit"):
             raise ValueError(f"damage_update = {damage_update!r}: 'lagged' or 'implicit'")
         self.damage_update = damage_update
         self.inner, self.outer = inner, outer
         self.facets, self.plus_cells, self.params = facets, plus_cells, params
         self.measure, self.tag, self.name = measure, tag, name
-        self.reads = (inner, outer)
+        self.reads = (inner,) if outer is None else (inner, outer)
         self.itf = None
         self.open = None  # lagged mode: 1 where the interface was open at the last accepted step
 
+    def _outer(self, m):
+        """(u_outer, v_outer): the outer block, or a zero vector for a rigid outer body."""
+        if self.outer is not None:
+            return m.q(self.outer), m.v[self.outer]
+        from dolfinx import fem
+
+        zero = fem.Constant(m.parent, np.zeros(m.parent.geometry.dim))
+        return zero, zero
+
+    def _rows(self, inner_row, outer_row):
+        return {self.inner: inner_row} if self.outer is None else {self.inner: inner_row, self.outer: outer_row}
+
+    def build(self, m) -> CohesiveInterface:
+        """The interface (facet submesh, history), created once: other terms may need its damage
+        before this term's residual is composed (:meth:`damage`)."""
+        if self.itf is None:
+            u_out, v_out = self._outer(m)
+            self.itf = CohesiveInterface(m.parent, self.facets, self.plus_cells, m.q(self.inner), u_out,
+                                         m.v[self.inner], v_out, m.entity_maps, self.params, tag=self.tag,
+                                         name=self.name, measure=self.measure)
+        return self.itf
+
     def residual(self, m):
-        self.itf = CohesiveInterface(m.parent, self.facets, self.plus_cells, m.q(self.inner), m.q(self.outer),
-                                     m.v[self.inner], m.v[self.outer], m.entity_maps, self.params, tag=self.tag,
-                                     name=self.name, measure=self.measure)
+        u_out, v_out = self._outer(m)
+        self.build(m)
         if self.damage_update == "implicit":
-            return {self.inner: self.itf.residual_inner, self.outer: self.itf.residual_outer}
+            return self._rows(self.itf.residual_inner, self.itf.residual_outer)
         # lagged: the damage and the open/closed state of the last accepted step; the traction
         # is then linear in the displacement within a step (no kink for Newton to cycle on)
         from dolfinx import fem
 
         self.open = fem.Function(self.itf.V0, name=f"{self.name}_open")
         K = self.params.K
-        jump = m.q(self.outer)("-") - m.q(self.inner)("+")
+        jump = u_out("-") - m.q(self.inner)("+")
         n = ufl.FacetNormal(m.parent)("+")
         dn = ufl.dot(jump, n)
         dtv = jump - dn * n
@@ -85,8 +110,7 @@ class Cohesive(Term):
         T = (1.0 - d * self.open("+")) * K * dn * n + (1.0 - d) * K * dtv
         self.traction = T
         dS = self.itf.dS
-        return {self.inner: -ufl.inner(T, m.v[self.inner]("+")) * dS,
-                self.outer: ufl.inner(T, m.v[self.outer]("-")) * dS}
+        return self._rows(-ufl.inner(T, m.v[self.inner]("+")) * dS, ufl.inner(T, v_out("-")) * dS)
 
     # ---------------------------------------------------------------- what the model needs
     @property
@@ -194,4 +218,34 @@ class DamagedContact(Term):
                 self.b: -G * jump * m.v[self.b]("-") * self.dS}
 
 
-__all__ = ["Cohesive", "BondedTie", "DamagedContact"]
+class DebondedReaction(ButlerVolmer):
+    """Butler–Volmer on the debonded part of a cohesive interface: the rate of
+    :class:`cellsim.physics.kinetics.ButlerVolmer` (solid on "+", electrolyte blocks on "-")
+    times the committed damage d of ``cohesive`` (the area fraction of each facet that is open
+    and filled with electrolyte), so that its rows carry d j on every facet."""
+
+    def __init__(self, material, measure, cohesive: Cohesive, **kw):
+        super().__init__(material, measure, interface=True, **kw)
+        self.coh = cohesive
+
+    def build(self, m):
+        if getattr(self, "j", None) is not None:
+            return
+        super().build(m)
+        self.j = self.coh.build(m).d("+") * self.j
+
+
+class DamagedTransport(DamagedContact):
+    """Lithium transport across the cohesive term's interface between two concentration
+    blocks a ("+") and b ("-"), scaled by its integrity: the flux from a to b is
+    k(d) (c_a - c_b) [mol m-2 s-1] with k(d) = (1 - d)^p k_0 + k_res (the form of
+    :func:`cellsim.physics.cohesive.contact_conductance`; ``k0``, ``k_res`` in m s-1): a
+    bonded interface (large k_0) recovers a continuous concentration, a debonded one passes
+    only k_res. Species rows (mol s-1), multiplied by ``m.live`` (no transport while the
+    concentrations are frozen)."""
+
+    def residual(self, m):
+        return {k: m.live * f for k, f in super().residual(m).items()}
+
+
+__all__ = ["Cohesive", "BondedTie", "DamagedContact", "DamagedTransport", "DebondedReaction"]

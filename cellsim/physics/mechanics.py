@@ -1,7 +1,7 @@
 r"""Small-strain linear elasticity with chemical (Vegard) strain (DESIGN.md §3).
 
     div sigma = 0,    sigma = C : (eps(u) - eps_ch),    eps(u) = sym(grad u),
-    eps_ch = Omega/3 (c - c_ref) I,
+    eps_ch = Omega/3 (c - c_ref) I   (or R diag(eps_a, eps_a, eps_c) R^T of a grain),
     C : e = lambda tr(e) I + 2 mu e  (isotropic),
     sigma_h = tr(sigma)/3,  sigma_vm = sqrt(3/2 s:s), s = dev(sigma).
 
@@ -23,11 +23,30 @@ def strain(u):
     return ufl.sym(ufl.grad(u))
 
 
+class TensorEigenstrain:
+    """A chemical strain given as a tensor function of the concentration, eps_ch = fn(c) (the
+    anisotropic lattice strain of a grain, :func:`cellsim.materials.lattice.chemical_strain_tensor`),
+    passed as ``omega`` to :func:`stress` in place of the partial molar volume. (A wrapper,
+    not any callable: UFL coefficients are callable too, for their restrictions.)"""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, c):
+        return self.fn(c)
+
+
 def stress(u, c, E, nu, omega, c_ref):
-    """Cauchy stress sigma = C : (eps(u) - Omega/3 (c - c_ref) I)."""
+    """Cauchy stress sigma = C : (eps(u) - eps_ch), eps_ch = Omega/3 (c - c_ref) I with
+    ``omega`` = Omega (number or coefficient); or eps_ch = omega(c) when ``omega`` is a
+    :class:`TensorEigenstrain` (c_ref is then unused)."""
     lmbda, mu = lame(E, nu)
     gdim = len(u)
-    eps = strain(u) - omega / 3.0 * (c - c_ref) * ufl.Identity(gdim)
+    if isinstance(omega, TensorEigenstrain):
+        eps_ch = omega(c)
+    else:
+        eps_ch = omega / 3.0 * (c - c_ref) * ufl.Identity(gdim)
+    eps = strain(u) - eps_ch
     return lmbda * ufl.tr(eps) * ufl.Identity(gdim) + 2 * mu * eps
 
 

@@ -208,3 +208,45 @@ def test_iterative_solver_equals_lu_with_skeleton():
         assert a["voltage [V]"] == pytest.approx(b["voltage [V]"], abs=1e-9)
         assert a["damaged area fraction [-]"] == pytest.approx(b["damaged area fraction [-]"], abs=1e-12)
     assert rows["iterative"][-1]["damaged area fraction [-]"] > 0
+
+
+def _run_recording_damage(case, comm):
+    """Run the lattice charge; the largest damage increase of every accepted step, and the
+    number of converged solves the damage-jump check refused."""
+    model = HalfCellModel(case, lattice(comm), comm)
+    inc, refused = [], []
+    accept, check = model.accept, model.check_damage_jump
+
+    def rec_accept():
+        inc.append((model.cohesive.max_damage_change(), float(model.dt.value)))
+        accept()
+
+    def rec_check():
+        why = check()
+        refused.append(bool(why))
+        return why
+
+    model.accept, model.check_damage_jump = rec_accept, rec_check
+    res = run_protocol(case, model, keep_rows=True)
+    assert res.status == "completed", res.reason
+    return np.array(inc), sum(refused), res.rows
+
+
+def test_damage_jump_is_rejected_and_retried():
+    """A long step at the onset of damage: without the check a step commits more than
+    2 x max_damage_change; with it (the default damage_jump_limit = 2) that step is refused
+    after convergence, the driver retries with dt/2, and no accepted step exceeds the limit."""
+    comm = MPI.COMM_WORLD
+    steps = [{"mode": "cc", "c_rate": 2.0, "direction": "charge", "duration": 200.0}]
+    out = {}
+    for lim in (1e3, 2.0):
+        case = make_case(steps, mech={**WEAK, "max_damage_change": 0.02, "damage_jump_limit": lim},
+                         time={"dt_initial": 10.0, "dt_max": 600.0})
+        out[lim] = _run_recording_damage(case, comm)
+    free, checked = out[1e3], out[2.0]
+    assert free[1] == 0 and free[0][:, 0].max() > 0.04
+    assert checked[1] >= 1 and checked[0][:, 0].max() <= 0.04
+    assert checked[2][-1]["damaged area fraction [-]"] > 0
+    for r in checked[2][1:]:
+        for k in ERRORS:
+            assert abs(r[k]) < 1e-8, (k, r[k])

@@ -242,6 +242,16 @@ def test_dfn_command_writes_files(tmp_path):
         assert c in ts and np.all(np.isfinite(ts[c]))
     assert ts["voltage [V]"][-1] == pytest.approx(3.8, abs=2e-3)
     assert main(["dfn", str(case), "-o", str(tmp_path / "o2"), "--resolved", str(tmp_path / "none")]) == 2
+    # the written BPX file as a case's material: the set the case had (the twin's i0 factor divided out)
+    from cellsim.case.common import MaterialSpec
+    from cellsim.materials import get_material
+
+    got, ref = MaterialSpec(bpx=str(out / "dfn.bpx.json")).resolve(), get_material("nmc811_chen2020")
+    for k in ("c_max", "x_0", "x_100", "exchange_current_activation_energy", "reference_temperature"):
+        assert getattr(got, k) == getattr(ref, k), k
+    assert got.rate_constant == pytest.approx(ref.rate_constant, rel=1e-13)
+    x = np.linspace(0.27, 0.99, 30)
+    assert np.max(np.abs(got.ocp(x) - ref.ocp(x))) < 1e-13
 
 
 _SMALL_CASE = """
