@@ -16,6 +16,7 @@ import numpy as np
 
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
+from cellsim.geometry.cad_features import image_neighbours, plane_circles, pole_axis, seam_angle, sphere_circles
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -68,9 +69,15 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     n = len(radii)
     bplan = plan.get("binder")
     bridges: list[dict] = []
+    raw_leaf, part_pieces = _build_cad(spec, plan)
     for rounds in range(MAX_REPAIR_ROUNDS + 1):
         slivers = {"pieces": 0, "volume": 0.0}
-        vol_leaf, part_pieces, merged = _build_cad(spec, plan, bridges)
+        vol_leaf = dict(raw_leaf)
+        # Binder pieces that touch no particle and no collector (remnants of a neck cut by
+        # the particles) carry no current and have no defined potential: a floating,
+        # singular block of the potential equations. They are pore space for the physics:
+        # merged into the electrolyte, their volume reported.
+        merged = _merge_floating_binder(vol_leaf)
         conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
         isolated = conn.pop("_isolated")
         if isolated and not spec.allow_isolated_particles:
@@ -97,9 +104,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         if left or not new or rounds == MAX_REPAIR_ROUNDS:
             _refuse(spec, left or conn["particles_not_connected"], bridges)
         bridges += new
-        gmsh.model.remove()  # rebuild from scratch with the bridges (fresh OCC numbering)
-        gmsh.model.add(f"cellsim_repair{rounds + 1}")
-        gmsh.model.setCurrent(f"cellsim_repair{rounds + 1}")
+        raw_leaf = _add_bridges(raw_leaf, new)
     conn["repair_rounds"] = rounds
     conn["particle_slivers_made_electrolyte"] = slivers
     conn["allow_isolated_particles"] = spec.allow_isolated_particles
@@ -236,9 +241,9 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     extra = []
     f = gmsh.model.mesh.field
     hi = um(spec.h_interface())
-    for i in range(n):
-        for j in range(i + 1, n):
-            dvec = nearest_image(centres[j] - centres[i], W, D)
+    I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * hi)
+    for i, j, dvec in zip(I, J, V):
+        if i < j:  # each close pair (and image) once; a k-d tree instead of all pairs
             dij = float(np.linalg.norm(dvec))
             g = dij - radii[i] - radii[j]
             if g < 2 * hi:
@@ -310,9 +315,51 @@ def _model_units(spec: Electrode, plan: dict):
             np.asarray(plan["radii"]) / MODEL_UNIT)  # fmt: skip
 
 
-def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
-    """The OCC model of the plan (plus repair ``bridges``, model units) in the current gmsh
-    model: returns (volume -> leaf name, volumes of each particle, merged binder info)."""
+def _add_bridges(raw_leaf: dict[int, str], bridges: list[dict]) -> dict[int, str]:
+    """Repair ``bridges`` (straight binder cylinders, model units) fragmented into the
+    built model: the cylinders minus the particles and the collector, then one fragment
+    of every volume with them (the model stays conforming). A piece of a cylinder in the
+    electrolyte becomes binder, pieces outside the box are removed; every other volume
+    keeps its name. Returns the new volume -> name map (before the floating-binder merge).
+
+    Equivalent to building the model again with the bridges among the binder tools, at
+    the cost of one fragment of already disjoint volumes instead of the whole CAD.
+    """
+    occ = _occ()
+    cyl = []
+    for br in bridges:
+        a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
+        cyl.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
+    boxes = np.array([occ.getBoundingBox(*t) for t in cyl])
+    lo, hi = boxes[:, :3].min(axis=0), boxes[:, 3:].max(axis=0)
+    near = []
+    for v, name in raw_leaf.items():
+        if name.startswith("particle_") or name == "current_collector":
+            bb = np.array(occ.getBoundingBox(3, v))
+            if np.all(bb[:3] <= hi) and np.all(bb[3:] >= lo):
+                near.append((3, v))
+    if near:
+        cyl, _ = occ.cut(cyl, near, removeObject=True, removeTool=False)
+    objs = [(3, v) for v in sorted(raw_leaf)]
+    _, maps = occ.fragment(objs, cyl)
+    occ.synchronize()
+    old_name: dict[int, str] = {}
+    for (_, v), m in zip(objs, maps[: len(objs)]):
+        for d, t in m:
+            if d == 3:
+                old_name[t] = raw_leaf[v]
+    from_cyl = {t for m in maps[len(objs):] for d, t in m if d == 3}
+    out = {t: ("binder" if t in from_cyl and nm == "electrolyte" else nm) for t, nm in old_name.items()}
+    outside = sorted(from_cyl - set(old_name))
+    if outside:
+        occ.remove([(3, v) for v in outside], recursive=True)
+        occ.synchronize()
+    return out
+
+
+def _build_cad(spec: Electrode, plan: dict):
+    """The OCC model of the plan (model units) in the current gmsh model: returns
+    (volume -> leaf name, volumes of each particle)."""
     import gmsh
 
     occ = _occ()
@@ -327,31 +374,17 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
         objs.append((3, sep))
     # particles: one OCC ball per in-plane image meeting the box, clipped to the box
     bplan = plan.get("binder")
-    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
     necks_um = []
     if bplan is not None and bplan["morphology"] == "necks":
         for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
             necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
-    for i in range(n):
-        # directions from the particle to neck balls, other particles and faces nearby
-        for m, rb, lab in necks_um:
-            for sh in image_shifts(m, rb, W, D):
-                v = nearest_image(m + sh - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + rb:
-                    neck_dirs[i].append(v)
-        for j in range(n):
-            if j != i:
-                v = nearest_image(centres[j] - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
-                    neck_dirs[i].append(v)
-        for k_ in (0, 1):
-            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
-                neck_dirs[i].append(np.eye(3)[k_])
+    neck_c = np.array([m for m, _, _ in necks_um]).reshape(-1, 3)
+    neck_r = np.array([rb for _, rb, _ in necks_um])
+    part_axes, neck_axes = _sphere_axes(centres, radii, neck_c, neck_r, (W, D), um(spec.h_interface()))
     part_pieces: list[list[int]] = []
     for i, (c, r) in enumerate(zip(centres, radii)):
         shifts = image_shifts(c, r, W, D)
-        axis = _pole_axis(neck_dirs[i])
-        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
+        balls = [(3, _add_sphere(occ, c + sh, r, *part_axes[i])) for sh in shifts]
         crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
         if crosses:
             clip = occ.addBox(0, 0, 0, W, D, T)
@@ -370,22 +403,15 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
                 for sh in image_shifts(c, r + t, W, D):
                     binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
         else:
-            for m, rb, lab in necks_um:
-                dirs = [nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
-                if lab[0] == "pair":
-                    dirs.append(nearest_image(centres[lab[2]] - m, W, D))
-                else:
-                    dirs.append(np.array([0.0, 0.0, 1.0]))
-                axis = _pole_axis(dirs)
+            for k, (m, rb, _lab) in enumerate(necks_um):
                 for sh in image_shifts(m, rb, W, D):
-                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
-    for br in bridges:  # repair bridges (connectivity.plan_bridges), straight binder cylinders
-        a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
-        binder_tools.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
+                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, *neck_axes[k])))
     if binder_tools and CUT_BINDER_FIRST:
-        # remove the parts of the binder tools inside particles first: no cylinder tips
-        # or shell cores inside the particles (they would make thin slabs and slivers)
-        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts], removeObject=True, removeTool=False)
+        # remove the parts of the binder tools inside particles and inside the collector
+        # first: no cylinder tips, shell cores or neck-ball halves inside them (they would
+        # make thin slabs, needless interior surfaces and slivers)
+        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)], removeObject=True,
+                                  removeTool=False)
     tools = [(3, p) for p in parts] + binder_tools
     _, maps = occ.fragment(objs, tools)
     occ.synchronize()
@@ -425,11 +451,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
     for _, v in gmsh.model.getEntities(3):
         if v not in vol_leaf:
             raise RuntimeError(f"volume {v} is not part of any input")
-    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
-    # particles) carry no current and have no defined potential: a floating, singular block
-    # of the potential equations. They are pore space for the physics: merged into the
-    # electrolyte, their volume reported.
-    return vol_leaf, part_pieces, _merge_floating_binder(vol_leaf)
+    return vol_leaf, part_pieces
 
 
 def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
@@ -444,41 +466,73 @@ def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
     return {"pieces": len(isolated_binder), "volume": volume}
 
 
-_FIB = None
+def _sphere_axes(centres, radii, neck_c, neck_r, box, h) -> tuple[np.ndarray, np.ndarray]:
+    """Pole axes of the particle spheres and of the neck balls (model units).
 
-
-def _pole_axis(dirs) -> np.ndarray:
-    """A unit axis far from every direction in ``dirs`` (max |a . u| minimal).
-
-    OpenCASCADE spheres have degenerate poles on their z axis; an intersection curve
-    passing near a pole gives unmeshable surface patches, so the poles are turned away
-    from the contacts and necks.
+    Features on a particle: the contact circles of neck balls (all images), the cut
+    circles of the lateral faces, and the closest points of particles nearer than 2 h
+    (refined there). On a neck ball: its contact
+    circles with particles and other neck balls, the lateral faces and the collector
+    plane z = 0 it crosses (see :mod:`~cellsim.geometry.cad_features`).
     """
-    global _FIB
-    if _FIB is None:
-        n = 200
-        k = np.arange(n) + 0.5
-        phi = np.arccos(1 - k / n)  # upper hemisphere suffices (axis, both poles)
-        th = np.pi * (1 + 5**0.5) * k
-        _FIB = np.column_stack([np.cos(th) * np.sin(phi), np.sin(th) * np.sin(phi), np.cos(phi)])
-    if len(dirs) == 0:
-        return np.array([0.0, 0.0, 1.0])
-    U = np.asarray(dirs, float)
-    U = U / np.linalg.norm(U, axis=1, keepdims=True)
-    score = np.max(np.abs(_FIB @ U.T), axis=1)
-    return _FIB[int(np.argmin(score))]
+    W, D = box
+    n = len(radii)
+    pu: list[list] = [[] for _ in range(n)]
+    pt: list[list] = [[] for _ in range(n)]
+
+    def add(store_u, store_t, k, u, t):
+        store_u[k].extend(np.asarray(u).reshape(-1, 3))
+        store_t[k].extend(np.atleast_1d(t))
+
+    I, J, V = image_neighbours(centres, radii, neck_c, neck_r, W, D)
+    for i in np.unique(I):
+        sel = I == i
+        add(pu, pt, i, *sphere_circles(radii[i], V[sel], neck_r[J[sel]]))
+    I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * h)
+    keep = np.linalg.norm(V, axis=1) > 1e-9
+    for i, v in zip(I[keep], V[keep]):
+        add(pu, pt, i, v, 0.0)
+    for i in range(n):
+        add(pu, pt, i, *plane_circles(centres[i], radii[i], W, D))
+    part_axes = [_axis_and_seam(pu[i], pt[i]) for i in range(n)]
+    m = len(neck_r)
+    nu: list[list] = [[] for _ in range(m)]
+    nt: list[list] = [[] for _ in range(m)]
+    I, J, V = image_neighbours(neck_c, neck_r, centres, radii, W, D)
+    for k in np.unique(I):
+        sel = I == k
+        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], radii[J[sel]]))
+    I, J, V = image_neighbours(neck_c, neck_r, neck_c, neck_r, W, D)
+    keep = np.linalg.norm(V, axis=1) > 1e-9
+    for k in np.unique(I[keep]):
+        sel = keep & (I == k)
+        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], neck_r[J[sel]]))
+    for k in range(m):
+        add(nu, nt, k, *plane_circles(neck_c[k], neck_r[k], W, D, z_planes=(0.0,)))
+    neck_axes = [_axis_and_seam(nu[k], nt[k]) for k in range(m)]
+    return part_axes, neck_axes
 
 
-def _add_sphere(occ, c, r, axis) -> int:
-    """OCC sphere with its pole axis turned from z to ``axis``."""
+def _axis_and_seam(u, t) -> tuple[np.ndarray, float]:
+    u, t = np.array(u).reshape(-1, 3), np.array(t)
+    axis = pole_axis(u, t)
+    return axis, seam_angle(axis, u, t)
+
+
+def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
+    """OCC sphere spun by ``spin`` about z (moves its seam), then with its pole axis turned
+    from z to ``axis``."""
     t = occ.addSphere(*c, r)
+    if spin:
+        occ.rotate([(3, t)], *c, 0.0, 0.0, 1.0, spin)
     ez = np.array([0.0, 0.0, 1.0])
     ax = np.cross(ez, axis)
     sn = float(np.linalg.norm(ax))
     if sn > 1e-9:
         occ.rotate([(3, t)], *c, *(ax / sn), math.atan2(sn, float(ez @ axis)))
+    elif ez @ axis < 0:
+        occ.rotate([(3, t)], *c, 1.0, 0.0, 0.0, math.pi)
     return t
-
 
 
 CUT_BINDER_FIRST = True

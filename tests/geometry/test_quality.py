@@ -1,0 +1,219 @@
+"""Element quality of generated electrodes: no sliver below min_element_quality (gmsh
+minSICN >= 0.01) on the electrode/half-cell cases and a packing-seed sweep, a clear
+refusal where a mesh misses it; and the CAD rules that keep slivers away (OCC sphere
+poles and seams off the contact circles), checked against gmsh's own geometry.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellsim.geometry.cad_features import (
+    image_neighbours,
+    pole_axis,
+    pole_clearance,
+    seam_angle,
+    sphere_circles,
+    tilt_matrix,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _case_geometry(name: str) -> dict:
+    with open(ROOT / "cases" / f"{name}.toml", "rb") as fh:
+        return tomllib.load(fh)["geometry"]
+
+
+# ---------------------------------------------------------------------------------------
+# pure numpy rules
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("theta_deg", [5.0, 30.0, 60.0, 80.0, 90.0])
+def test_pole_axis_single_circle_closed_form(theta_deg):
+    """One circle of angular radius theta about u: the poles at angle alpha from u are
+    min(|alpha - theta|, |pi - alpha - theta|) from it, largest (max(theta, pi/2 - theta))
+    at alpha = 0 or pi/2. The former rule (axis far from u) gives pi/2 - theta, i.e. poles
+    on the circle of a plane through the centre (theta = 90 degrees)."""
+    rng = np.random.default_rng(int(theta_deg))
+    u = rng.normal(size=3)
+    u /= np.linalg.norm(u)
+    th = math.radians(theta_deg)
+    a = pole_axis(u[None], np.array([th]))
+    best = max(th, math.pi / 2 - th)
+    got = pole_clearance(a, u[None], np.array([th]))
+    assert got == pytest.approx(best, abs=0.08)  # 400 candidate axes: ~0.07 rad spacing
+    if theta_deg == 90.0:
+        assert abs(a @ u) > 0.99
+
+
+def test_sphere_circles_against_explicit_intersection():
+    """Angular radius of the intersection circle of two spheres: the circle points lie on
+    both spheres."""
+    R = 1.3
+    V = np.array([[1.5, 0.2, -0.4], [0.0, 0.9, 0.0], [3.0, 0.0, 0.0]])
+    R2 = np.array([0.8, 0.6, 0.5])  # the last one does not reach
+    u, th = sphere_circles(R, V, R2)
+    assert len(u) == 2
+    for k in range(2):
+        e1 = np.cross(u[k], [0.3, 0.1, 0.9])
+        e1 /= np.linalg.norm(e1)
+        p = R * (math.cos(th[k]) * u[k] + math.sin(th[k]) * e1)  # a point of the circle
+        assert np.linalg.norm(p) == pytest.approx(R)
+        assert np.linalg.norm(p - V[k]) == pytest.approx(R2[k])
+
+
+def test_image_neighbours_equals_brute_force():
+    rng = np.random.default_rng(3)
+    W, D = 10.0, 8.0
+    ca = rng.uniform((0, 0, 0), (W, D, 12), (40, 3))
+    ra = rng.uniform(0.5, 2.0, 40)
+    cb = rng.uniform((0, 0, 0), (W, D, 12), (30, 3))
+    rb = rng.uniform(0.3, 1.5, 30)
+    I, J, V = image_neighbours(ca, ra, cb, rb, W, D, margin=0.2)
+    got = {(int(i), int(j), tuple(np.round(v, 9))) for i, j, v in zip(I, J, V)}
+    ref = set()
+    for i in range(40):
+        for j in range(30):
+            for a in (-1, 0, 1):
+                for b in (-1, 0, 1):
+                    v = cb[j] + (a * W, b * D, 0) - ca[i]
+                    if np.linalg.norm(v) < ra[i] + rb[j] + 0.2:
+                        ref.add((i, j, tuple(np.round(v, 9))))
+    assert got == ref
+
+
+def test_seam_avoids_circles_where_a_free_meridian_exists():
+    """Three small circles on the equator at longitudes 0, 90, 180 degrees (axis z): the
+    seam (half meridian at the returned longitude) crosses none, and keeps away from them."""
+    lon = np.radians([0.0, 90.0, 180.0])
+    u = np.column_stack([np.cos(lon), np.sin(lon), np.zeros(3)])
+    th = np.full(3, math.radians(20.0))
+    phi = seam_angle(np.array([0.0, 0.0, 1.0]), u, th)
+    t = np.linspace(0, math.pi, 181)
+    seam = np.column_stack([np.sin(t) * math.cos(phi), np.sin(t) * math.sin(phi), np.cos(t)])
+    dist = np.abs(np.arccos(np.clip(seam @ u.T, -1, 1)) - th).min()
+    assert dist > math.radians(20.0)  # the free longitudes are 200..340 degrees
+
+
+# ---------------------------------------------------------------------------------------
+# against gmsh / OpenCASCADE
+# ---------------------------------------------------------------------------------------
+
+
+def test_sphere_poles_and_seam_where_predicted():
+    """The electrode builder's OCC sphere (spin about z, then z turned to the axis): its
+    pole vertices at c +- r axis and its seam through c + r R (cos spin, sin spin, 0),
+    as seam_angle assumes."""
+    gmsh = pytest.importorskip("gmsh")
+    from cellsim.geometry.electrode import _add_sphere
+    from cellsim.geometry.gmsh_model import gmsh_session
+
+    c, r = np.array([1.0, -2.0, 0.5]), 1.7
+    axis = np.array([0.3, -0.5, 0.8])
+    axis /= np.linalg.norm(axis)
+    spin = 1.1
+    with gmsh_session():
+        occ = gmsh.model.occ
+        _add_sphere(occ, c, r, axis, spin)
+        occ.synchronize()
+        pts = np.array([gmsh.model.getValue(0, t, []) for _, t in gmsh.model.getEntities(0)])
+        assert len(pts) == 2
+        for sgn in (1, -1):
+            assert np.min(np.linalg.norm(pts - (c + sgn * r * axis), axis=1)) < 1e-7
+        (seam,) = [t for _, t in gmsh.model.getEntities(1) if gmsh.model.occ.getMass(1, t) > 1e-6]
+        lo, hi = gmsh.model.getParametrizationBounds(1, seam)
+        mid = np.array(gmsh.model.getValue(1, seam, [(lo[0] + hi[0]) / 2]))
+        want = c + r * tilt_matrix(axis) @ np.array([math.cos(spin), math.sin(spin), 0.0])
+        assert np.linalg.norm(mid - want) < 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# generated meshes
+# ---------------------------------------------------------------------------------------
+
+#: the electrode and half-cell geometries of cases/ (the long ones under slow)
+FAST_CASES = ["halfcell_discharge", "halfcell_debonding"]
+SLOW_CASES = ["mesh_electrode", "mesh_electrode_coating", "mesh_half_cell"]
+
+
+def _need_dolfinx():
+    pytest.importorskip("cellsim.dolfinx_env").require_dolfinx()
+
+
+def _quality(spec) -> float:
+    _need_dolfinx()
+    from mpi4py import MPI
+
+    from cellsim.geometry.mesh import build_mesh
+
+    tm = build_mesh(spec, MPI.COMM_SELF)
+    return tm.info["mesh"]["quality_min"]
+
+
+@pytest.mark.parametrize("name", FAST_CASES)
+def test_case_meshes_have_no_slivers(name):
+    assert _quality(_case_geometry(name)) >= 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW_CASES)
+def test_large_case_meshes_have_no_slivers(name):
+    assert _quality(_case_geometry(name)) >= 0.01
+
+
+@pytest.mark.slow
+def test_seed_sweep_has_no_slivers():
+    """The 24 seeds of the connectivity sweep and the composite test geometries: every
+    mesh built is >= 0.01 (the builder refuses worse ones, so a refusal fails here)."""
+    from test_composite import ELECTRODE, HALF
+    from test_connectivity import SWEEP
+
+    from cellsim.geometry.packing import PackingError
+
+    worst = {}
+    for spec in [ELECTRODE, HALF] + [dict(SWEEP, seed=s) for s in range(24)]:
+        try:
+            worst[spec["kind"], spec["seed"]] = _quality(dict(spec, min_element_quality=0.0))
+        except PackingError:
+            continue
+    assert min(worst.values()) >= 0.01, worst
+    assert len(worst) >= 22
+
+
+def test_sliver_refused_with_quality_regions_and_hint():
+    """A threshold no tetrahedral mesh meets is refused after every gmsh algorithm, with
+    the threshold, the worst quality, the regions and the way out in the message."""
+    _need_dolfinx()
+    from mpi4py import MPI
+
+    from cellsim.geometry.mesh import GeometryError, build_mesh
+
+    spec = {"kind": "sphere", "radius": 2e-6, "mesh_size": 1e-6, "min_element_quality": 0.9}
+    with pytest.raises(GeometryError) as err:
+        build_mesh(spec, MPI.COMM_SELF)
+    msg = str(err.value)
+    assert "min_element_quality = 0.9" in msg and "worst minSICN" in msg
+    assert "particle_0 (" in msg and "min_element_quality = 0 to accept" in msg
+    assert "gmsh algorithms tried" in msg
+    tried = msg.split("gmsh algorithms tried: ")[1].split("; ")
+    assert len(tried) == 4  # the first algorithm and the three retries, on the same CAD
+    q = [float(t.split("worst minSICN ")[1].rstrip(")")) for t in tried]
+    assert all(0 < x < 0.9 for x in q)
+    # the first of them is the mesh accepted at min_element_quality = 0 (its reported minimum)
+    assert _quality(dict(spec, min_element_quality=0.0)) == pytest.approx(q[0], rel=1e-2)
+
+
+def test_bad_min_element_quality_rejected_before_meshing():
+    from pydantic import ValidationError
+
+    from cellsim.geometry.spec import parse_geometry
+
+    with pytest.raises(ValidationError, match="min_element_quality"):
+        parse_geometry({"kind": "sphere", "radius": 2e-6, "min_element_quality": 1.5})
