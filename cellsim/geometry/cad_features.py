@@ -150,27 +150,62 @@ _SEAM_T = np.linspace(0.0, np.pi, 91)
 _SEAM_P = np.linspace(0.0, 2 * np.pi, 72, endpoint=False)
 
 
-def seam_angle(axis, u, theta, near: float = math.radians(2.0)) -> float:
-    """The spin phi0 [rad] about the pole axis that puts the sphere's seam (the half
-    meridian at longitude 0 of an OCC sphere, from pole to pole) away from the feature
-    circles (``u``, ``theta``).
+def circle_vertices(u: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """The points (unit vectors) where two of the circles (``u``, ``theta``) cross: the
+    CAD vertices that the circles make on the sphere."""
+    u = np.asarray(u, float).reshape(-1, 3)
+    u = u / np.linalg.norm(u, axis=1, keepdims=True)
+    ct = np.cos(np.asarray(theta, float))
+    i, j = np.triu_indices(len(u), 1)
+    g = np.einsum("ij,ij->i", u[i], u[j])
+    w = np.cross(u[i], u[j])
+    w2 = np.einsum("ij,ij->i", w, w)
+    ok = w2 > 1e-12
+    i, j, g, w, w2 = i[ok], j[ok], g[ok], w[ok], w2[ok]
+    a = (ct[i] - g * ct[j]) / (1 - g**2)
+    b = (ct[j] - g * ct[i]) / (1 - g**2)
+    c2 = (1 - (a**2 + b**2 + 2 * a * b * g)) / w2
+    cut = c2 >= 0
+    base = a[cut, None] * u[i[cut]] + b[cut, None] * u[j[cut]]
+    c = np.sqrt(c2[cut])[:, None] * w[cut]
+    return np.concatenate([base + c, base - c]).reshape(-1, 3)
 
-    Where the seam crosses a contact circle, both it and the other solid's seam put a
-    vertex on that circle; two such vertices nanometres apart make a CAD edge of that
-    length and slivers. The seam is placed so that it comes within ``near`` of as few
-    circles as possible, and among those longitudes as far as possible from the nearest
-    circle it does not cross.
+
+def seam_angle(axis, u, theta) -> float:
+    """The spin phi0 [rad] about the pole axis that puts the sphere's seam (the half
+    meridian at longitude 0 of an OCC sphere, from pole to pole) where it makes no tiny
+    CAD edges.
+
+    The seam's crossings with the feature circles (``u``, ``theta``) are CAD vertices; one
+    nanometres from another vertex of that circle (where a contact circle meets a face
+    cut, or the other solid's seam) gives an edge of that length and slivers. Of 72 spins
+    the one is taken whose seam is farthest from (i) the vertices where two circles
+    cross, (ii) the circles it does not cross (no grazing) and (iii) its own neighbouring
+    crossings of one circle (no double crossing of a small cap).
     """
     u = np.asarray(u, float).reshape(-1, 3)
     if len(u) == 0:
         return 0.0
-    ul = (u / np.linalg.norm(u, axis=1, keepdims=True)) @ tilt_matrix(axis)  # local frame
+    theta = np.asarray(theta, float)
+    R = tilt_matrix(axis)
+    ul = (u / np.linalg.norm(u, axis=1, keepdims=True)) @ R  # to the sphere's frame
+    vl = circle_vertices(u, theta) @ R
     st, ct = np.sin(_SEAM_T), np.cos(_SEAM_T)
     M = np.stack([st[None, :] * np.cos(_SEAM_P)[:, None], st[None, :] * np.sin(_SEAM_P)[:, None],
                   np.broadcast_to(ct, (len(_SEAM_P), len(_SEAM_T)))], axis=-1)  # fmt: skip
-    ang = np.arccos(np.clip(M @ ul.T, -1.0, 1.0))  # longitudes x seam points x features
-    dist = np.abs(ang - np.asarray(theta, float)[None, None, :]).min(axis=1)  # longitudes x features
-    crossed = (dist < near).sum(axis=1)
-    free = np.where(dist < near, np.inf, dist).min(axis=1)
-    best = np.lexsort((-free, crossed))[0]
-    return float(_SEAM_P[best])
+    score = np.full(len(_SEAM_P), np.pi)
+    if len(vl):
+        score = np.minimum(score, np.arccos(np.clip(M @ vl.T, -1, 1)).min(axis=(1, 2)))
+    diff = np.arccos(np.clip(M @ ul.T, -1.0, 1.0)) - theta[None, None, :]  # spins x points x circles
+    step = _SEAM_T[1] - _SEAM_T[0]
+    sg = np.sign(diff)
+    ch = sg[:, 1:, :] != sg[:, :-1, :]  # a crossing between two seam samples
+    free = np.where(ch.any(axis=1), np.inf, np.abs(diff).min(axis=1))  # spins x circles
+    pos = np.where(ch, np.arange(ch.shape[1])[None, :, None], np.inf)
+    pos.sort(axis=1)
+    with np.errstate(invalid="ignore"):  # inf - inf where a circle is crossed < 2 times
+        gaps = np.diff(pos, axis=1) if ch.shape[1] > 1 else np.full_like(pos, np.inf)
+    gaps[~np.isfinite(gaps)] = np.inf
+    cap = 0.5 * step * gaps.min(axis=1)
+    score = np.minimum(score, np.minimum(free, cap).min(axis=1))
+    return float(_SEAM_P[int(np.argmax(score))])

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cellsim.geometry.cad_features import (
+    circle_vertices,
     image_neighbours,
     pole_axis,
     pole_clearance,
@@ -67,6 +68,22 @@ def test_sphere_circles_against_explicit_intersection():
         p = R * (math.cos(th[k]) * u[k] + math.sin(th[k]) * e1)  # a point of the circle
         assert np.linalg.norm(p) == pytest.approx(R)
         assert np.linalg.norm(p - V[k]) == pytest.approx(R2[k])
+
+
+def test_circle_vertices_lie_on_both_circles():
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=(6, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    th = rng.uniform(0.2, 1.4, 6)
+    x = circle_vertices(u, th)
+    assert len(x) > 0 and np.allclose(np.linalg.norm(x, axis=1), 1.0)
+    on = np.abs(np.arccos(np.clip(x @ u.T, -1, 1)) - th[None, :]) < 1e-9
+    assert np.all(on.sum(axis=1) >= 2)  # each vertex is on (at least) two circles
+    # and every crossing pair is found: pairs whose circles meet (|a - b| < psi < a + b)
+    psi = np.arccos(np.clip(u @ u.T, -1, 1))
+    i, j = np.triu_indices(6, 1)
+    meet = (np.abs(th[i] - th[j]) < psi[i, j]) & (psi[i, j] < th[i] + th[j])
+    assert len(x) == 2 * meet.sum()
 
 
 def test_image_neighbours_equals_brute_force():
