@@ -49,6 +49,7 @@ def spec_for(n: int) -> dict:
         "radius_distribution": {"kind": "lognormal", "mean": mean, "std": std},
         "seed": 1,
         "min_element_quality": 0.0,  # measured and reported, not enforced here
+        "max_elements": 20_000_000,  # 1000 particles: about 3.4 million tetrahedra
     }
 
 

@@ -234,3 +234,19 @@ def test_bad_min_element_quality_rejected_before_meshing():
 
     with pytest.raises(ValidationError, match="min_element_quality"):
         parse_geometry({"kind": "sphere", "radius": 2e-6, "min_element_quality": 1.5})
+
+
+def test_pairs_tree_equals_all_pairs():
+    """The packing's neighbour list from the k-d tree is the all-pairs one, element for
+    element (same pairs, order and shifts), so packings do not change with it."""
+    from cellsim.geometry.packing import _pairs_dense, _pairs_tree
+
+    rng = np.random.default_rng(7)
+    for n, L in ((80, np.array([20.0, 16.0, 14.0])), (300, np.array([30.0, 30.0, 20.0]))):
+        c = rng.uniform((0, 0, 0), L, (n, 3))
+        r = rng.uniform(0.8, 2.2, n)
+        for cut in (0.0, 0.3, 1.5):
+            a, b = _pairs_dense(c, r, cut, L), _pairs_tree(c, r, cut, L)
+            for x, y in zip(a, b):
+                assert np.array_equal(x, y)
+    assert len(a[0]) > 100
