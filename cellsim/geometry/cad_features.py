@@ -34,12 +34,13 @@ def shifts9(W: float, D: float) -> np.ndarray:
     return np.array(out)
 
 
-def image_neighbours(ca, ra, cb, rb, W: float, D: float, margin: float = 0.0):
+def image_neighbours(ca, ra, cb, rb, W: float, D: float, margin: float = 0.0, with_shift: bool = False):
     """Pairs of balls (ca_i, ra_i) and in-plane images of (cb_j, rb_j) with
     |cb_j + s - ca_i| < ra_i + rb_j + margin.
 
     Returns (I, J, V): indices into a and b and the vectors V = cb_j + s - ca_i (one row
-    per image that is close, so a ball may meet several images of another).
+    per image that is close, so a ball may meet several images of another), and with
+    ``with_shift`` also the index of s in :func:`shifts9`.
     """
     from scipy.spatial import cKDTree
 
@@ -47,14 +48,14 @@ def image_neighbours(ca, ra, cb, rb, W: float, D: float, margin: float = 0.0):
     cb = np.asarray(cb, float).reshape(-1, 3)
     ra = np.broadcast_to(np.asarray(ra, float), (len(ca),))
     rb = np.broadcast_to(np.asarray(rb, float), (len(cb),))
-    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros((0, 3)))
+    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros((0, 3))) + ((np.zeros(0, int),) if with_shift else ())
     if len(ca) == 0 or len(cb) == 0:
         return empty
     sh = shifts9(W, D)
     pts = (cb[None, :, :] + sh[:, None, :]).reshape(-1, 3)
     jj = np.tile(np.arange(len(cb)), len(sh))
     tree = cKDTree(pts)
-    hits = tree.query_ball_point(ca, ra + float(rb.max()) + margin)
+    hits = tree.query_ball_point(ca, (ra + float(rb.max()) + margin) * (1 + 1e-9))
     counts = np.array([len(h) for h in hits])
     if counts.sum() == 0:
         return empty
@@ -63,6 +64,8 @@ def image_neighbours(ca, ra, cb, rb, W: float, D: float, margin: float = 0.0):
     V = pts[K] - ca[I]
     J = jj[K]
     keep = np.linalg.norm(V, axis=1) < ra[I] + rb[J] + margin
+    if with_shift:
+        return I[keep], J[keep], V[keep], (K // len(cb))[keep]
     return I[keep], J[keep], V[keep]
 
 
