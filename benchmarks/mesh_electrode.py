@@ -121,7 +121,7 @@ def main() -> int:
             f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s, load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
             f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
             f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}  "
-            f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} rebuilds)",
+            f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} repair rounds)",
             flush=True,
         )
     if len(results) >= 2:

@@ -174,7 +174,28 @@ def circle_vertices(u: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return np.concatenate([base + c, base - c]).reshape(-1, 3)
 
 
-def seam_angle(axis, u, theta) -> float:
+def seam_points(axis, spin: float) -> np.ndarray:
+    """Unit vectors along the seam (pole to pole, 91 points) of a sphere turned to
+    ``axis`` and spun by ``spin`` (the OCC seam is the half meridian at longitude 0)."""
+    st, ct = np.sin(_SEAM_T), np.cos(_SEAM_T)
+    local = np.column_stack([st * math.cos(spin), st * math.sin(spin), ct])
+    return local @ tilt_matrix(axis).T
+
+
+def seam_crossings(points: np.ndarray, R: float) -> np.ndarray:
+    """Unit vectors (from the centre of a sphere of radius R) of the points where the
+    polyline ``points`` (relative to that centre, e.g. another sphere's seam) crosses
+    the sphere, linearly interpolated between the samples."""
+    f = np.linalg.norm(points, axis=1) - R
+    k = np.flatnonzero(np.sign(f[1:]) != np.sign(f[:-1]))
+    if k.size == 0:
+        return np.zeros((0, 3))
+    w = f[k] / (f[k] - f[k + 1])
+    x = points[k] + w[:, None] * (points[k + 1] - points[k])
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def seam_angle(axis, u, theta, vertices=None) -> float:
     """The spin phi0 [rad] about the pole axis that puts the sphere's seam (the half
     meridian at longitude 0 of an OCC sphere, from pole to pole) where it makes no tiny
     CAD edges.
@@ -184,7 +205,9 @@ def seam_angle(axis, u, theta) -> float:
     cut, or the other solid's seam) gives an edge of that length and slivers. Of 72 spins
     the one is taken whose seam is farthest from (i) the vertices where two circles
     cross, (ii) the circles it does not cross (no grazing) and (iii) its own neighbouring
-    crossings of one circle (no double crossing of a small cap).
+    crossings of one circle (no double crossing of a small cap); ``vertices`` (unit
+    vectors) adds points to keep away from, such as where the seams of the solids
+    placed before cross this sphere's circles.
     """
     u = np.asarray(u, float).reshape(-1, 3)
     if len(u) == 0:
@@ -192,7 +215,10 @@ def seam_angle(axis, u, theta) -> float:
     theta = np.asarray(theta, float)
     R = tilt_matrix(axis)
     ul = (u / np.linalg.norm(u, axis=1, keepdims=True)) @ R  # to the sphere's frame
-    vl = circle_vertices(u, theta) @ R
+    vl = circle_vertices(u, theta)
+    if vertices is not None and len(vertices):
+        vl = np.concatenate([vl, np.asarray(vertices, float).reshape(-1, 3)])
+    vl = vl @ R
     st, ct = np.sin(_SEAM_T), np.cos(_SEAM_T)
     M = np.stack([st[None, :] * np.cos(_SEAM_P)[:, None], st[None, :] * np.sin(_SEAM_P)[:, None],
                   np.broadcast_to(ct, (len(_SEAM_P), len(_SEAM_T)))], axis=-1)  # fmt: skip

@@ -16,7 +16,15 @@ import numpy as np
 
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
-from cellsim.geometry.cad_features import image_neighbours, plane_circles, pole_axis, seam_angle, sphere_circles
+from cellsim.geometry.cad_features import (
+    image_neighbours,
+    plane_circles,
+    pole_axis,
+    seam_angle,
+    seam_crossings,
+    seam_points,
+    sphere_circles,
+)
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -471,9 +479,10 @@ def _sphere_axes(centres, radii, neck_c, neck_r, box, h) -> tuple[np.ndarray, np
 
     Features on a particle: the contact circles of neck balls (all images), the cut
     circles of the lateral faces, and the closest points of particles nearer than 2 h
-    (refined there). On a neck ball: its contact
-    circles with particles and other neck balls, the lateral faces and the collector
-    plane z = 0 it crosses (see :mod:`~cellsim.geometry.cad_features`).
+    (refined there). On a neck ball: its contact circles with particles and other neck
+    balls, the lateral faces and the collector plane z = 0 it crosses, and the points
+    where the seams of the particles and of the balls placed before it cross its surface
+    (see :mod:`~cellsim.geometry.cad_features`).
     """
     W, D = box
     n = len(radii)
@@ -495,28 +504,42 @@ def _sphere_axes(centres, radii, neck_c, neck_r, box, h) -> tuple[np.ndarray, np
     for i in range(n):
         add(pu, pt, i, *plane_circles(centres[i], radii[i], W, D))
     part_axes = [_axis_and_seam(pu[i], pt[i]) for i in range(n)]
+    part_seams = [seam_points(a, sp) for a, sp in part_axes]
     m = len(neck_r)
     nu: list[list] = [[] for _ in range(m)]
     nt: list[list] = [[] for _ in range(m)]
+    # seams of the solids placed before a neck ball (particles, earlier balls) that cross
+    # its surface: vertices its own seam must keep away from
+    nv: list[list] = [[] for _ in range(m)]
     I, J, V = image_neighbours(neck_c, neck_r, centres, radii, W, D)
     for k in np.unique(I):
         sel = I == k
         add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], radii[J[sel]]))
+        for j, v in zip(J[sel], V[sel]):
+            nv[k].extend(seam_crossings(v + radii[j] * part_seams[j], neck_r[k]))
     I, J, V = image_neighbours(neck_c, neck_r, neck_c, neck_r, W, D)
     keep = np.linalg.norm(V, axis=1) > 1e-9
-    for k in np.unique(I[keep]):
-        sel = keep & (I == k)
+    I, J, V = I[keep], J[keep], V[keep]
+    for k in np.unique(I):
+        sel = I == k
         add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], neck_r[J[sel]]))
     for k in range(m):
         add(nu, nt, k, *plane_circles(neck_c[k], neck_r[k], W, D, z_planes=(0.0,)))
-    neck_axes = [_axis_and_seam(nu[k], nt[k]) for k in range(m)]
+    neck_axes: list[tuple[np.ndarray, float]] = []
+    neck_seams: list[np.ndarray] = []
+    for k in range(m):
+        for j, v in zip(J[I == k], V[I == k]):
+            if j < k:
+                nv[k].extend(seam_crossings(v + neck_r[j] * neck_seams[j], neck_r[k]))
+        neck_axes.append(_axis_and_seam(nu[k], nt[k], nv[k]))
+        neck_seams.append(seam_points(*neck_axes[k]))
     return part_axes, neck_axes
 
 
-def _axis_and_seam(u, t) -> tuple[np.ndarray, float]:
+def _axis_and_seam(u, t, vertices=()) -> tuple[np.ndarray, float]:
     u, t = np.array(u).reshape(-1, 3), np.array(t)
     axis = pole_axis(u, t)
-    return axis, seam_angle(axis, u, t)
+    return axis, seam_angle(axis, u, t, np.array(vertices).reshape(-1, 3))
 
 
 def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:

@@ -19,6 +19,8 @@ from cellsim.geometry.cad_features import (
     pole_axis,
     pole_clearance,
     seam_angle,
+    seam_crossings,
+    seam_points,
     sphere_circles,
     tilt_matrix,
 )
@@ -86,6 +88,19 @@ def test_circle_vertices_lie_on_both_circles():
     assert len(x) == 2 * meet.sum()
 
 
+def test_seam_crossings_on_the_sphere():
+    """Where another sphere's seam (a half great circle of radius 1 about an offset
+    centre) crosses a sphere of radius R: two points, on that sphere to the sampling
+    accuracy, on the seam's circle."""
+    a = np.array([0.0, 0.0, 1.0])
+    off = np.array([0.9, 0.0, 0.0])
+    x = seam_crossings(off + 1.0 * seam_points(a, math.pi), 1.2)  # the seam on the -x side
+    assert len(x) == 2 and np.allclose(np.linalg.norm(x, axis=1), 1.0)
+    p = 1.2 * x  # the crossing points, from the sphere's centre
+    assert np.allclose(np.linalg.norm(p - off, axis=1), 1.0, atol=2e-4)
+    assert np.allclose(p[:, 1], 0.0)  # the seam lies in the plane y = 0
+
+
 def test_image_neighbours_equals_brute_force():
     rng = np.random.default_rng(3)
     W, D = 10.0, 8.0
@@ -149,6 +164,7 @@ def test_sphere_poles_and_seam_where_predicted():
         mid = np.array(gmsh.model.getValue(1, seam, [(lo[0] + hi[0]) / 2]))
         want = c + r * tilt_matrix(axis) @ np.array([math.cos(spin), math.sin(spin), 0.0])
         assert np.linalg.norm(mid - want) < 1e-6
+        assert np.linalg.norm(c + r * seam_points(axis, spin)[45] - mid) < 1e-6
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,3 +355,23 @@ def test_tangency_clearance_tree_equals_all_pairs():
         for cap in (0.01, 0.1, 1.0):
             got = tangency_clearance(k, rich, centres, radii, L, cap=cap)
             assert got == ref if ref < cap else got >= cap
+
+
+@pytest.mark.mpi
+def test_quality_check_and_refusal_on_every_rank():
+    """Under MPI the mesh is made on rank 0: every rank gets the same quality report as a
+    serial build, and a refusal reaches every rank as the same error (no deadlock)."""
+    _need_dolfinx()
+    from mpi4py import MPI
+
+    from cellsim.geometry.mesh import GeometryError, build_mesh
+
+    comm = MPI.COMM_WORLD
+    spec = _case_geometry("halfcell_debonding")
+    q = build_mesh(spec, comm).info["mesh"]["quality_min"]
+    assert len(set(comm.allgather(q))) == 1 and q >= 0.01
+    assert q == build_mesh(spec, MPI.COMM_SELF).info["mesh"]["quality_min"]
+    bad = {"kind": "sphere", "radius": 2e-6, "mesh_size": 1e-6, "min_element_quality": 0.9}
+    with pytest.raises(GeometryError, match="min_element_quality = 0.9"):
+        build_mesh(bad, comm)
+    comm.Barrier()
