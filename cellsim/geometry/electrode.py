@@ -113,6 +113,14 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             _refuse(spec, left or conn["particles_not_connected"], bridges)
         bridges += new
         raw_leaf = _add_bridges(raw_leaf, new)
+        if _degenerate_edges(um(spec.h_interface())) or not INCREMENTAL_REPAIR:
+            # OpenCASCADE left a (near) zero-length edge where a bridge meets the model:
+            # build the whole model again with the bridges among the binder tools
+            name = gmsh.model.getCurrent()
+            gmsh.model.remove()
+            gmsh.model.add(name)
+            gmsh.model.setCurrent(name)
+            raw_leaf, part_pieces = _build_cad(spec, plan, bridges)
     conn["repair_rounds"] = rounds
     conn["particle_slivers_made_electrolyte"] = slivers
     conn["allow_isolated_particles"] = spec.allow_isolated_particles
@@ -365,9 +373,18 @@ def _add_bridges(raw_leaf: dict[int, str], bridges: list[dict]) -> dict[int, str
     return out
 
 
-def _build_cad(spec: Electrode, plan: dict):
-    """The OCC model of the plan (model units) in the current gmsh model: returns
-    (volume -> leaf name, volumes of each particle)."""
+def _degenerate_edges(h: float) -> list[int]:
+    """Curves of the current model shorter than 1e-6 h (degenerate CAD edges)."""
+    import gmsh
+
+    occ = _occ()
+    return [c for _, c in gmsh.model.getEntities(1) if occ.getMass(1, c) < 1e-6 * h]
+
+
+def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
+    """The OCC model of the plan (model units) in the current gmsh model, with repair
+    ``bridges`` among the binder tools if given: returns (volume -> leaf name, volumes of
+    each particle)."""
     import gmsh
 
     occ = _occ()
@@ -414,6 +431,9 @@ def _build_cad(spec: Electrode, plan: dict):
             for k, (m, rb, _lab) in enumerate(necks_um):
                 for sh in image_shifts(m, rb, W, D):
                     binder_tools.append((3, _add_sphere(occ, m + sh, rb, *neck_axes[k])))
+    for br in bridges:  # repair bridges (connectivity.plan_bridges), straight binder cylinders
+        a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
+        binder_tools.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
     if binder_tools and CUT_BINDER_FIRST:
         # remove the parts of the binder tools inside particles and inside the collector
         # first: no cylinder tips, shell cores or neck-ball halves inside them (they would
@@ -559,6 +579,8 @@ def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
 
 
 CUT_BINDER_FIRST = True
+#: repair bridges fragmented into the built model (else: the model built again)
+INCREMENTAL_REPAIR = True
 
 #: an isolated particle piece smaller than this fraction of its particle's volume (a cap
 #: barely crossing two lateral faces at a corner) is made electrolyte instead of bridged
