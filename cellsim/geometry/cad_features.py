@@ -238,3 +238,71 @@ def seam_angle(axis, u, theta, vertices=None) -> float:
     cap = 0.5 * step * gaps.min(axis=1)
     score = np.minimum(score, np.minimum(free, cap).min(axis=1))
     return float(_SEAM_P[int(np.argmax(score))])
+
+
+def sphere_axes(centres, radii, neck_c, neck_r, box, h) -> tuple[np.ndarray, np.ndarray]:
+    """(axis, spin) of every particle sphere and neck ball of an electrode (model units).
+
+    Features on a particle: the contact circles of neck balls (all images), the cut
+    circles of the lateral faces, and the closest points of particles nearer than 2 h
+    (refined there). On a neck ball: its contact circles with particles and other neck
+    balls, the lateral faces and the collector plane z = 0 it crosses, and the points
+    where the seams of the particles and of the balls placed before it cross its surface
+    (see :mod:`~cellsim.geometry.cad_features`).
+    """
+    W, D = box
+    n = len(radii)
+    pu: list[list] = [[] for _ in range(n)]
+    pt: list[list] = [[] for _ in range(n)]
+
+    def add(store_u, store_t, k, u, t):
+        store_u[k].extend(np.asarray(u).reshape(-1, 3))
+        store_t[k].extend(np.atleast_1d(t))
+
+    I, J, V = image_neighbours(centres, radii, neck_c, neck_r, W, D)
+    for i in np.unique(I):
+        sel = I == i
+        add(pu, pt, i, *sphere_circles(radii[i], V[sel], neck_r[J[sel]]))
+    I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * h)
+    keep = np.linalg.norm(V, axis=1) > 1e-9
+    for i, v in zip(I[keep], V[keep]):
+        add(pu, pt, i, v, 0.0)
+    for i in range(n):
+        add(pu, pt, i, *plane_circles(centres[i], radii[i], W, D))
+    part_axes = [axis_and_seam(pu[i], pt[i]) for i in range(n)]
+    part_seams = [seam_points(a, sp) for a, sp in part_axes]
+    m = len(neck_r)
+    nu: list[list] = [[] for _ in range(m)]
+    nt: list[list] = [[] for _ in range(m)]
+    # seams of the solids placed before a neck ball (particles, earlier balls) that cross
+    # its surface: vertices its own seam must keep away from
+    nv: list[list] = [[] for _ in range(m)]
+    I, J, V = image_neighbours(neck_c, neck_r, centres, radii, W, D)
+    for k in np.unique(I):
+        sel = I == k
+        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], radii[J[sel]]))
+        for j, v in zip(J[sel], V[sel]):
+            nv[k].extend(seam_crossings(v + radii[j] * part_seams[j], neck_r[k]))
+    I, J, V = image_neighbours(neck_c, neck_r, neck_c, neck_r, W, D)
+    keep = np.linalg.norm(V, axis=1) > 1e-9
+    I, J, V = I[keep], J[keep], V[keep]
+    for k in np.unique(I):
+        sel = I == k
+        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], neck_r[J[sel]]))
+    for k in range(m):
+        add(nu, nt, k, *plane_circles(neck_c[k], neck_r[k], W, D, z_planes=(0.0,)))
+    neck_axes: list[tuple[np.ndarray, float]] = []
+    neck_seams: list[np.ndarray] = []
+    for k in range(m):
+        for j, v in zip(J[I == k], V[I == k]):
+            if j < k:
+                nv[k].extend(seam_crossings(v + neck_r[j] * neck_seams[j], neck_r[k]))
+        neck_axes.append(axis_and_seam(nu[k], nt[k], nv[k]))
+        neck_seams.append(seam_points(*neck_axes[k]))
+    return part_axes, neck_axes
+
+
+def axis_and_seam(u, t, vertices=()) -> tuple[np.ndarray, float]:
+    u, t = np.array(u).reshape(-1, 3), np.array(t)
+    axis = pole_axis(u, t)
+    return axis, seam_angle(axis, u, t, np.array(vertices).reshape(-1, 3))

@@ -16,15 +16,7 @@ import numpy as np
 
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
-from cellsim.geometry.cad_features import (
-    image_neighbours,
-    plane_circles,
-    pole_axis,
-    seam_angle,
-    seam_crossings,
-    seam_points,
-    sphere_circles,
-)
+from cellsim.geometry.cad_features import image_neighbours, sphere_axes
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -42,7 +34,12 @@ from cellsim.geometry.gmsh_model import (
     classify_surfaces,
 )
 from cellsim.geometry.gmsh_model import occ as _occ
-from cellsim.geometry.packing import image_shifts, min_clearance, nearest_image, pack_spheres, sample_radii
+from cellsim.geometry.packing import (
+    image_shifts,
+    min_clearance,
+    pack_spheres,
+    sample_radii,
+)
 from cellsim.geometry.spec_electrode import Electrode, HalfCell
 
 
@@ -389,7 +386,6 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
 
     occ = _occ()
     half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
-    n = len(radii)
     box = occ.addBox(0, 0, 0, W, D, T)
     cc = occ.addBox(0, 0, -tcc, W, D, tcc)
     objs = [(3, box), (3, cc)]
@@ -405,7 +401,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
             necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
     neck_c = np.array([m for m, _, _ in necks_um]).reshape(-1, 3)
     neck_r = np.array([rb for _, rb, _ in necks_um])
-    part_axes, neck_axes = _sphere_axes(centres, radii, neck_c, neck_r, (W, D), um(spec.h_interface()))
+    part_axes, neck_axes = sphere_axes(centres, radii, neck_c, neck_r, (W, D), um(spec.h_interface()))
     part_pieces: list[list[int]] = []
     for i, (c, r) in enumerate(zip(centres, radii)):
         shifts = image_shifts(c, r, W, D)
@@ -492,74 +488,6 @@ def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
         vol_leaf[v] = "electrolyte"
     volume = sum(_occ().getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
     return {"pieces": len(isolated_binder), "volume": volume}
-
-
-def _sphere_axes(centres, radii, neck_c, neck_r, box, h) -> tuple[np.ndarray, np.ndarray]:
-    """Pole axes of the particle spheres and of the neck balls (model units).
-
-    Features on a particle: the contact circles of neck balls (all images), the cut
-    circles of the lateral faces, and the closest points of particles nearer than 2 h
-    (refined there). On a neck ball: its contact circles with particles and other neck
-    balls, the lateral faces and the collector plane z = 0 it crosses, and the points
-    where the seams of the particles and of the balls placed before it cross its surface
-    (see :mod:`~cellsim.geometry.cad_features`).
-    """
-    W, D = box
-    n = len(radii)
-    pu: list[list] = [[] for _ in range(n)]
-    pt: list[list] = [[] for _ in range(n)]
-
-    def add(store_u, store_t, k, u, t):
-        store_u[k].extend(np.asarray(u).reshape(-1, 3))
-        store_t[k].extend(np.atleast_1d(t))
-
-    I, J, V = image_neighbours(centres, radii, neck_c, neck_r, W, D)
-    for i in np.unique(I):
-        sel = I == i
-        add(pu, pt, i, *sphere_circles(radii[i], V[sel], neck_r[J[sel]]))
-    I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * h)
-    keep = np.linalg.norm(V, axis=1) > 1e-9
-    for i, v in zip(I[keep], V[keep]):
-        add(pu, pt, i, v, 0.0)
-    for i in range(n):
-        add(pu, pt, i, *plane_circles(centres[i], radii[i], W, D))
-    part_axes = [_axis_and_seam(pu[i], pt[i]) for i in range(n)]
-    part_seams = [seam_points(a, sp) for a, sp in part_axes]
-    m = len(neck_r)
-    nu: list[list] = [[] for _ in range(m)]
-    nt: list[list] = [[] for _ in range(m)]
-    # seams of the solids placed before a neck ball (particles, earlier balls) that cross
-    # its surface: vertices its own seam must keep away from
-    nv: list[list] = [[] for _ in range(m)]
-    I, J, V = image_neighbours(neck_c, neck_r, centres, radii, W, D)
-    for k in np.unique(I):
-        sel = I == k
-        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], radii[J[sel]]))
-        for j, v in zip(J[sel], V[sel]):
-            nv[k].extend(seam_crossings(v + radii[j] * part_seams[j], neck_r[k]))
-    I, J, V = image_neighbours(neck_c, neck_r, neck_c, neck_r, W, D)
-    keep = np.linalg.norm(V, axis=1) > 1e-9
-    I, J, V = I[keep], J[keep], V[keep]
-    for k in np.unique(I):
-        sel = I == k
-        add(nu, nt, k, *sphere_circles(neck_r[k], V[sel], neck_r[J[sel]]))
-    for k in range(m):
-        add(nu, nt, k, *plane_circles(neck_c[k], neck_r[k], W, D, z_planes=(0.0,)))
-    neck_axes: list[tuple[np.ndarray, float]] = []
-    neck_seams: list[np.ndarray] = []
-    for k in range(m):
-        for j, v in zip(J[I == k], V[I == k]):
-            if j < k:
-                nv[k].extend(seam_crossings(v + neck_r[j] * neck_seams[j], neck_r[k]))
-        neck_axes.append(_axis_and_seam(nu[k], nt[k], nv[k]))
-        neck_seams.append(seam_points(*neck_axes[k]))
-    return part_axes, neck_axes
-
-
-def _axis_and_seam(u, t, vertices=()) -> tuple[np.ndarray, float]:
-    u, t = np.array(u).reshape(-1, 3), np.array(t)
-    axis = pole_axis(u, t)
-    return axis, seam_angle(axis, u, t, np.array(vertices).reshape(-1, 3))
 
 
 def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:

@@ -31,7 +31,12 @@ import numpy as np
 
 from cellsim.geometry import electrode, particle, structured
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um  # noqa: F401
-from cellsim.geometry.gmsh_model import apply_mesh_sizes, element_quality, gmsh_session, low_quality_volumes  # noqa: F401
+from cellsim.geometry.gmsh_model import (  # noqa: F401
+    apply_mesh_sizes,
+    element_quality,
+    gmsh_session,
+    low_quality_volumes,
+)
 from cellsim.geometry.spec import GEOMETRY_ADAPTER
 
 #: kind -> builder (rank 0, inside a gmsh model) and kind -> plan (numpy, before gmsh)
