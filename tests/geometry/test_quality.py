@@ -204,20 +204,27 @@ def test_large_case_meshes_have_no_slivers(name):
 @pytest.mark.slow
 def test_seed_sweep_has_no_slivers():
     """The 24 seeds of the connectivity sweep and the composite test geometries: every
-    mesh built is >= 0.01 (the builder refuses worse ones, so a refusal fails here)."""
+    packable one is built (a refusal for slivers would raise here) with quality >= 0.01;
+    a first mesh below it may be meshed again with another gmsh algorithm, which the
+    report records (``mesh_quality_retries``)."""
+    _need_dolfinx()
+    from mpi4py import MPI
     from test_composite import ELECTRODE, HALF
     from test_connectivity import SWEEP
 
+    from cellsim.geometry.mesh import build_mesh
     from cellsim.geometry.packing import PackingError
 
-    worst = {}
+    worst, retried = [], []
     for spec in [ELECTRODE, HALF] + [dict(SWEEP, seed=s) for s in range(24)]:
         try:
-            worst[spec["kind"], spec["seed"]] = _quality(dict(spec, min_element_quality=0.0))
+            tm = build_mesh(spec, MPI.COMM_SELF)
         except PackingError:
             continue
-    assert min(worst.values()) >= 0.01, worst
-    assert len(worst) >= 22
+        worst.append(tm.info["mesh"]["quality_min"])
+        retried += [(spec["kind"], spec["seed"])] if "mesh_quality_retries" in tm.info else []
+    assert len(worst) >= 25 and min(worst) >= 0.01, worst
+    assert len(retried) <= 3, retried  # the CAD rules do the work, the retries are rare
 
 
 def test_sliver_refused_with_quality_regions_and_hint():
