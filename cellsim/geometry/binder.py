@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from cellsim.geometry.packing import PackingError, VoxelSampler, _pairs, image_shifts, lateral_shifts
+from cellsim.geometry.cad_features import image_neighbours, shifts9
+from cellsim.geometry.packing import PackingError, VoxelSampler, _pairs, image_shifts
 from cellsim.geometry.spec_electrode import Electrode
 
 
@@ -149,7 +150,7 @@ def _neck_valid(r, k) -> bool:
     return r[2] <= k <= kz and (k <= klo or k >= khi)
 
 
-def tangency_clearance(k, rich, centres, radii, L) -> float:
+def tangency_clearance(k, rich, centres, radii, L, cap: float = math.inf) -> float:
     """Smallest distance from tangency among neck balls (R = k s) and particles [m].
 
     Near-tangent surfaces make tiny CAD edges and slivers. Events: ball-ball and
@@ -157,73 +158,81 @@ def tangency_clearance(k, rich, centres, radii, L) -> float:
     particle p of radius r_p the intersection circles of two balls (angular radii
     cos(theta) = (r_p^2 + d^2 - R^2) / (2 r_p d)) whose angular separation psi is close to
     theta_a + theta_b or |theta_a - theta_b| (clearance r_p |psi - ...|).
+
+    Pairs come from k-d trees (O(N log N) time and memory where all pairs were O(N^2)).
+    Ball pairs are searched only within ``cap`` of tangency: the value is exact where it
+    is below ``cap`` and at least ``cap`` otherwise.
     """
+    from scipy.spatial import cKDTree
+
     balls = [(r[0], k * r[1]) for r in rich if _neck_valid(r, k)]
     if not balls:
         return math.inf
     cb = np.array([b[0] for b in balls])
     Rb = np.array([b[1] for b in balls])
     out = math.inf
-    d = np.linalg.norm(cb[:, None, :] - cb[None, :, :], axis=2)
-    iu = np.triu_indices(len(balls), 1)
-    near = d[iu] < (Rb[:, None] + Rb[None, :])[iu] + 1e-3
-    if near.any():
-        dd = d[iu][near]
-        s_ = (Rb[:, None] + Rb[None, :])[iu][near]
-        df = np.abs(Rb[:, None] - Rb[None, :])[iu][near]
-        out = min(out, float(np.min(np.abs(dd - s_))), float(np.min(np.abs(dd - df))))
-    for sh in lateral_shifts(L):
-        cp = centres + sh
-        dp = np.linalg.norm(cb[:, None, :] - cp[None, :, :], axis=2)  # balls x particles
-        touch = dp < Rb[:, None] + radii[None, :]
-        if not touch.any():
+    if len(balls) > 1:
+        reach = 2 * float(Rb.max()) + (cap if math.isfinite(cap) else float(np.ptp(cb, axis=0).max()) + 1.0)
+        pr = cKDTree(cb).query_pairs(reach, output_type="ndarray")
+        if len(pr):
+            i, j = pr[:, 0], pr[:, 1]
+            dd = np.linalg.norm(cb[i] - cb[j], axis=1)
+            out = min(out, float(np.min(np.abs(dd - (Rb[i] + Rb[j])))), float(np.min(np.abs(dd - np.abs(Rb[i] - Rb[j])))))
+    ia, ip, V, K = image_neighbours(cb, Rb, centres, radii, L[0], L[1], with_shift=True)  # touching pairs
+    if len(ia) == 0:
+        return out
+    dp = np.linalg.norm(V, axis=1)
+    a = np.abs(dp - (Rb[ia] + radii[ip]))
+    b = np.abs(dp - np.abs(Rb[ia] - radii[ip]))
+    out = min(out, float(a.min()), float(b.min()))
+    # the ball-particle intersection circle must not touch a lateral face plane
+    nv = V / dp[:, None]
+    xa = (dp**2 + Rb[ia] ** 2 - radii[ip] ** 2) / (2 * dp)
+    rho = np.sqrt(np.maximum(Rb[ia] ** 2 - xa**2, 0.0))
+    q = cb[ia] + xa[:, None] * nv
+    for k_, Lk in ((0, L[0]), (1, L[1])):
+        reach_ = rho * np.sqrt(np.maximum(1 - nv[:, k_] ** 2, 0.0))
+        for plane in (0.0, Lk):
+            dplane = np.abs(q[:, k_] - plane)
+            near = dplane < reach_ + 0.5 * Rb[ia]
+            if near.any():
+                out = min(out, float(np.min(np.abs(dplane - reach_)[near])))
+    # on each particle image, the circles of every two balls touching it
+    sh = shifts9(L[0], L[1])
+    key = ip * len(sh) + K
+    order = np.argsort(key, kind="stable")
+    key_s = key[order]
+    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+    ends = np.r_[starts[1:], len(key_s)]
+    for s0, e0 in zip(starts, ends):
+        if e0 - s0 < 2:
             continue
-        a = np.abs(dp - (Rb[:, None] + radii[None, :]))[touch]
-        b = np.abs(dp - np.abs(Rb[:, None] - radii[None, :]))[touch]
-        out = min(out, float(a.min()), float(b.min()))
-        # the ball-particle intersection circle must not touch a lateral face plane
-        ia, ip = np.nonzero(touch)
-        dv = cp[ip] - cb[ia]
-        dn = np.linalg.norm(dv, axis=1)
-        nv = dv / dn[:, None]
-        xa = (dn**2 + Rb[ia] ** 2 - radii[ip] ** 2) / (2 * dn)
-        rho = np.sqrt(np.maximum(Rb[ia] ** 2 - xa**2, 0.0))
-        q = cb[ia] + xa[:, None] * nv
-        for k_, Lk in ((0, L[0]), (1, L[1])):
-            reach = rho * np.sqrt(np.maximum(1 - nv[:, k_] ** 2, 0.0))
-            for plane in (0.0, Lk):
-                dplane = np.abs(q[:, k_] - plane)
-                near = dplane < reach + 0.5 * Rb[ia]
-                if near.any():
-                    out = min(out, float(np.min(np.abs(dplane - reach)[near])))
-        for pj in np.flatnonzero(touch.any(axis=0)):
-            ia = np.flatnonzero(touch[:, pj])
-            if ia.size < 2:
-                continue
-            rp = radii[pj]
-            v = cb[ia] - cp[pj]
-            dn = np.linalg.norm(v, axis=1)
-            cos_t = np.clip((rp**2 + dn**2 - Rb[ia] ** 2) / (2 * rp * dn), -1, 1)
-            th = np.arccos(cos_t)
-            u = v / dn[:, None]
-            psi = np.arccos(np.clip(u @ u.T, -1, 1))
-            ii, jj = np.triu_indices(ia.size, 1)
-            e1 = np.abs(psi[ii, jj] - (th[ii] + th[jj]))
-            e2 = np.abs(psi[ii, jj] - np.abs(th[ii] - th[jj]))
-            out = min(out, float(rp * min(e1.min(), e2.min())))
+        sel = order[s0:e0]
+        pj, kk = ip[sel[0]], K[sel[0]]
+        rp = radii[pj]
+        v = cb[ia[sel]] - (centres[pj] + sh[kk])
+        dn = np.linalg.norm(v, axis=1)
+        cos_t = np.clip((rp**2 + dn**2 - Rb[ia[sel]] ** 2) / (2 * rp * dn), -1, 1)
+        th = np.arccos(cos_t)
+        u = v / dn[:, None]
+        psi = np.arccos(np.clip(u @ u.T, -1, 1))
+        ii, jj = np.triu_indices(len(sel), 1)
+        e1 = np.abs(psi[ii, jj] - (th[ii] + th[jj]))
+        e2 = np.abs(psi[ii, jj] - np.abs(th[ii] - th[jj]))
+        out = min(out, float(rp * min(e1.min(), e2.min())))
     return out
 
 
 def _untangle(k0, frac, target, rich, centres, radii, L, h) -> float:
     """A neck factor near k0 whose fraction is within 0.003 of the target and whose
     tangency clearance is largest (or at least 0.3 h)."""
-    best, best_c = k0, tangency_clearance(k0, rich, centres, radii, L)
+    best, best_c = k0, tangency_clearance(k0, rich, centres, radii, L, cap=0.3 * h)
     if best_c >= 0.3 * h:
         return k0
     for kk in k0 * (1 + np.concatenate([[0], np.ravel(np.column_stack([np.arange(1, 41), -np.arange(1, 41)]))]) * 0.004):
         if abs(frac(kk) - target) > 0.003:
             continue
-        c = tangency_clearance(kk, rich, centres, radii, L)
+        c = tangency_clearance(kk, rich, centres, radii, L, cap=0.3 * h)
         if c > best_c:
             best, best_c = kk, c
         if c >= 0.3 * h:

@@ -16,6 +16,7 @@ import numpy as np
 
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
+from cellsim.geometry.cad_features import image_neighbours, sphere_axes
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -33,7 +34,12 @@ from cellsim.geometry.gmsh_model import (
     classify_surfaces,
 )
 from cellsim.geometry.gmsh_model import occ as _occ
-from cellsim.geometry.packing import image_shifts, min_clearance, nearest_image, pack_spheres, sample_radii
+from cellsim.geometry.packing import (
+    image_shifts,
+    min_clearance,
+    pack_spheres,
+    sample_radii,
+)
 from cellsim.geometry.spec_electrode import Electrode, HalfCell
 
 
@@ -68,9 +74,15 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     n = len(radii)
     bplan = plan.get("binder")
     bridges: list[dict] = []
+    raw_leaf, part_pieces = _build_cad(spec, plan)
     for rounds in range(MAX_REPAIR_ROUNDS + 1):
         slivers = {"pieces": 0, "volume": 0.0}
-        vol_leaf, part_pieces, merged = _build_cad(spec, plan, bridges)
+        vol_leaf = dict(raw_leaf)
+        # Binder pieces that touch no particle and no collector (remnants of a neck cut by
+        # the particles) carry no current and have no defined potential: a floating,
+        # singular block of the potential equations. They are pore space for the physics:
+        # merged into the electrolyte, their volume reported.
+        merged = _merge_floating_binder(vol_leaf)
         conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
         isolated = conn.pop("_isolated")
         if isolated and not spec.allow_isolated_particles:
@@ -97,9 +109,15 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         if left or not new or rounds == MAX_REPAIR_ROUNDS:
             _refuse(spec, left or conn["particles_not_connected"], bridges)
         bridges += new
-        gmsh.model.remove()  # rebuild from scratch with the bridges (fresh OCC numbering)
-        gmsh.model.add(f"cellsim_repair{rounds + 1}")
-        gmsh.model.setCurrent(f"cellsim_repair{rounds + 1}")
+        raw_leaf = _add_bridges(raw_leaf, new)
+        if _degenerate_edges(um(spec.h_interface())) or not INCREMENTAL_REPAIR:
+            # OpenCASCADE left a (near) zero-length edge where a bridge meets the model:
+            # build the whole model again with the bridges among the binder tools
+            name = gmsh.model.getCurrent()
+            gmsh.model.remove()
+            gmsh.model.add(name)
+            gmsh.model.setCurrent(name)
+            raw_leaf, part_pieces = _build_cad(spec, plan, bridges)
     conn["repair_rounds"] = rounds
     conn["particle_slivers_made_electrolyte"] = slivers
     conn["allow_isolated_particles"] = spec.allow_isolated_particles
@@ -236,9 +254,9 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     extra = []
     f = gmsh.model.mesh.field
     hi = um(spec.h_interface())
-    for i in range(n):
-        for j in range(i + 1, n):
-            dvec = nearest_image(centres[j] - centres[i], W, D)
+    I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * hi)
+    for i, j, dvec in zip(I, J, V):
+        if i < j:  # each close pair (and image) once; a k-d tree instead of all pairs
             dij = float(np.linalg.norm(dvec))
             g = dij - radii[i] - radii[j]
             if g < 2 * hi:
@@ -310,14 +328,64 @@ def _model_units(spec: Electrode, plan: dict):
             np.asarray(plan["radii"]) / MODEL_UNIT)  # fmt: skip
 
 
-def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
-    """The OCC model of the plan (plus repair ``bridges``, model units) in the current gmsh
-    model: returns (volume -> leaf name, volumes of each particle, merged binder info)."""
+def _add_bridges(raw_leaf: dict[int, str], bridges: list[dict]) -> dict[int, str]:
+    """Repair ``bridges`` (straight binder cylinders, model units) fragmented into the
+    built model: the cylinders minus the particles and the collector, then one fragment
+    of every volume with them (the model stays conforming). A piece of a cylinder in the
+    electrolyte becomes binder, pieces outside the box are removed; every other volume
+    keeps its name. Returns the new volume -> name map (before the floating-binder merge).
+
+    Equivalent to building the model again with the bridges among the binder tools, at
+    the cost of one fragment of already disjoint volumes instead of the whole CAD.
+    """
+    occ = _occ()
+    cyl = []
+    for br in bridges:
+        a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
+        cyl.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
+    boxes = np.array([occ.getBoundingBox(*t) for t in cyl])
+    lo, hi = boxes[:, :3].min(axis=0), boxes[:, 3:].max(axis=0)
+    near = []
+    for v, name in raw_leaf.items():
+        if name.startswith("particle_") or name == "current_collector":
+            bb = np.array(occ.getBoundingBox(3, v))
+            if np.all(bb[:3] <= hi) and np.all(bb[3:] >= lo):
+                near.append((3, v))
+    if near:
+        cyl, _ = occ.cut(cyl, near, removeObject=True, removeTool=False)
+    objs = [(3, v) for v in sorted(raw_leaf)]
+    _, maps = occ.fragment(objs, cyl)
+    occ.synchronize()
+    old_name: dict[int, str] = {}
+    for (_, v), m in zip(objs, maps[: len(objs)]):
+        for d, t in m:
+            if d == 3:
+                old_name[t] = raw_leaf[v]
+    from_cyl = {t for m in maps[len(objs):] for d, t in m if d == 3}
+    out = {t: ("binder" if t in from_cyl and nm == "electrolyte" else nm) for t, nm in old_name.items()}
+    outside = sorted(from_cyl - set(old_name))
+    if outside:
+        occ.remove([(3, v) for v in outside], recursive=True)
+        occ.synchronize()
+    return out
+
+
+def _degenerate_edges(h: float) -> list[int]:
+    """Curves of the current model shorter than 1e-6 h (degenerate CAD edges)."""
+    import gmsh
+
+    occ = _occ()
+    return [c for _, c in gmsh.model.getEntities(1) if occ.getMass(1, c) < 1e-6 * h]
+
+
+def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
+    """The OCC model of the plan (model units) in the current gmsh model, with repair
+    ``bridges`` among the binder tools if given: returns (volume -> leaf name, volumes of
+    each particle)."""
     import gmsh
 
     occ = _occ()
     half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
-    n = len(radii)
     box = occ.addBox(0, 0, 0, W, D, T)
     cc = occ.addBox(0, 0, -tcc, W, D, tcc)
     objs = [(3, box), (3, cc)]
@@ -327,31 +395,17 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
         objs.append((3, sep))
     # particles: one OCC ball per in-plane image meeting the box, clipped to the box
     bplan = plan.get("binder")
-    neck_dirs: list[list[np.ndarray]] = [[] for _ in range(n)]
     necks_um = []
     if bplan is not None and bplan["morphology"] == "necks":
         for (p0, _p1, lab), rb in zip(bplan["segments"], bplan["radii"]):
             necks_um.append((np.asarray(p0) / MODEL_UNIT, um(rb), lab))
-    for i in range(n):
-        # directions from the particle to neck balls, other particles and faces nearby
-        for m, rb, lab in necks_um:
-            for sh in image_shifts(m, rb, W, D):
-                v = nearest_image(m + sh - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + rb:
-                    neck_dirs[i].append(v)
-        for j in range(n):
-            if j != i:
-                v = nearest_image(centres[j] - centres[i], W, D)
-                if np.linalg.norm(v) < radii[i] + radii[j] + 2 * um(spec.h_interface()):
-                    neck_dirs[i].append(v)
-        for k_ in (0, 1):
-            if centres[i, k_] - radii[i] < 0 or centres[i, k_] + radii[i] > (W, D)[k_]:
-                neck_dirs[i].append(np.eye(3)[k_])
+    neck_c = np.array([m for m, _, _ in necks_um]).reshape(-1, 3)
+    neck_r = np.array([rb for _, rb, _ in necks_um])
+    part_axes, neck_axes = sphere_axes(centres, radii, neck_c, neck_r, (W, D), um(spec.h_interface()))
     part_pieces: list[list[int]] = []
     for i, (c, r) in enumerate(zip(centres, radii)):
         shifts = image_shifts(c, r, W, D)
-        axis = _pole_axis(neck_dirs[i])
-        balls = [(3, _add_sphere(occ, c + sh, r, axis)) for sh in shifts]
+        balls = [(3, _add_sphere(occ, c + sh, r, *part_axes[i])) for sh in shifts]
         crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
         if crosses:
             clip = occ.addBox(0, 0, 0, W, D, T)
@@ -370,22 +424,18 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
                 for sh in image_shifts(c, r + t, W, D):
                     binder_tools.append((3, occ.addSphere(*(c + sh), r + t)))
         else:
-            for m, rb, lab in necks_um:
-                dirs = [nearest_image(centres[q] - m, W, D) for q in lab[1:2]]
-                if lab[0] == "pair":
-                    dirs.append(nearest_image(centres[lab[2]] - m, W, D))
-                else:
-                    dirs.append(np.array([0.0, 0.0, 1.0]))
-                axis = _pole_axis(dirs)
+            for k, (m, rb, _lab) in enumerate(necks_um):
                 for sh in image_shifts(m, rb, W, D):
-                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, axis)))
+                    binder_tools.append((3, _add_sphere(occ, m + sh, rb, *neck_axes[k])))
     for br in bridges:  # repair bridges (connectivity.plan_bridges), straight binder cylinders
         a, b = np.asarray(br["start"], float), np.asarray(br["end"], float)
         binder_tools.append((3, occ.addCylinder(*a, *(b - a), float(br["radius"]))))
     if binder_tools and CUT_BINDER_FIRST:
-        # remove the parts of the binder tools inside particles first: no cylinder tips
-        # or shell cores inside the particles (they would make thin slabs and slivers)
-        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts], removeObject=True, removeTool=False)
+        # remove the parts of the binder tools inside particles and inside the collector
+        # first: no cylinder tips, shell cores or neck-ball halves inside them (they would
+        # make thin slabs, needless interior surfaces and slivers)
+        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)], removeObject=True,
+                                  removeTool=False)
     tools = [(3, p) for p in parts] + binder_tools
     _, maps = occ.fragment(objs, tools)
     occ.synchronize()
@@ -425,11 +475,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict]):
     for _, v in gmsh.model.getEntities(3):
         if v not in vol_leaf:
             raise RuntimeError(f"volume {v} is not part of any input")
-    # Binder pieces that touch no particle and no collector (remnants of a neck cut by the
-    # particles) carry no current and have no defined potential: a floating, singular block
-    # of the potential equations. They are pore space for the physics: merged into the
-    # electrolyte, their volume reported.
-    return vol_leaf, part_pieces, _merge_floating_binder(vol_leaf)
+    return vol_leaf, part_pieces
 
 
 def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
@@ -444,44 +490,25 @@ def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
     return {"pieces": len(isolated_binder), "volume": volume}
 
 
-_FIB = None
-
-
-def _pole_axis(dirs) -> np.ndarray:
-    """A unit axis far from every direction in ``dirs`` (max |a . u| minimal).
-
-    OpenCASCADE spheres have degenerate poles on their z axis; an intersection curve
-    passing near a pole gives unmeshable surface patches, so the poles are turned away
-    from the contacts and necks.
-    """
-    global _FIB
-    if _FIB is None:
-        n = 200
-        k = np.arange(n) + 0.5
-        phi = np.arccos(1 - k / n)  # upper hemisphere suffices (axis, both poles)
-        th = np.pi * (1 + 5**0.5) * k
-        _FIB = np.column_stack([np.cos(th) * np.sin(phi), np.sin(th) * np.sin(phi), np.cos(phi)])
-    if len(dirs) == 0:
-        return np.array([0.0, 0.0, 1.0])
-    U = np.asarray(dirs, float)
-    U = U / np.linalg.norm(U, axis=1, keepdims=True)
-    score = np.max(np.abs(_FIB @ U.T), axis=1)
-    return _FIB[int(np.argmin(score))]
-
-
-def _add_sphere(occ, c, r, axis) -> int:
-    """OCC sphere with its pole axis turned from z to ``axis``."""
+def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
+    """OCC sphere spun by ``spin`` about z (moves its seam), then with its pole axis turned
+    from z to ``axis``."""
     t = occ.addSphere(*c, r)
+    if spin:
+        occ.rotate([(3, t)], *c, 0.0, 0.0, 1.0, spin)
     ez = np.array([0.0, 0.0, 1.0])
     ax = np.cross(ez, axis)
     sn = float(np.linalg.norm(ax))
     if sn > 1e-9:
         occ.rotate([(3, t)], *c, *(ax / sn), math.atan2(sn, float(ez @ axis)))
+    elif ez @ axis < 0:
+        occ.rotate([(3, t)], *c, 1.0, 0.0, 0.0, math.pi)
     return t
 
 
-
 CUT_BINDER_FIRST = True
+#: repair bridges fragmented into the built model (else: the model built again)
+INCREMENTAL_REPAIR = True
 
 #: an isolated particle piece smaller than this fraction of its particle's volume (a cap
 #: barely crossing two lateral faces at a corner) is made electrolyte instead of bridged

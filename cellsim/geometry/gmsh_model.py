@@ -200,3 +200,21 @@ def element_quality() -> dict:
         "quality_histogram": np.histogram(q, bins=10, range=(0.0, 1.0))[0].tolist(),
     }
 
+
+
+def low_quality_volumes(threshold: float) -> tuple[float, dict[int, int]]:
+    """(minimum minSICN, {volume tag: number of tetrahedra below ``threshold``}) of the 3D
+    mesh (rank 0, gmsh active); volumes without such tetrahedra are left out."""
+    import gmsh
+
+    qmin, out = 1.0, {}
+    for _, v in gmsh.model.getEntities(3):
+        tags = [t for ts in gmsh.model.mesh.getElements(3, v)[1] for t in ts]
+        if not tags:
+            continue
+        q = np.asarray(gmsh.model.mesh.getElementQualities(tags, "minSICN"))
+        qmin = min(qmin, float(q.min()))
+        nbad = int((q < threshold).sum())
+        if nbad:
+            out[int(v)] = nbad
+    return qmin, out

@@ -31,7 +31,12 @@ import numpy as np
 
 from cellsim.geometry import electrode, particle, structured
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um  # noqa: F401
-from cellsim.geometry.gmsh_model import apply_mesh_sizes, element_quality, gmsh_session  # noqa: F401
+from cellsim.geometry.gmsh_model import (  # noqa: F401
+    apply_mesh_sizes,
+    element_quality,
+    gmsh_session,
+    low_quality_volumes,
+)
 from cellsim.geometry.spec import GEOMETRY_ADAPTER
 
 #: kind -> builder (rank 0, inside a gmsh model) and kind -> plan (numpy, before gmsh)
@@ -150,6 +155,51 @@ def _check_curved(gmsh_mod) -> dict:
     return {"min_scaled_jacobian": float(sj.min()), "inverted_repaired": n0}
 
 
+def _generate(gmsh_mod, spec, alg2: int, alg3: int) -> None:
+    """Mesh the current model in 3D with the given gmsh algorithms (default optimiser,
+    Netgen's on request)."""
+    gmsh_mod.option.setNumber("Mesh.Algorithm", alg2)
+    gmsh_mod.option.setNumber("Mesh.Algorithm3D", alg3)
+    gmsh_mod.option.setNumber("Mesh.Optimize", 1)
+    gmsh_mod.model.mesh.generate(3)
+    if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
+        raise RuntimeError("no tetrahedra generated")
+    if spec.optimize_netgen:
+        gmsh_mod.model.mesh.optimize("Netgen")
+
+
+class QualityError(GeometryError):
+    """The mesh has tetrahedra below ``min_element_quality`` (slivers)."""
+
+    def __init__(self, message: str, qmin: float):
+        super().__init__(message)
+        self.qmin = qmin
+
+
+def _check_quality(spec, tags: ModelTags) -> None:
+    """Refuse a linear mesh whose worst tetrahedron is below ``spec.min_element_quality``
+    (gmsh minSICN), naming the regions that hold the slivers (rank 0, gmsh active)."""
+    qmin_ok = spec.min_element_quality
+    if qmin_ok <= 0:
+        return
+    qmin, bad = low_quality_volumes(qmin_ok)
+    if not bad:
+        return
+    names: dict[str, int] = {}
+    for name, vols in tags.leaf_regions.items():
+        for v in vols:
+            if v in bad:
+                names[name] = names.get(name, 0) + bad[v]
+    where = ", ".join(f"{n} ({k})" for n, k in sorted(names.items()))
+    raise QualityError(
+        f"min_element_quality = {qmin_ok:g}: the mesh has {sum(bad.values())} tetrahedra below it "
+        f"(worst minSICN {qmin:.3g}) in {where}; slivers come from near-tangent CAD features "
+        f"(contacts, cuts by the box faces); hint: change the seed, a smaller interface_mesh_size "
+        f"or mesh_size, or set min_element_quality = 0 to accept the mesh",
+        qmin,
+    )
+
+
 def build_mesh(
     spec,
     comm=None,
@@ -196,6 +246,7 @@ def build_mesh(
             try:
                 builder = BUILDERS[spec.kind]
                 info_retries: list[str] = []
+                quality_tries: list[str] = []
                 for attempt, (alg2, alg3) in enumerate(RETRY_ALGORITHMS):
                     # a failed gmsh run leaves gmsh unusable: every attempt gets a fresh
                     # gmsh (finalised and initialised again when this function owns it)
@@ -208,15 +259,22 @@ def build_mesh(
                         apply_mesh_sizes(
                             spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
                         )
-                        gmsh_mod.option.setNumber("Mesh.Algorithm", alg2)
-                        gmsh_mod.option.setNumber("Mesh.Algorithm3D", alg3 or res.algorithm3d)
-                        gmsh_mod.option.setNumber("Mesh.Optimize", 1)
                         t1 = time.perf_counter()
-                        gmsh_mod.model.mesh.generate(3)
-                        if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
-                            raise RuntimeError("no tetrahedra generated")
-                        if spec.optimize_netgen:
-                            gmsh_mod.model.mesh.optimize("Netgen")
+                        _generate(gmsh_mod, spec, alg2, alg3 or res.algorithm3d)
+                        # slivers: the same CAD meshed with the remaining algorithms, then refused
+                        now = (alg2, alg3 or res.algorithm3d)
+                        for nxt in (*RETRY_ALGORITHMS[attempt + 1:], None):
+                            try:
+                                _check_quality(spec, res.tags)
+                                break
+                            except QualityError as qe:
+                                quality_tries.append(f"2D algorithm {now[0]}, 3D {now[1]}: worst minSICN {qe.qmin:.3g}")
+                                if nxt is None:
+                                    raise QualityError(f"{qe} (gmsh algorithms tried: {'; '.join(quality_tries)})",
+                                                       qe.qmin) from None
+                                now = (nxt[0], nxt[1] or res.algorithm3d)
+                                gmsh_mod.model.mesh.clear()
+                                _generate(gmsh_mod, spec, *now)
                         if order > 1:  # curved (isoparametric) elements on the OCC geometry
                             gmsh_mod.model.mesh.setOrder(order)
                             curved = _check_curved(gmsh_mod)
@@ -234,6 +292,8 @@ def build_mesh(
                 info["kind"] = spec.kind
                 if info_retries:
                     info["mesh_retries"] = info_retries
+                if quality_tries:
+                    info["mesh_quality_retries"] = quality_tries
                 info["leaf_regions"] = list(res.tags.leaf_regions)
                 info["leaf_interfaces"] = list(res.tags.leaf_interfaces)
                 info["mesh_size"] = spec.h()

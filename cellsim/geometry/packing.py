@@ -228,12 +228,48 @@ def _half_shifts(L) -> np.ndarray:
     return np.array([(0, 0, 0), (L[0], -L[1], 0), (L[0], 0, 0), (L[0], L[1], 0), (0, L[1], 0)], float)
 
 
+#: above this many spheres :func:`_pairs` searches a k-d tree instead of all pairs
+PAIRS_TREE_MIN = 64
+
+
 def _pairs(centres, radii, cutoff_extra, L):
     """Close pairs (i, j, s) with |c_i - c_j - s| < r_i + r_j + cutoff_extra, each once.
 
     s runs over the zero shift (pairs i < j) and half of the in-plane image shifts
-    (ordered pairs i != j; the other half gives the same pairs reversed).
+    (ordered pairs i != j; the other half gives the same pairs reversed). Ordered by
+    shift, then i, then j; the k-d tree search (many spheres, finite cutoff) returns the
+    same pairs in the same order as the all-pairs one, with the same arithmetic.
     """
+    if len(radii) > PAIRS_TREE_MIN and np.isfinite(cutoff_extra):
+        return _pairs_tree(centres, radii, cutoff_extra, L)
+    return _pairs_dense(centres, radii, cutoff_extra, L)
+
+
+def _pairs_tree(centres, radii, cutoff_extra, L):
+    from scipy.spatial import cKDTree
+
+    shifts = _half_shifts(L)
+    n = len(radii)
+    tree = cKDTree((centres[None, :, :] + shifts[:, None, :]).reshape(-1, 3))
+    reach = (radii + radii.max() + cutoff_extra) * (1 + 1e-9) + 1e-300
+    hits = tree.query_ball_point(centres, reach)
+    counts = np.fromiter((len(h) for h in hits), int, n)
+    I = np.repeat(np.arange(n), counts)
+    KJ = np.fromiter((x for h in hits for x in h), int, int(counts.sum()))
+    K, J = KJ // n, KJ % n
+    keep = np.where(K == 0, I < J, I != J)
+    I, J, K = I[keep], J[keep], K[keep]
+    lim2 = (radii[I] + radii[J] + cutoff_extra) ** 2
+    dx = centres[I, 0] - centres[J, 0]
+    dy = centres[I, 1] - centres[J, 1]
+    dz2 = (centres[I, 2] - centres[J, 2]) ** 2
+    close = (dz2 < lim2) & ((dx - shifts[K, 0]) ** 2 + (dy - shifts[K, 1]) ** 2 + dz2 < lim2)
+    I, J, K = I[close], J[close], K[close]
+    order = np.lexsort((J, I, K))
+    return I[order], J[order], shifts[K[order]]
+
+
+def _pairs_dense(centres, radii, cutoff_extra, L):
     Is, Js, Ss = [], [], []
     shifts = _half_shifts(L)
     lim2 = (radii[:, None] + radii[None, :] + cutoff_extra) ** 2

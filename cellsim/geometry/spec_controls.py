@@ -71,6 +71,15 @@ class MeshControls(StrictModel):
         "changed mesh; on electrodes it raised the minimum quality on some packings "
         "(0.0048 -> 0.0115) and lowered it on others (0.0090 -> 0.0083).",
     )
+    min_element_quality: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Smallest acceptable element quality of the (linear) mesh, gmsh's minSICN "
+        "(1 = regular tetrahedron, 0 = flat): a mesh with a worse tetrahedron (a sliver, which "
+        "spoils the conditioning and the local accuracy) is refused with an error naming the "
+        "regions where the slivers lie. 0 accepts any valid mesh.",
+    )
     max_elements: int = Field(
         3_000_000,
         gt=0,

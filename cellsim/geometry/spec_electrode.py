@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, fmt
+from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 from cellsim.schema import StrictModel
 
 #: largest gap-inflated random packing fraction accepted for electrodes
@@ -322,10 +322,27 @@ class Electrode(MeshControls):
         }
 
     def estimated_elements(self) -> int:
+        """Tetrahedra estimate: each region's volume at its size; a particle named in
+        ``region_mesh_size`` (``particle_i``) takes its own size (the smaller of it and
+        the particles' size, as gmsh's Min field) over its volume (its radius if given,
+        else the mean particle volume), the rest of the particles the particles' size."""
         hi = self.h_interface()
         sizes = {"particle": hi, "binder": hi, **self.region_mesh_size}
-        n = sum(TETS_PER_H3 * v / sizes.get(k, self.h()) ** 3 for k, v in self.region_volumes().items())
-        return int(n)
+        vols = self.region_volumes()
+        n = sum(TETS_PER_H3 * v * _inv_cube(sizes.get(k, self.h())) for k, v in vols.items() if k != "particle")
+        rest = vols["particle"]
+        each = rest / max(self.estimated_particles(), 1)
+        for name, size in self.region_mesh_size.items():
+            stem, _, num = name.rpartition("_")
+            if stem != "particle" or not num.isdigit():
+                continue
+            i = int(num)
+            v = 4 / 3 * math.pi * self.particles[i].radius ** 3 if i < len(self.particles) else each
+            v = min(v, rest)
+            rest -= v
+            n += TETS_PER_H3 * v * _inv_cube(min(size, sizes["particle"]))
+        n += TETS_PER_H3 * rest * _inv_cube(sizes["particle"])
+        return int(n) if math.isfinite(n) and n < 1e18 else 10**18
 
     def estimated_particles(self) -> int:
         if self.particles:

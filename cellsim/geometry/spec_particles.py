@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from cellsim.geometry.spec_controls import MeshControls, fmt
+from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,6 +270,18 @@ class SecondaryParticle(MeshControls):
 
     def region_volumes(self):
         return {"particle_0": 4 / 3 * math.pi * self.radius**3}
+
+    def estimated_elements(self) -> int:
+        """As for every kind, except that a grain named in ``region_mesh_size``
+        (``grain_i``) takes its own size over the mean grain volume V/N."""
+        n = super().estimated_elements()
+        sizes = self.region_sizes()
+        coarse = min([sizes[k] for k in ("particle", "particle_0") if k in sizes] + [self.h()])
+        vg = 4 / 3 * math.pi * self.radius**3 / self.n_grains
+        for name, size in self.region_mesh_size.items():
+            if name.startswith("grain_") and size < coarse:
+                n += TETS_PER_H3 * vg * (_inv_cube(size) - _inv_cube(coarse))
+        return int(n) if math.isfinite(n) and n < 1e18 else 10**18
 
     def _check_region_name(self, name):
         return name.startswith("grain_") and name[6:].isdigit() and int(name[6:]) < self.n_grains

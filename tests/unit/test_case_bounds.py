@@ -191,6 +191,11 @@ GEOMETRY_FIXED = [
                                  "region_mesh_size": {"particle": 1e-7}})),
     ("interface_mesh_size larger than the particle accepted",
      patched(PARTICLE, geometry={"interface_mesh_size": 1.0, "refinement_distance": 1e300})),
+    ("max_elements bypassed through region_mesh_size.grain_0 of a secondary particle",
+     patched(PARTICLE, geometry={"kind": "secondary_particle", "radius": 5e-6, "n_grains": 10, "mesh_size": None,
+                                 "max_elements": 100000, "region_mesh_size": {"grain_0": 1e-8}})),
+    ("max_elements bypassed through region_mesh_size.particle_0 of a half-cell",
+     patched(HALFCELL, geometry={"region_mesh_size": {"particle_0": 1e-8}})),
 ]
 
 
@@ -200,19 +205,3 @@ def test_geometry_bounds(tmp_path, raw):
     assert code == 2 and "geometry" in err, err
 
 
-# Geometry problems still open in cellsim/geometry/spec.py: `check` accepts these today;
-# the tests turn into passes when the geometry schema bounds them.
-GEOMETRY_OPEN = [
-    ("max_elements bypassed through region_mesh_size.grain_0 of a secondary particle",
-     patched(PARTICLE, geometry={"kind": "secondary_particle", "radius": 5e-6, "n_grains": 10, "mesh_size": None,
-                                 "max_elements": 100000, "region_mesh_size": {"grain_0": 1e-8}})),
-    ("max_elements bypassed through region_mesh_size.particle_0 of a half-cell",
-     patched(HALFCELL, geometry={"region_mesh_size": {"particle_0": 1e-8}})),
-]
-
-
-@pytest.mark.xfail(reason="geometry schema (cellsim/geometry/spec.py) does not bound this yet", strict=False)
-@pytest.mark.parametrize("raw", [r[1] for r in GEOMETRY_OPEN], ids=[r[0] for r in GEOMETRY_OPEN])
-def test_geometry_bounds_open(tmp_path, raw):
-    code, err = check(tmp_path, raw)
-    assert code == 2, err
