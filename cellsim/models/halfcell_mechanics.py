@@ -185,21 +185,6 @@ class SkeletonMixin:
         w = scale * self.R_ref / E_s
         return terms, ["u", "sigma_h", "u_b"], {"u": w, "sigma_h": scale / E_s, "u_b": w}
 
-    def skeleton_fieldsplit(self) -> None:
-        """Iterative solver: the displacement split (u, u_b) by a direct solve (MUMPS).
-
-        GAMG on it (configure_fieldsplit's default for 'u') broke GMRES down on the 2D lattice
-        (KSP DIVERGED_BREAKDOWN in the first step): the penalty supports and ties make the
-        block stiff, and the rigid-body near-nullspace would need MatSetNearNullSpace on the
-        sub-matrix inside cellsim/solver.py. The sub-solver reads these options at its first
-        set-up (the first solve)."""
-        from petsc4py import PETSc
-
-        prefix = self.snes.getKSP().getOptionsPrefix() or ""
-        opts = PETSc.Options()
-        opts[prefix + "fieldsplit_u_pc_type"] = "lu"
-        opts[prefix + "fieldsplit_u_pc_factor_mat_solver_type"] = "mumps"
-
     # ------------------------------------------------------------------ state and history
     def _state_keys(self):
         return [("cohesive" if c is self.cohesive else f"cohesive_{c.name}", c) for c in self.cohesives]
