@@ -119,7 +119,7 @@ ParticleDiscretisationSpec = with_defaults(DiscretisationSpec, "ParticleDiscreti
                                            quadrature_degree=6)
 
 #: geometry kinds with several touching solid regions (mechanics.interface = 'cohesive')
-COHESIVE_KINDS = ("core_shell",)
+COHESIVE_KINDS = ("core_shell", "secondary_particle")
 
 #: default time.t_end of a [control] case [s]
 CONTROL_T_END = 3600.0
@@ -254,6 +254,10 @@ class ParticleCase(StrictModel):
                             f"needs two solid regions; allowed kinds: {list(COHESIVE_KINDS)} (or interface = 'bonded')")
         if not self.physics.mechanics:
             problems.append("mechanics.interface = 'cohesive' needs physics.mechanics = true")
+        if kind == "secondary_particle" and self.physics.mechanics and self.physics.stress_in_overpotential:
+            problems.append("physics.stress_in_overpotential = true with mechanics.interface = 'cohesive' and "
+                            "geometry kind 'secondary_particle': not available (every grain block meets the surface); "
+                            "allowed: false")
         if self.discretisation.displacement_degree != 1:
             problems.append(f"discretisation.displacement_degree = {self.discretisation.displacement_degree} with "
                             "mechanics.interface = 'cohesive': allowed: 1 (the cohesive law is integrated at one point "
@@ -267,6 +271,9 @@ class ParticleCase(StrictModel):
         if self.coating_material is not None and kind != "core_shell":
             problems.append(f"coating_material is only used with geometry kind 'core_shell', not '{kind}'")
         problems += self._check_pores(kind)
+        if self.material.lattice_strain is not None and kind != "secondary_particle":
+            problems.append(f"material.lattice_strain = '{self.material.lattice_strain}' with geometry kind '{kind}': "
+                            "a per-grain lattice strain needs grains; allowed kind: 'secondary_particle'")
         problems += self._check_interface(kind)
         if (self.control is None) == (self.protocol is None):
             problems.append("control: give exactly one of [control] (one step for the whole run) and [protocol] "

@@ -37,6 +37,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
+from .particle_grains import grain_names, grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 
 dolfinx = require_dolfinx()
@@ -74,6 +75,8 @@ def _region_materials(case, tm):
     if case.geometry.kind == "core_shell":
         coat = (case.coating_material or case.material).resolve()
         return [(tm.regions["core"], core), (tm.regions["coating"], coat)], coat
+    if case.geometry.kind == "secondary_particle":
+        return [(tm.regions[g], core) for g in grain_names(tm)], core
     return [(tm.regions["particle"], core)], core
 
 
@@ -99,6 +102,10 @@ class ParticleModel(SplitMechanicsMixin, Model):
         self.flux_mode = "flux" in modes
         self.regions, self.surface_mat = _region_materials(case, tm)
         core = self.core = self.regions[0][1]
+        self.grains = case.geometry.kind == "secondary_particle"
+        self.lattice = case.material.lattice_strain if self.grains else None
+        self.R_grain = (rotation_field(msh, tm.cell_tags, [t for t, _ in self.regions], grain_rotations(tm))
+                        if self.grains else None)
 
         # exact for affine cells: mass 2 p_c, elasticity 2 (p_u - 1) + p_c
         qdeg = max(2 * disc.concentration_degree, 2 * (disc.displacement_degree - 1) + disc.concentration_degree)
@@ -135,7 +142,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         weights = {"c_s": 1.0 / (cs * D_ref * L)}
         self.elasticity = None
         if self.split:
-            names = ["core", "coating"] if case.geometry.kind == "core_shell" else ["particle"]
+            names = (["core", "coating"] if case.geometry.kind == "core_shell" else
+                     grain_names(tm) if self.grains else ["particle"])
             sp_terms, sp_order, sp_w = self.split_mechanics_terms(
                 dx, [(n, tags, mat) for n, (tags, mat) in zip(names, self.regions)], disc,
                 phys.stress_assisted_diffusion)
@@ -145,7 +153,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
             order += sp_order
             weights.update(sp_w)
         elif self.mech:
-            el = Elasticity([(dx(tuple(tags)), m.youngs_modulus, m.poisson_ratio, m.partial_molar_volume, m.c_ref)
+            el = Elasticity([(dx(tuple(tags)), m.youngs_modulus, m.poisson_ratio, self.piece_omega(m), m.c_ref)
                              for tags, m in self.regions], c="c_s", spring=(self.dx_all, RBM_SPRING * Es / L**2))
             el.declared = [Unknown("u", fem.functionspace(msh, ("Lagrange", disc.displacement_degree, (gdim,))),
                                    scale=L, role="displacement"),
@@ -202,6 +210,13 @@ class ParticleModel(SplitMechanicsMixin, Model):
     @property
     def charge(self) -> float:
         return self.scalars["charge"]
+
+    def piece_omega(self, mat):
+        """The chemical-strain argument of a region's elasticity piece: the material's Omega, or
+        the grain's anisotropic lattice strain (``[material] lattice_strain``, secondary particle)."""
+        if self.lattice is None:
+            return mat.partial_molar_volume
+        return lattice_eigenstrain(self.lattice, self.R_grain, mat.c_max)
 
     def _surface_stress(self):
         """Stress on the reactive surface (outer material)."""
@@ -293,8 +308,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
         """Start the initial solve from the stress-free swelling of the uniform initial
         concentration, u = Omega/3 (c - c_ref) (x - x_c): otherwise a large chemical strain
         gives a stress whose term Omega sigma_h / F in the overpotential overflows exp()."""
-        mat = self.core
-        eps = mat.partial_molar_volume / 3.0 * (self.c_init - mat.c_ref)
+        eps = isotropic_start_strain(self.case, self.core, self.x_init)
         xc = self.mesh.geometry.x[:, : self.mesh.geometry.dim]
         lo = np.array(xc.min(axis=0) if xc.size else np.full(xc.shape[1], np.inf))
         hi = np.array(xc.max(axis=0) if xc.size else np.full(xc.shape[1], -np.inf))
@@ -391,7 +405,9 @@ class ParticleModel(SplitMechanicsMixin, Model):
             self._setup_block_fields()
             n = ufl.FacetNormal(msh)
             ssurf = self._surface_stress()
-            self._f_hoop = fem.form((ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
+            # grains: every block meets the surface, the last block's stress is not the surface's
+            self._f_hoop = None if self.grains else fem.form(
+                (ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
         elif self.mech:
             deg = max(self.case.discretisation.displacement_degree - 1, 0)
             Q = fem.functionspace(msh, ("DG", deg))
@@ -411,8 +427,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
 
     def _cellwise_stress(self):
         """Stress as one UFL expression valid in every region (material coefficients per cell)."""
-        if len(self.regions) == 1:
-            return self._surface_stress()
+        if len(self.regions) == 1 or self.lattice is not None:
+            return self._surface_stress()  # one material: the last piece's expression holds everywhere
         Q0 = fem.functionspace(self.mesh, ("DG", 0))
         coeffs = {k: fem.Function(Q0) for k in ("E", "nu", "om", "cref")}
         for tags, mat in self.regions:
@@ -491,7 +507,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
             d["max von Mises stress [Pa]"] = comm.allreduce(vm.max(initial=-np.inf), op=MPI.MAX)
             d["max hydrostatic stress [Pa]"] = comm.allreduce(sh.max(initial=-np.inf), op=MPI.MAX)
             d["min hydrostatic stress [Pa]"] = comm.allreduce(sh.min(initial=np.inf), op=MPI.MIN)
-            d["surface hoop stress [Pa]"] = self._assemble(self._f_hoop) / self.area
+            d["surface hoop stress [Pa]"] = (self._assemble(self._f_hoop) / self.area if self._f_hoop is not None
+                                             else float("nan"))
         if self.split:
             d.update(self.interface_diagnostics())
         return d
