@@ -247,13 +247,24 @@ class ParticleCase(StrictModel):
     def _check_interface(self, kind) -> list[str]:
         """A cohesive interface needs solid regions that touch, mechanics, and P1 displacement."""
         if self.mechanics.interface != "cohesive":
-            return []
+            return (["mechanics.crack_reaction = true needs mechanics.interface = 'cohesive' (got 'bonded')"]
+                    if self.mechanics.crack_reaction else [])
+        if self.mechanics.crack_reaction:
+            keys = ([("control.mode", self.control)] if self.control is not None else []) + [
+                (f"protocol.steps.{i}.mode", st) for i, st in enumerate(self.protocol.steps if self.protocol else [])]
+            if any(st.mode == "flux" for _, st in keys):
+                return [f"{next(k for k, st in keys if st.mode == 'flux')} = 'flux' with mechanics.crack_reaction = "
+                        "true: the cracks react by Butler-Volmer; allowed: galvanostatic or potentiostatic control, "
+                        "cc / cv / rest steps"]
         problems = []
         if kind not in COHESIVE_KINDS:
             problems.append(f"mechanics.interface = 'cohesive' with geometry kind '{kind}': a cohesive interface "
                             f"needs two solid regions; allowed kinds: {list(COHESIVE_KINDS)} (or interface = 'bonded')")
         if not self.physics.mechanics:
             problems.append("mechanics.interface = 'cohesive' needs physics.mechanics = true")
+        if self.mechanics.crack_reaction and kind != "secondary_particle":
+            problems.append(f"mechanics.crack_reaction = true with geometry kind '{kind}': cracks are grain "
+                            "boundaries; allowed kind: 'secondary_particle'")
         if kind == "secondary_particle" and self.physics.mechanics and self.physics.stress_in_overpotential:
             problems.append("physics.stress_in_overpotential = true with mechanics.interface = 'cohesive' and "
                             "geometry kind 'secondary_particle': not available (every grain block meets the surface); "

@@ -29,7 +29,6 @@ import numpy as np
 from ..dolfinx_env import require_dolfinx
 from ..materials.base import FARADAY, arrhenius
 from ..physics import kinetics, mechanics
-from ..physics.circuit import ParticlePotential
 from ..physics.kinetics import ButlerVolmer
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.solid_diffusion import SolidDiffusion
@@ -37,7 +36,8 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
-from .particle_grains import grain_names, grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field
+from .particle_grains import (GrainParticlePotential, crack_reactions, cracked_area, grain_names, grain_rotations,
+                              isotropic_start_strain, lattice_eigenstrain, rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 
 dolfinx = require_dolfinx()
@@ -59,6 +59,9 @@ MECHANICS_COLUMNS = [
 ]
 
 
+#: ``[mechanics] crack_reaction``: outer surface + 2 d A of the cracked grain boundaries, their current
+CRACK_COLUMNS = ["reactive area [m2]", "crack current [A]"]
+
 #: largest lithium-balance error of one step, relative to the lithium it moves
 STEP_BALANCE_TOL = 1e-6
 
@@ -66,7 +69,7 @@ STEP_BALANCE_TOL = 1e-6
 def diagnostic_columns(case) -> list[str]:
     split = case.physics.mechanics and case.mechanics.interface == "cohesive"
     return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else []) + (
-        INTERFACE_COLUMNS if split else [])
+        INTERFACE_COLUMNS if split else []) + (CRACK_COLUMNS if split and case.mechanics.crack_reaction else [])
 
 
 def _region_materials(case, tm):
@@ -87,6 +90,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
     #: solid regions on their own displacement blocks (``[mechanics] interface = 'cohesive'``);
     #: set per case in __init__ (a subclass with its own __init__ keeps this default)
     split = False
+    #: reacting cracked grain boundaries (``[mechanics] crack_reaction``)
+    cracks: list = []
     #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
     iterative_available = False
 
@@ -171,9 +176,12 @@ class ParticleModel(SplitMechanicsMixin, Model):
                                      bath_ce=phys.electrolyte_concentration, sigma_h=surface_sigma_h if sio else None,
                                      flux=self.j_app if self.flux_mode else None, solid_charge_row=False)
         terms.append(self.kinetics)
+        self.cracks = (crack_reactions(self, self.surface_mat, phys.electrolyte_concentration)
+                       if self.split and case.mechanics.crack_reaction else [])
+        terms += self.cracks
         if not self.flux_mode:
-            ctrl = ParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
-                                     self.cv, self.I_ref)
+            ctrl = GrainParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
+                                          self.cv, self.I_ref, cracks=self.cracks)
             ctrl.declared = [Unknown("phi", fem.functionspace(msh, basix.ufl.real_element(msh.basix_cell(),
                                                                                             dtype=np.float64)),
                                      role="potential")]
@@ -391,7 +399,9 @@ class ParticleModel(SplitMechanicsMixin, Model):
         em = {"entity_maps": self.entity_maps} if self.entity_maps else {}
         self._f_lithium = fem.form(c * self.dx_all)
         self._f_csurf = fem.form(c * self.ds_s)
-        self._f_current = fem.form(FARADAY * self.j * self.ds_s)
+        self._f_current = fem.form(FARADAY * self.j * self.ds_s + sum(FARADAY * k.j * k.measure
+                                                                      for k in self.cracks), **em)
+        self._f_crack = fem.form(sum(FARADAY * k.j * k.measure for k in self.cracks), **em) if self.cracks else None
         self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
                           if not isinstance(self.sigma_h_surface, float) else None)
         self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
@@ -511,4 +521,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
                                              else float("nan"))
         if self.split:
             d.update(self.interface_diagnostics())
+        if self.cracks:
+            d["reactive area [m2]"] = self.area + cracked_area(self)
+            d["crack current [A]"] = self._assemble(self._f_crack)
         return d

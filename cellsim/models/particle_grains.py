@@ -96,3 +96,58 @@ def isotropic_start_strain(case, mat, x0: float) -> float:
 
 __all__ = ["grain_names", "grain_rotations", "rotation_field", "submesh_field", "lattice_eigenstrain",
            "isotropic_start_strain", "fill_dg0"]
+
+
+# ------------------------------------------------------------------ cracked grain boundaries react
+from ..materials.base import FARADAY  # noqa: E402
+from ..physics.circuit import ParticlePotential  # noqa: E402
+from ..physics.cohesive_term import DebondedReaction  # noqa: E402
+
+
+class CrackReaction(DebondedReaction):
+    r"""Butler–Volmer on a cracked grain boundary (``[mechanics] crack_reaction = true``): both
+    crack faces are active material, so the reactive area of a facet of area A and committed
+    damage d is 2 d A, at the rate j of the outer surface's law with the crack electrolyte at
+    the bath state (c_e of the bath, phi_e = 0: an assumption, the crack's own electrolyte is
+    not resolved). The concentration is continuous across the grain boundary, so both faces
+    see c("+"): row of c_s: - 2 d j v("+") dS (mol s-1)."""
+
+    def build(self, m):
+        if getattr(self, "j", None) is not None:
+            return
+        super().build(m)
+        self.j = 2.0 * self.j
+
+
+class GrainParticlePotential(ParticlePotential):
+    """The particle's current balance with the crack currents added: sum_k F j_k dS_k joins
+    F j ds of the outer surface (galvanostatic rows; the potentiostatic row is unchanged)."""
+
+    def __init__(self, *args, cracks=()):
+        super().__init__(*args)
+        self.cracks = list(cracks)
+
+    def residual(self, m):
+        out = super().residual(m)
+        q = m.v["phi"]
+        for k in self.cracks:
+            k.build(m)
+            out["phi"] = out["phi"] + (1 - self.cv) * FARADAY * k.j * q("+") * k.measure
+        return out
+
+
+def crack_reactions(model, material, bath_ce) -> list:
+    """One :class:`CrackReaction` per cohesive grain boundary pair (phi the particle potential)."""
+    return [CrackReaction(material, coh.reaction_measure, coh, c_s="c_s", phi_s="phi", bath_ce=bath_ce,
+                          solid_charge_row=False) for coh in model.cohesives]
+
+
+def cracked_area(model) -> float:
+    """sum over grain-boundary facets of 2 d A (both faces; committed damage; collective)."""
+    from mpi4py import MPI
+
+    a = 0.0
+    for coh in model.cohesives:
+        it = coh.itf
+        a += 2.0 * float(np.dot(it.area, it.d.x.array[: it._nown]))
+    return model.comm.allreduce(a, op=MPI.SUM)

@@ -260,6 +260,7 @@ class SplitMechanicsMixin:
             bi, bj = blocks[colour[i]], blocks[colour[j]]
             name = self._interface_name(region_list[i][0], region_list[j][0])
             coh = Cohesive(bi.u, bj.u, f, cells[i], params, dS, tag, name=name, damage_update=ms.damage_update)
+            coh.reaction_measure = dS(tag)  # the cracked grain boundary's reaction (crack_reaction)
             self.cohesives.append(coh)
             terms.append(coh)
         # the reactive surface's stress: the last piece of the surface region's block
