@@ -136,7 +136,17 @@ def test_grain_input_errors_name_key_value_and_allowed():
              "material": {"name": "nmc811_chen2020", "lattice_strain": "nmc811_kondrakov2017"}},
             r"material\.lattice_strain = 'nmc811_kondrakov2017' with geometry kind 'sphere'.*secondary_particle"),
            ({"geometry": GEOM, "mechanics": {"interface": "cohesive"}},
-            r"stress_in_overpotential = true.*allowed: false")]
+            r"stress_in_overpotential = true.*allowed: false"),
+           ({"geometry": GEOM, "mechanics": {"crack_reaction": True}},
+            r"crack_reaction = true needs mechanics\.interface = 'cohesive' \(got 'bonded'\)"),
+           ({"geometry": GEOM, "physics": {"stress_in_overpotential": False},
+             "mechanics": {"interface": "cohesive", "crack_reaction": True}},
+            r"control\.mode = 'flux' with mechanics\.crack_reaction = true.*allowed: galvanostatic"),
+           ({"geometry": {"kind": "core_shell", "core_radius": 3e-6, "coating_thickness": 1e-6},
+             "physics": {"stress_in_overpotential": False}, "mechanics": {"interface": "cohesive",
+                                                                           "crack_reaction": True},
+             "control": {"mode": "galvanostatic", "c_rate": 1.0}},
+            r"crack_reaction = true with geometry kind 'core_shell'.*allowed kind: 'secondary_particle'")]
     for over, words in bad:
         with pytest.raises((CaseError, ValueError), match=words):
             case_from_dict({**base, **over})
