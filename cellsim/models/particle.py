@@ -92,6 +92,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
     split = False
     #: reacting cracked grain boundaries (``[mechanics] crack_reaction``)
     cracks: list = []
+    #: secondary particle: grains as regions, their rotations, the lattice-strain table (or None)
+    grains, lattice, R_grain = False, None, None
     #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
     iterative_available = False
 
