@@ -182,3 +182,24 @@ def test_parallel_equals_serial_cohesive_grains_crack():
             assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-14, nan_ok=True), k
     assert rs[-1]["damaged area fraction [-]"] > 0.0
     assert abs(rs[-1]["lithium balance error [mol]"]) < 1e-9 * abs(rs[-1]["charge passed [C]"]) / 96485.0 + 1e-25
+
+
+def test_twenty_grains_colour_into_a_handful_of_blocks():
+    """The 20-grain secondary particle of cases/mesh_secondary_particle.toml (coarse mesh):
+    the grain graph from shared facets equals an independent pair count, the greedy colouring
+    separates every touching pair with at most max degree + 1 colours, and a handful (<= 8)."""
+    from cellsim.models.particle_mechanics import colour_regions
+
+    case = grain_case()
+    geom = case.geometry.model_copy(update={"radius": 5e-6, "n_grains": 20, "seed": 3, "mesh_size": 1.2e-6})
+    tm = build_mesh(geom, MPI.COMM_WORLD)
+    comm = tm.mesh.comm
+    cells = [itf.region_cells(tm.cell_tags, tm.regions[f"grain_{i}"]) for i in range(20)]
+    pairs = touching_pairs(tm.mesh, cells)
+    expect = [(i, j) for i in range(20) for j in range(i + 1, 20)
+              if comm.allreduce(len(itf.interface_facets(tm.mesh, cells[i], cells[j])), op=MPI.SUM)]
+    assert pairs == expect and len(pairs) >= 19  # connected: at least a tree
+    col = colour_regions(20, pairs)
+    deg = max(sum(1 for p in pairs if k in p) for k in range(20))
+    assert all(col[i] != col[j] for i, j in pairs)
+    assert len(set(col)) <= min(deg + 1, 8)
