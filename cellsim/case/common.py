@@ -104,6 +104,10 @@ class MaterialSpec(StrictModel):
         None, gt=-1e-3, lt=1e-3, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - "
         "c_ref)), |Omega| < 1e-3 (real materials: |Omega| < 2e-5)."
     )
+    lattice_strain: Optional[Literal["nmc811_kondrakov2017"]] = Field(
+        None, description="Anisotropic lattice (chemical) strain table per grain of a secondary particle, "
+        "eps_ch = R diag(eps_a(x), eps_a(x), eps_c(x)) R^T (cellsim.materials.lattice); allowed: "
+        "'nmc811_kondrakov2017'; default: the isotropic Omega/3 (c - c_ref).")
     exchange_current_activation_energy: Optional[float] = Field(
         None, ge=0, le=2e5, description="Arrhenius activation energy of the exchange current E_r [J mol-1], "
         "i0(T) = i0(298.15 K) exp(E_r/R (1/298.15 - 1/T)); in [0, 2e5].")

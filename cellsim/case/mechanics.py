@@ -188,6 +188,11 @@ def _particle_fields() -> dict:
                 "displacement and sigma_h block, tied by the bilinear mixed-mode cohesive law with damage; needs "
                 "discretisation.displacement_degree = 1).")
         out[key] = (info.annotation, info)
+    out["crack_reaction"] = (bool, Field(
+        False, description="Cracked grain boundaries of a secondary particle (interface = 'cohesive') fill with "
+        "the bath's electrolyte and react: Butler-Volmer on both crack faces, on the area fraction d (committed "
+        "damage) of each grain-boundary facet, with the crack electrolyte at the bath state (c_e of the bath, "
+        "phi_e = 0); needs Butler-Volmer control (not 'flux')."))
     return out
 
 

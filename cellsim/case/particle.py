@@ -119,7 +119,7 @@ ParticleDiscretisationSpec = with_defaults(DiscretisationSpec, "ParticleDiscreti
                                            quadrature_degree=6)
 
 #: geometry kinds with several touching solid regions (mechanics.interface = 'cohesive')
-COHESIVE_KINDS = ("core_shell",)
+COHESIVE_KINDS = ("core_shell", "secondary_particle")
 
 #: default time.t_end of a [control] case [s]
 CONTROL_T_END = 3600.0
@@ -247,13 +247,28 @@ class ParticleCase(StrictModel):
     def _check_interface(self, kind) -> list[str]:
         """A cohesive interface needs solid regions that touch, mechanics, and P1 displacement."""
         if self.mechanics.interface != "cohesive":
-            return []
+            return (["mechanics.crack_reaction = true needs mechanics.interface = 'cohesive' (got 'bonded')"]
+                    if self.mechanics.crack_reaction else [])
+        if self.mechanics.crack_reaction:
+            keys = ([("control.mode", self.control)] if self.control is not None else []) + [
+                (f"protocol.steps.{i}.mode", st) for i, st in enumerate(self.protocol.steps if self.protocol else [])]
+            if any(st.mode == "flux" for _, st in keys):
+                return [f"{next(k for k, st in keys if st.mode == 'flux')} = 'flux' with mechanics.crack_reaction = "
+                        "true: the cracks react by Butler-Volmer; allowed: galvanostatic or potentiostatic control, "
+                        "cc / cv / rest steps"]
         problems = []
         if kind not in COHESIVE_KINDS:
             problems.append(f"mechanics.interface = 'cohesive' with geometry kind '{kind}': a cohesive interface "
                             f"needs two solid regions; allowed kinds: {list(COHESIVE_KINDS)} (or interface = 'bonded')")
         if not self.physics.mechanics:
             problems.append("mechanics.interface = 'cohesive' needs physics.mechanics = true")
+        if self.mechanics.crack_reaction and kind != "secondary_particle":
+            problems.append(f"mechanics.crack_reaction = true with geometry kind '{kind}': cracks are grain "
+                            "boundaries; allowed kind: 'secondary_particle'")
+        if kind == "secondary_particle" and self.physics.mechanics and self.physics.stress_in_overpotential:
+            problems.append("physics.stress_in_overpotential = true with mechanics.interface = 'cohesive' and "
+                            "geometry kind 'secondary_particle': not available (every grain block meets the surface); "
+                            "allowed: false")
         if self.discretisation.displacement_degree != 1:
             problems.append(f"discretisation.displacement_degree = {self.discretisation.displacement_degree} with "
                             "mechanics.interface = 'cohesive': allowed: 1 (the cohesive law is integrated at one point "
@@ -267,6 +282,9 @@ class ParticleCase(StrictModel):
         if self.coating_material is not None and kind != "core_shell":
             problems.append(f"coating_material is only used with geometry kind 'core_shell', not '{kind}'")
         problems += self._check_pores(kind)
+        if self.material.lattice_strain is not None and kind != "secondary_particle":
+            problems.append(f"material.lattice_strain = '{self.material.lattice_strain}' with geometry kind '{kind}': "
+                            "a per-grain lattice strain needs grains; allowed kind: 'secondary_particle'")
         problems += self._check_interface(kind)
         if (self.control is None) == (self.protocol is None):
             problems.append("control: give exactly one of [control] (one step for the whole run) and [protocol] "

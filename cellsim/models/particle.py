@@ -29,7 +29,6 @@ import numpy as np
 from ..dolfinx_env import require_dolfinx
 from ..materials.base import FARADAY, arrhenius
 from ..physics import kinetics, mechanics
-from ..physics.circuit import ParticlePotential
 from ..physics.kinetics import ButlerVolmer
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.solid_diffusion import SolidDiffusion
@@ -37,6 +36,8 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
+from .particle_grains import (GrainParticlePotential, crack_reactions, cracked_area, grain_names, grain_rotations,
+                              isotropic_start_strain, lattice_eigenstrain, rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 
 dolfinx = require_dolfinx()
@@ -58,6 +59,9 @@ MECHANICS_COLUMNS = [
 ]
 
 
+#: ``[mechanics] crack_reaction``: outer surface + 2 d A of the cracked grain boundaries, their current
+CRACK_COLUMNS = ["reactive area [m2]", "crack current [A]"]
+
 #: largest lithium-balance error of one step, relative to the lithium it moves
 STEP_BALANCE_TOL = 1e-6
 
@@ -65,7 +69,7 @@ STEP_BALANCE_TOL = 1e-6
 def diagnostic_columns(case) -> list[str]:
     split = case.physics.mechanics and case.mechanics.interface == "cohesive"
     return DIAGNOSTIC_COLUMNS + (MECHANICS_COLUMNS if case.physics.mechanics else []) + (
-        INTERFACE_COLUMNS if split else [])
+        INTERFACE_COLUMNS if split else []) + (CRACK_COLUMNS if split and case.mechanics.crack_reaction else [])
 
 
 def _region_materials(case, tm):
@@ -74,6 +78,8 @@ def _region_materials(case, tm):
     if case.geometry.kind == "core_shell":
         coat = (case.coating_material or case.material).resolve()
         return [(tm.regions["core"], core), (tm.regions["coating"], coat)], coat
+    if case.geometry.kind == "secondary_particle":
+        return [(tm.regions[g], core) for g in grain_names(tm)], core
     return [(tm.regions["particle"], core)], core
 
 
@@ -84,6 +90,10 @@ class ParticleModel(SplitMechanicsMixin, Model):
     #: solid regions on their own displacement blocks (``[mechanics] interface = 'cohesive'``);
     #: set per case in __init__ (a subclass with its own __init__ keeps this default)
     split = False
+    #: reacting cracked grain boundaries (``[mechanics] crack_reaction``)
+    cracks: list = []
+    #: secondary particle: grains as regions, their rotations, the lattice-strain table (or None)
+    grains, lattice, R_grain = False, None, None
     #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
     iterative_available = False
 
@@ -99,6 +109,10 @@ class ParticleModel(SplitMechanicsMixin, Model):
         self.flux_mode = "flux" in modes
         self.regions, self.surface_mat = _region_materials(case, tm)
         core = self.core = self.regions[0][1]
+        self.grains = case.geometry.kind == "secondary_particle"
+        self.lattice = case.material.lattice_strain if self.grains else None
+        self.R_grain = (rotation_field(msh, tm.cell_tags, [t for t, _ in self.regions], grain_rotations(tm))
+                        if self.grains else None)
 
         # exact for affine cells: mass 2 p_c, elasticity 2 (p_u - 1) + p_c
         qdeg = max(2 * disc.concentration_degree, 2 * (disc.displacement_degree - 1) + disc.concentration_degree)
@@ -135,7 +149,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         weights = {"c_s": 1.0 / (cs * D_ref * L)}
         self.elasticity = None
         if self.split:
-            names = ["core", "coating"] if case.geometry.kind == "core_shell" else ["particle"]
+            names = (["core", "coating"] if case.geometry.kind == "core_shell" else
+                     grain_names(tm) if self.grains else ["particle"])
             sp_terms, sp_order, sp_w = self.split_mechanics_terms(
                 dx, [(n, tags, mat) for n, (tags, mat) in zip(names, self.regions)], disc,
                 phys.stress_assisted_diffusion)
@@ -145,7 +160,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
             order += sp_order
             weights.update(sp_w)
         elif self.mech:
-            el = Elasticity([(dx(tuple(tags)), m.youngs_modulus, m.poisson_ratio, m.partial_molar_volume, m.c_ref)
+            el = Elasticity([(dx(tuple(tags)), m.youngs_modulus, m.poisson_ratio, self.piece_omega(m), m.c_ref)
                              for tags, m in self.regions], c="c_s", spring=(self.dx_all, RBM_SPRING * Es / L**2))
             el.declared = [Unknown("u", fem.functionspace(msh, ("Lagrange", disc.displacement_degree, (gdim,))),
                                    scale=L, role="displacement"),
@@ -163,9 +178,12 @@ class ParticleModel(SplitMechanicsMixin, Model):
                                      bath_ce=phys.electrolyte_concentration, sigma_h=surface_sigma_h if sio else None,
                                      flux=self.j_app if self.flux_mode else None, solid_charge_row=False)
         terms.append(self.kinetics)
+        self.cracks = (crack_reactions(self, self.surface_mat, phys.electrolyte_concentration)
+                       if self.split and case.mechanics.crack_reaction else [])
+        terms += self.cracks
         if not self.flux_mode:
-            ctrl = ParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
-                                     self.cv, self.I_ref)
+            ctrl = GrainParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
+                                          self.cv, self.I_ref, cracks=self.cracks)
             ctrl.declared = [Unknown("phi", fem.functionspace(msh, basix.ufl.real_element(msh.basix_cell(),
                                                                                             dtype=np.float64)),
                                      role="potential")]
@@ -202,6 +220,13 @@ class ParticleModel(SplitMechanicsMixin, Model):
     @property
     def charge(self) -> float:
         return self.scalars["charge"]
+
+    def piece_omega(self, mat):
+        """The chemical-strain argument of a region's elasticity piece: the material's Omega, or
+        the grain's anisotropic lattice strain (``[material] lattice_strain``, secondary particle)."""
+        if self.lattice is None:
+            return mat.partial_molar_volume
+        return lattice_eigenstrain(self.lattice, self.R_grain, mat.c_max)
 
     def _surface_stress(self):
         """Stress on the reactive surface (outer material)."""
@@ -293,8 +318,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
         """Start the initial solve from the stress-free swelling of the uniform initial
         concentration, u = Omega/3 (c - c_ref) (x - x_c): otherwise a large chemical strain
         gives a stress whose term Omega sigma_h / F in the overpotential overflows exp()."""
-        mat = self.core
-        eps = mat.partial_molar_volume / 3.0 * (self.c_init - mat.c_ref)
+        eps = isotropic_start_strain(self.case, self.core, self.x_init)
         xc = self.mesh.geometry.x[:, : self.mesh.geometry.dim]
         lo = np.array(xc.min(axis=0) if xc.size else np.full(xc.shape[1], np.inf))
         hi = np.array(xc.max(axis=0) if xc.size else np.full(xc.shape[1], -np.inf))
@@ -377,7 +401,9 @@ class ParticleModel(SplitMechanicsMixin, Model):
         em = {"entity_maps": self.entity_maps} if self.entity_maps else {}
         self._f_lithium = fem.form(c * self.dx_all)
         self._f_csurf = fem.form(c * self.ds_s)
-        self._f_current = fem.form(FARADAY * self.j * self.ds_s)
+        self._f_current = fem.form(FARADAY * self.j * self.ds_s + sum(FARADAY * k.j * k.measure
+                                                                      for k in self.cracks), **em)
+        self._f_crack = fem.form(sum(FARADAY * k.j * k.measure for k in self.cracks), **em) if self.cracks else None
         self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
                           if not isinstance(self.sigma_h_surface, float) else None)
         self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
@@ -391,7 +417,9 @@ class ParticleModel(SplitMechanicsMixin, Model):
             self._setup_block_fields()
             n = ufl.FacetNormal(msh)
             ssurf = self._surface_stress()
-            self._f_hoop = fem.form((ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
+            # grains: every block meets the surface, the last block's stress is not the surface's
+            self._f_hoop = None if self.grains else fem.form(
+                (ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
         elif self.mech:
             deg = max(self.case.discretisation.displacement_degree - 1, 0)
             Q = fem.functionspace(msh, ("DG", deg))
@@ -411,8 +439,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
 
     def _cellwise_stress(self):
         """Stress as one UFL expression valid in every region (material coefficients per cell)."""
-        if len(self.regions) == 1:
-            return self._surface_stress()
+        if len(self.regions) == 1 or self.lattice is not None:
+            return self._surface_stress()  # one material: the last piece's expression holds everywhere
         Q0 = fem.functionspace(self.mesh, ("DG", 0))
         coeffs = {k: fem.Function(Q0) for k in ("E", "nu", "om", "cref")}
         for tags, mat in self.regions:
@@ -491,7 +519,11 @@ class ParticleModel(SplitMechanicsMixin, Model):
             d["max von Mises stress [Pa]"] = comm.allreduce(vm.max(initial=-np.inf), op=MPI.MAX)
             d["max hydrostatic stress [Pa]"] = comm.allreduce(sh.max(initial=-np.inf), op=MPI.MAX)
             d["min hydrostatic stress [Pa]"] = comm.allreduce(sh.min(initial=np.inf), op=MPI.MIN)
-            d["surface hoop stress [Pa]"] = self._assemble(self._f_hoop) / self.area
+            d["surface hoop stress [Pa]"] = (self._assemble(self._f_hoop) / self.area if self._f_hoop is not None
+                                             else float("nan"))
         if self.split:
             d.update(self.interface_diagnostics())
+        if self.cracks:
+            d["reactive area [m2]"] = self.area + cracked_area(self)
+            d["crack current [A]"] = self._assemble(self._f_crack)
         return d
