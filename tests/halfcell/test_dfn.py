@@ -344,3 +344,24 @@ def test_overlay_picture_of_both_curves(tmp_path):
 
     with Image.open(png) as im:
         assert im.size[0] > 800 and im.size[1] > 300
+
+
+@pytest.mark.mpi
+def test_graphite_column_twin_within_2mv_at_c2(column):
+    """A graphite working electrode (the column with graphite_chen2020, lithiated at C/2 from
+    x = 0.1 to SOC 0.9): the twin agrees with the resolved run within 2 mV RMS."""
+    case = HalfCellCase.model_validate(
+        {"model": "halfcell", "material": {"name": "graphite_chen2020"}, "physics": {"initial_stoichiometry": 0.1},
+         "stop": {"min_voltage": 0.005, "max_voltage": 1.5}, "output": {"fields": False},
+         "protocol": {"steps": [{"mode": "cc", "c_rate": 0.5, "until_soc": 0.9}]},
+         "time": {"dt_initial": 4.0, "dt_max": 120.0, "max_change": 0.03}}, context={"mesh_given": True})
+    spec = twin_specs(case, column)[DEFAULT_RADIUS]
+    model, res = resolved_run(case, column)
+    assert res.status == "completed", res.reason
+    tw = run_twin(spec, case.protocol)
+    assert [k for _, _, k, _ in tw.step_ends] == ["until_soc"]
+    c = compare(resolved_rows(res.rows), tw.rows)
+    print(f"\ngraphite C/2: RMS {c['rms [V]'] * 1e3:.3f} mV, max {c['max [V]'] * 1e3:.3f} mV, "
+          f"{c['points']} points, resolved steps {res.steps}")
+    assert c["points"] > 15
+    assert c["rms [V]"] < 2e-3
