@@ -11,10 +11,18 @@ def _collective_cleanup():
     gc.collect()
     try:
         from mpi4py import MPI
-
-        MPI.COMM_WORLD.Barrier()
     except ImportError:  # pragma: no cover
-        pass
+        return
+    # petsc4py defers the destruction of collected parallel objects (and the MPI
+    # communicators they hold) to PETSc's garbage list; without the clean-up a long suite
+    # runs out of MPICH's communicator context ids and aborts (MPI_ERR_OTHER, exit 15).
+    # Only where a test has loaded PETSc (its import order matters: dolfinx_solver first).
+    import sys
+
+    PETSc = getattr(sys.modules.get("petsc4py"), "PETSc", None)
+    if PETSc is not None and hasattr(PETSc, "garbage_cleanup"):
+        PETSc.garbage_cleanup(MPI.COMM_WORLD)
+    MPI.COMM_WORLD.Barrier()
 
 
 def all_ranks_agree(comm, ok: bool, msg: str = "") -> None:
