@@ -151,8 +151,6 @@ def test_parallel_equals_serial_with_damage():
 def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
     """SIGTERM while the interface tears, then --resume: the same time series as without
     interruption (the cohesive history is in the checkpoint)."""
-    import signal
-
     from cellsim import simulation
     from cellsim.output import read_timeseries
 
@@ -165,20 +163,10 @@ def test_interrupt_and_resume_keeps_the_damage_history(tmp_path):
     first = int(np.argmax(dam > 0))
     assert dam[-1] > dam[first] > 0
     stop_at = first + (len(dam) - first) // 2  # SIGTERM while the damage grows
-    orig = simulation.Interrupt.requested
-    calls = {"n": 0}
+    from tests.conftest import sigterm_at
 
-    def fake(c):
-        calls["n"] += 1
-        if calls["n"] == stop_at:
-            simulation.Interrupt.signum = signal.SIGTERM
-        return orig(c)
-
-    simulation.Interrupt.requested = staticmethod(fake)
-    try:
+    with sigterm_at(stop_at):
         r = simulation.run_case(case, tmp_path / "run", tm=lattice(comm))
-    finally:
-        simulation.Interrupt.requested = orig
     assert r.status == "interrupted", r.reason
     part = read_timeseries(tmp_path / "run")
     assert 0 < part["damaged area fraction [-]"][-1] < ref["damaged area fraction [-]"][-1]
