@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from cellsim.geometry.spec_composite import ParticleTypeKeys
 from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 from cellsim.schema import StrictModel
 
@@ -69,7 +70,7 @@ class ExplicitParticle(StrictModel):
     radius: float = Field(gt=0, le=1e-2, description="Particle radius [m].")
 
 
-class Electrode(MeshControls):
+class Electrode(MeshControls, ParticleTypeKeys):
     """A composite electrode: current collector | particles + binder + electrolyte.
 
     Box 0 <= x <= width, 0 <= y <= depth, 0 <= z <= thickness (the electrode), with the
@@ -252,6 +253,7 @@ class Electrode(MeshControls):
                 f"binder_fraction = {self.binder_fraction} with an active fraction of {phi:.3g} leaves "
                 f"less than 10 % electrolyte; allowed: volume_fraction + binder_fraction <= 0.9"
             )
+        self.check_particle_type(lo, hi, self.h_interface())
 
     def _check_explicit(self):
         """Explicit particles: inside in z, laterally inside or crossing deeply, no overlaps.

@@ -264,6 +264,8 @@ class SkeletonMixin:
         imap = self.parent.topology.index_map(self.parent.topology.dim)
         tag_of = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)
         tag_of[self.tm.cell_tags.indices] = self.tm.cell_tags.values
+        for ts in getattr(self, "particle_tags", ()):  # grains of a particle: one node (its first tag)
+            tag_of[np.isin(tag_of, ts)] = ts[0]
         self._graph = g = ConductanceGraph(self.parent, tag_of, np.asarray(self._ptags, dtype=np.int64),
                                            self.tags["binder"])
         # clamped collector contacts: perfect edges (G_cc A far above any particle's need)
