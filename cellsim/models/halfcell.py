@@ -47,6 +47,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, clean_jacobian_pattern
 from .base import Model
+from .halfcell_grains import particle_omega
 from .halfcell_mechanics import ROLLER_TAGS, SkeletonMixin, lateral_facets
 from .halfcell_output import HalfCellOutputs
 
@@ -300,7 +301,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         elif self.mech:
             scale = self.I_ref / self.vol_particles
             E_s = mat.youngs_modulus
-            mechs = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, mat.c_ref)], c="c_s",
+            mechs = Elasticity([(dxP, E_s, mat.poisson_ratio, particle_omega(self, x0), mat.c_ref)], c="c_s",
                                spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
             mechs.declared = [
                 Unknown("u", fem.functionspace(rp.mesh, ("Lagrange", disc.displacement_degree, (self.gdim,))),

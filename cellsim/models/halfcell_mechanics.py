@@ -61,6 +61,7 @@ from ..physics.cohesive import CohesiveParameters, contact_conductance
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
+from .halfcell_grains import particle_omega
 from .halfcell_network import ConductanceGraph
 from .halfcell_output import StressFields
 
@@ -150,7 +151,7 @@ class SkeletonMixin:
         # the weak foundation of the free particles stays (relative stiffness RBM_SPRING): the
         # tied skeleton does not need it, a particle of a generated electrode that touches no
         # binder would be singular without it
-        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, x0 * self.c_max)], c="c_s",
+        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, particle_omega(self, x0), x0 * self.c_max)], c="c_s",
                             spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
         mech_p.declared = [Unknown("u", fem.functionspace(rp.mesh, Vu), scale=self.R_ref, role="displacement"),
                            Unknown("sigma_h", fem.functionspace(rp.mesh, ("Lagrange", 1)), scale=E_s, role="stress")]
