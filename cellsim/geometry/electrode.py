@@ -223,7 +223,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     agg("collector_electrode", ["collector_electrolyte", "collector_binder", "collector_particle"])
     agg("electrode_separator", ["separator_electrolyte", "separator_binder"])
 
-    cad = cad_volumes(vol_leaf)
+    cad = cad_volumes(class_leaf)
     areas = cad_areas(surfs)
     Vb = spec.box_volume()
     info = {

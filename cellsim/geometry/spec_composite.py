@@ -68,8 +68,8 @@ class ParticleTypeKeys(StrictModel):
         return SecondaryParticle(kind="secondary_particle", radius=radius, n_grains=self.n_grains, seed=seed)
 
     def pore_mesh_size(self, h_interface: float) -> float:
-        """Element size inside the pores [m]: min(interface size, pore_radius/2)."""
-        return min(h_interface, (self.pore_radius or math.inf) / 2)
+        """Element size inside the pores [m]: min(interface size, pore_radius/3), as in a single porous particle."""
+        return min(h_interface, (self.pore_radius or math.inf) / 3)
 
     def check_particle_type(self, r_min: float, r_max: float, h_interface: float) -> None:
         """Cross-field checks of the particle-type keys (ValueError naming key, value, allowed)."""
