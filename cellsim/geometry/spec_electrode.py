@@ -353,6 +353,8 @@ class Electrode(MeshControls, ParticleTypeKeys):
         return int(math.ceil(self.target_fraction() * self.box_volume() / (4 / 3 * math.pi * r**3)))
 
     def _check_region_name(self, name):
+        if name == "pore":  # the pores of particle_type = 'porous'
+            return self.particle_type == "porous"
         return name.startswith("particle_") and name[9:].isdigit()
 
 

@@ -100,6 +100,14 @@ def test_porous_half_cell_pores_and_walls(spec):
         # channel volume ~ pi r_p^2 x chord (ends of the chord: within a few per cent)
         assert abs(por["pore_volume"] / (np.dot(por["porosity_planned"], list(map(_sphere, RADII)))) - 1) < 0.05
     assert info["particles_not_connected"] == []
+    # the mesh report states pore volume and wall area (mesh and CAD)
+    from cellsim.geometry.report import _text, summarise
+
+    rep = summarise(tm)["porous_particles"]
+    assert rep["pore_volume_mesh"] == measure.region_volume(tm, "pore")
+    assert rep["pore_wall_area_mesh"] == measure.interface_area(tm, "pore_wall")
+    assert rep["pore_volume_cad"] == por["pore_volume"] and rep["num_pores"] == por["num_pores"]
+    assert "pore wall area" in _text(summarise(tm))
 
 
 @pytest.mark.mpi
@@ -145,3 +153,11 @@ def test_secondary_half_cell_grains():
             hit += int(np.sum(np.argmin(np.linalg.norm(x[:, None, :] - seeds[None], axis=2), axis=1) == k))
             tot += len(x)
     assert comm.allreduce(hit) / comm.allreduce(tot) > 0.97
+    from cellsim.geometry.report import summarise
+
+    full = summarise(tm)
+    assert full["connectivity"]["mesh_check"]["agrees"]  # the mesh graph groups the grains
+    assert full["connectivity"]["mesh_check"]["particles_connected"] == [True, True]
+    rep = full["secondary_particles"]
+    assert rep["grains_per_particle"] == [n, n]
+    assert abs(rep["grain_boundary_area_mesh"] / rep["grain_boundary_area_cad"] - 1) < 0.02
