@@ -194,3 +194,23 @@ def test_secondary_halfcell_groups_grains_and_runs():
         assert len(rs.rows) == len(res.rows)
         for k in ("voltage [V]", "soc particle 0 [-]", "soc particle 1 [-]"):
             assert math.isclose(rs.rows[-1][k], last[k], rel_tol=1e-8), k
+
+
+@pytest.mark.mpi
+def test_closed_pores_are_sealed():
+    """Closed (spherical) pores: their electrolyte has no boundary but the pore walls, so the
+    net reaction current through those walls is zero (charge conservation in the sealed
+    electrolyte), while the lithium balance of the whole cell still closes."""
+    from test_composite_multiscale import CLOSED
+
+    comm = MPI.COMM_WORLD
+    steps = [{"mode": "cc", "c_rate": 1.0, "duration": 60.0}]
+    tm = build_mesh(CLOSED, comm)
+    model = HalfCellModel(make_case(steps), tm, comm)
+    res = run_protocol(make_case(steps), model, keep_rows=True)
+    assert res.status == "completed", res.reason
+    for r in res.rows[1:]:
+        for k in ERRORS:
+            assert abs(r[k]) < 1e-9, (k, r[k])
+    I = integ(model, FARADAY * model.kinetics.j * model.dG_pe)
+    assert abs(_pore_wall_current(tm, model)) < 1e-8 * abs(I)
