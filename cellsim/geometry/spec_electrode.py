@@ -96,6 +96,13 @@ class Electrode(MeshControls, ParticleTypeKeys):
     particle's volume become electrolyte; a packing that still leaves a particle isolated
     is refused, naming the seed, unless ``allow_isolated_particles = true``.
 
+    Particle type (``particle_type``, :mod:`~cellsim.geometry.spec_composite`): ``porous``
+    adds the region ``pore`` (electrolyte-filled) and the interfaces ``particle_i_pore_wall``
+    (aggregates ``pore_wall`` and, with the outer surfaces, ``particle_electrolyte``),
+    ``pore_opening``, ``pore_binder``; ``secondary`` makes every particle the aggregate
+    ``particle_i`` of its grain regions ``particle_i_grain_k`` with the interfaces
+    ``particle_i_grain_boundary`` (aggregate ``grain_boundary``).
+
     Regions: ``particle_i`` (aggregate ``particle``), ``binder``, ``electrolyte``,
     ``current_collector``. Interfaces: ``particle_i_electrolyte`` (aggregate
     ``particle_electrolyte``), ``particle_i_binder`` (``particle_binder``),

@@ -11,8 +11,8 @@ lattice_strain`` the chemical strain of a grain is
 
     eps_ch(c) = R [diag(eps_a, eps_a, eps_c)(c / c_max) - diag(eps_a, eps_a, eps_c)(x0)] R^T
 
-(:mod:`cellsim.materials.lattice`, the rotation held in a DG0 tensor field on the parent
-mesh by :func:`cellsim.models.particle_grains.rotation_field`), relative to the initial
+(:mod:`cellsim.materials.lattice`, the rotation a DG0 tensor field on the particle submesh,
+from :func:`cellsim.models.particle_grains.rotation_field`), relative to the initial
 stoichiometry x0 as the isotropic strain of the skeleton is (the electrode is stress-free
 as made; free particles are stress-free under any uniform strain anyway). Without it the
 material's isotropic Omega/3 (c - c_ref). The stress-assisted flux and the stress in the
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..materials.lattice import LATTICE_STRAINS, chemical_strain_tensor
 from ..physics.mechanics import TensorEigenstrain
-from .particle_grains import rotation_field
+from .particle_grains import rotation_field, submesh_field
 
 
 def grain_regions(tm) -> list[tuple[tuple[int, ...], np.ndarray]]:
@@ -63,7 +63,13 @@ def particle_omega(model, x0: float):
     if not grains:
         raise ValueError(f"material.lattice_strain = '{name}': the mesh has no grains (info "
                          "'grain_orientations'); allowed with geometry particle_type = 'secondary'")
-    model.R_grain = rotation_field(model.parent, model.tm.cell_tags, [t for t, _ in grains], [R for _, R in grains])
+    R = rotation_field(model.parent, model.tm.cell_tags, [t for t, _ in grains], [R for _, R in grains])
+    # held on the particle submesh: the forms (parent measures, entity maps) and the output
+    # expressions on the submesh (stress fields) both take it there
+    rp = model.sub["particle"]
+    imap = rp.mesh.topology.index_map(rp.mesh.topology.dim)
+    cells = rp.entity_map.sub_topology_to_topology(np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32), False)
+    model.R_grain = submesh_field(R, rp.mesh, cells)
     return relative_lattice_eigenstrain(name, model.R_grain, model.c_max, x0)
 
 
