@@ -214,3 +214,16 @@ def test_closed_pores_are_sealed():
             assert abs(r[k]) < 1e-9, (k, r[k])
     I = integ(model, FARADAY * model.kinetics.j * model.dG_pe)
     assert abs(_pore_wall_current(tm, model)) < 1e-8 * abs(I)
+
+
+def test_lattice_strain_needs_secondary_particles_and_mechanics():
+    from pydantic import ValidationError
+
+    base = {"model": "halfcell", "protocol": {"steps": [{"mode": "rest", "duration": 1.0}]},
+            "material": {"name": "nmc811_chen2020", "lattice_strain": LATTICE.name}}
+    dense = {k: v for k, v in GRAINS.items() if k not in ("particle_type", "n_grains")}
+    with pytest.raises(ValidationError, match="particle_type = 'secondary'"):
+        HalfCellCase.model_validate({**base, "geometry": dense, "physics": {"mechanics": True}})
+    with pytest.raises(ValidationError, match="needs physics.mechanics = true"):
+        HalfCellCase.model_validate({**base, "geometry": GRAINS})
+    HalfCellCase.model_validate({**base, "geometry": GRAINS, "physics": {"mechanics": True}})
