@@ -34,7 +34,7 @@ import numpy as np
 
 from cellsim.geometry.base import MODEL_UNIT
 from cellsim.geometry.gmsh_model import occ as _occ
-from cellsim.geometry.packing import bunge_euler, image_shifts
+from cellsim.geometry.packing import bunge_euler
 
 
 def plan_features(spec, radii, rng) -> list[dict] | None:
@@ -189,4 +189,4 @@ def feature_info(spec, feats, vol_leaf, tags, cad: dict, areas: dict, radii) -> 
 
 
 __all__ = ["plan_features", "grain_balls", "pore_pieces", "surface_name", "grain_regions", "grain_rule",
-           "feature_info", "image_shifts"]
+           "feature_info"]
