@@ -77,7 +77,7 @@ def _volumes(tm, comm, n):
 @pytest.mark.slow
 def test_shipped_case_isolates_particles_and_loses_their_capacity():
     comm = MPI.COMM_WORLD
-    case, tm, model, rows, x = _run(comm)
+    _, tm, model, rows, x = _run(comm)
     assert len(x) == len(rows)  # row 0: the initial state
     n = x.shape[1]
     mat = model.mat
