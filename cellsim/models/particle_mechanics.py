@@ -43,7 +43,9 @@ Time stepping (as the half-cell's skeleton): the damage inside a step is that of
 accepted step (``damage_update = 'lagged'``, the default) or the law at the current opening
 ('implicit'); after an accepted step the history is committed
 (:meth:`Cohesive.update_history`); the history is part of the model state (rejected steps)
-and of checkpoints (resume); the step is limited by ``max_damage_change``.
+and of checkpoints (resume); the step is limited by ``max_damage_change``, and a converged
+step whose damage grows by more than ``damage_jump_limit * max_damage_change`` is refused and
+retried with dt/2 (:mod:`.cohesive_history`, shared with the half-cell's skeleton).
 
 Not yet: a concentration per block with the transport across each interface scaled by its
 integrity (:class:`cellsim.physics.cohesive_term.DamagedTransport` is written and verified,
@@ -67,6 +69,7 @@ from ..physics.cohesive_term import Cohesive
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.term import Term, Unknown
 from .. import regions as itf
+from .cohesive_history import CohesiveHistoryMixin
 from .particle_grains import lattice_eigenstrain, submesh_field
 
 dolfinx = require_dolfinx()
@@ -182,9 +185,10 @@ class Block:
 
 
 # ------------------------------------------------------------------ the mixin
-class SplitMechanicsMixin:
-    """Blocks per colour of solid regions, cohesive terms per touching pair, their history in
-    the model state, the bookkeeping and the fields."""
+class SplitMechanicsMixin(CohesiveHistoryMixin):
+    """Blocks per colour of solid regions, cohesive terms per touching pair, the bookkeeping
+    and the fields; the cohesive history (state, checkpoints, damage control, damage-jump
+    rejection) is :class:`CohesiveHistoryMixin`'s."""
 
     cohesives: list = []
     blocks: list = []
@@ -298,40 +302,6 @@ class SplitMechanicsMixin:
         super().before_step(dt)
         for coh in self.cohesives:
             coh.set_time_step(dt)
-
-    def accept(self) -> None:
-        super().accept()
-        for coh in self.cohesives:
-            coh.update_history()
-
-    def state(self) -> dict:
-        st = super().state()
-        if self.cohesives:
-            st["cohesive"] = {c.name: c.snapshot() for c in self.cohesives}
-        return st
-
-    def set_state(self, st: dict) -> None:
-        super().set_state(st)
-        for c in self.cohesives:
-            if c.name in st.get("cohesive", {}):
-                c.restore(st["cohesive"][c.name])
-
-    def extra_functions(self) -> dict:
-        out = dict(super().extra_functions())
-        for c in self.cohesives:
-            out.update(c.functions())
-        return out
-
-    def after_load(self) -> None:
-        super().after_load()
-        for c in self.cohesives:
-            c.scatter()
-
-    def damage_change(self) -> dict:
-        if not self.cohesives:
-            return {}
-        dd = max(c.max_damage_change() for c in self.cohesives)
-        return {"damage": (dd, self.case.mechanics.max_damage_change)}
 
     # ------------------------------------------------------------------ bookkeeping
     def interface_diagnostics(self) -> dict:
