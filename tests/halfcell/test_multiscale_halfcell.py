@@ -227,3 +227,25 @@ def test_lattice_strain_needs_secondary_particles_and_mechanics():
     with pytest.raises(ValidationError, match="needs physics.mechanics = true"):
         HalfCellCase.model_validate({**base, "geometry": GRAINS})
     HalfCellCase.model_validate({**base, "geometry": GRAINS, "physics": {"mechanics": True}})
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_secondary_particles_in_the_skeleton_charge():
+    """The polycrystal in the elastic skeleton (particles tied to the carbon-binder, collector
+    clamped): a short 1C charge converges with the balances closed and grows grain-mismatch
+    stresses."""
+    comm = MPI.COMM_WORLD
+    tm = build_mesh(GRAINS, comm)
+    case = make_case([{"mode": "cc", "c_rate": 1.0, "direction": "charge", "duration": 120.0}],
+                     physics={"mechanics": True, "initial_stoichiometry": X0}, mechanics={"skeleton": True},
+                     material={"name": "nmc811_chen2020", "lattice_strain": LATTICE.name})
+    model = HalfCellModel(case, tm, comm)
+    model.solve_initial()
+    res = run_protocol(case, model, keep_rows=True)
+    assert res.status == "completed", res.reason
+    for r in res.rows[1:]:
+        for k in ERRORS:
+            assert abs(r[k]) < 1e-9, (k, r[k])
+    s = [r["max von mises stress particle [Pa]"] for r in res.rows[1:]]
+    assert all(np.isfinite(s)) and s[-1] > s[0] > 1e6
