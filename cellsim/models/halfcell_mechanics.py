@@ -63,6 +63,7 @@ from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
 from .cohesive_history import CohesiveHistoryMixin
+from .halfcell_grains import particle_omega
 from .halfcell_network import ConductanceGraph
 from .halfcell_output import StressFields
 
@@ -153,7 +154,7 @@ class SkeletonMixin(CohesiveHistoryMixin):
         # the weak foundation of the free particles stays (relative stiffness RBM_SPRING): the
         # tied skeleton does not need it, a particle of a generated electrode that touches no
         # binder would be singular without it
-        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, x0 * self.c_max)], c="c_s",
+        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, particle_omega(self, x0), x0 * self.c_max)], c="c_s",
                             spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
         mech_p.declared = [Unknown("u", fem.functionspace(rp.mesh, Vu), scale=self.R_ref, role="displacement"),
                            Unknown("sigma_h", fem.functionspace(rp.mesh, ("Lagrange", 1)), scale=E_s, role="stress")]
@@ -203,6 +204,8 @@ class SkeletonMixin(CohesiveHistoryMixin):
         imap = self.parent.topology.index_map(self.parent.topology.dim)
         tag_of = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)
         tag_of[self.tm.cell_tags.indices] = self.tm.cell_tags.values
+        for ts in getattr(self, "particle_tags", ()):  # grains of a particle: one node (its first tag)
+            tag_of[np.isin(tag_of, ts)] = ts[0]
         self._graph = g = ConductanceGraph(self.parent, tag_of, np.asarray(self._ptags, dtype=np.int64),
                                            self.tags["binder"])
         # clamped collector contacts: perfect edges (G_cc A far above any particle's need)
