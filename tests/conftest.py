@@ -13,9 +13,11 @@ def _collective_cleanup():
         from mpi4py import MPI
     except ImportError:  # pragma: no cover
         return
-    # petsc4py defers the destruction of collected parallel objects (and the MPI
-    # communicators they hold) to PETSc's garbage list; without the clean-up a long suite
-    # runs out of MPICH's communicator context ids and aborts (MPI_ERR_OTHER, exit 15).
+    # petsc4py defers the destruction of collected parallel objects to PETSc's garbage list
+    # of the object's communicator; this cleans COMM_WORLD's (a mesh's own communicator has
+    # its own list: cellsim destroys its solvers' objects itself, see cellsim/assembly.py).
+    # The exit-15 abort of long suites (MPICH out of communicator context ids) was models
+    # never collected at all; tests/unit/test_resource_release.py checks that they are.
     # Only where a test has loaded PETSc (its import order matters: dolfinx_solver first).
     import sys
 

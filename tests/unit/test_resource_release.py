@@ -54,3 +54,21 @@ def test_the_count_sees_the_leak_without_the_fix(shared_dir, monkeypatch):
         monkeypatch.setattr(obj, name, value)
     free = _free_ids("particle", shared_dir, runs=1)
     assert free[0] - free[1] >= 10, free
+
+
+def test_test_script_runs_one_process_per_folder(tmp_path):
+    """scripts/test: one pytest process per folder of tests/ by default (the leak fixed),
+    one per test file with --per-file (the old work-around, kept as a fallback)."""
+    import re
+
+    from test_setup_scripts import PASSING, _project, _run_test_script
+
+    proj = _project(tmp_path, {})
+    for sub in ("a", "b"):
+        (proj / "tests" / sub).mkdir()
+        for k in (1, 2):
+            (proj / "tests" / sub / f"test_{sub}{k}.py").write_text(PASSING)
+    for args, counts in ((["--serial-only"], [4, 4]), (["--serial-only", "--per-file"], [2, 2, 2, 2])):
+        res = _run_test_script(proj, *args)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert [int(n) for n in re.findall(r"(\d+) passed", res.stdout)] == counts, res.stdout
