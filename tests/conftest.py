@@ -59,3 +59,20 @@ def sigterm_at(call: int):
             simulation.Interrupt.requested = orig
 
     return patched()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many more MPI communicators this process could create (MPICH: about 2000 in
+    all): a leak of released models shows here long before MPICH aborts a long run. Counted
+    on COMM_SELF (the same per-process pool of context ids), so no rank waits for another."""
+    import sys
+
+    if "petsc4py" not in sys.modules:  # no DOLFINx/PETSc test ran
+        return
+    from mpi4py import MPI
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from comm_leak import free_context_ids
+
+    terminalreporter.write_line(f"[cellsim] MPI communicators this process can still create: "
+                                f"{free_context_ids(MPI.COMM_SELF)} (benchmarks/comm_leak.py)")
