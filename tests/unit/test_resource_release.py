@@ -33,7 +33,6 @@ def test_api_runs_release_communicators(shared_dir):
     again: not one communicator context id is lost per run."""
     free = _free_ids("api", shared_dir)
     assert free == [free[0]] * (RUNS + 1), free
-    assert free[0] > 1900  # the whole process so far has not used up its ids either
 
 
 @pytest.mark.mpi
