@@ -365,7 +365,7 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
         raise OutputFolderError(f"--resume {outdir}: no checkpoint there ({outdir / ck.DIR}); the run stopped "
                                 "before its first checkpoint: start it again")
     old_handlers = Interrupt.install()
-    out = None
+    out = model = None
     status, reason, steps, t = "failed", "", 0, 0.0
     try:
         if tm is None:
@@ -444,5 +444,7 @@ def run_case(case, outdir, comm=None, command: str = "", tm=None, overwrite: boo
         raise
     finally:
         Interrupt.restore(old_handlers)
+        if model is not None:  # every rank gets here (a failure on one rank aborted the job)
+            model.close()  # its PETSc objects and communicators now, not at some later collection
     release_output_dir(outdir, comm)
     return RunResult(status, reason, steps, t, outdir)

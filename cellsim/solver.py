@@ -42,6 +42,8 @@ on failure.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from . import newton
@@ -57,6 +59,24 @@ from petsc4py import PETSc  # noqa: E402
 _count = [0]  # solvers built in this process (unique PETSc option prefixes)
 #: largest Newton update (relative to each block's typical size) that counts as negligible
 STAGNATION_STEP = 1e-10
+
+
+def _weak(method):
+    """A PETSc callback that calls the bound ``method`` through a weak reference to its object.
+
+    petsc4py keeps a SNES's callbacks in a dictionary of the PETSc object that Python's
+    garbage collector does not traverse, so a bound method of the solver (or of its
+    assembler) given to the SNES would make the cycle solver -> SNES -> callback -> solver
+    uncollectable: every model built in a process would stay alive, with its meshes, PETSc
+    objects and the MPI communicators they hold, until MPICH runs out of communicator
+    context ids (about 2000: "Too many communicators", exit code 15) after some tens of
+    runs (benchmarks/comm_leak.py)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args, **kwargs):
+        return ref()(*args, **kwargs)
+
+    return call
 
 
 def snes_options(spec, atol_scale: float = 1.0) -> dict:
@@ -99,8 +119,8 @@ class NewtonSolver:
                                         petsc_options=snes_options(spec, atol_scale), **kw)
         self.snes = self.problem.solver
         self.assembler = BlockAssembler(self.problem, model.unknowns)
-        self.snes.setFunction(self.assembler.residual, self.problem.b)
-        self.snes.setJacobian(self.assembler.jacobian, self.problem.A, self.problem.A)
+        self.snes.setFunction(_weak(self.assembler.residual), self.problem.b)
+        self.snes.setJacobian(_weak(self.assembler.jacobian), self.problem.A, self.problem.A)
         if divergence_tolerance is not None:
             self.snes.setDivergenceTolerance(divergence_tolerance)
         self.reuse = spec.reuse_factorisation and spec.linear_solver != "iterative"
@@ -116,12 +136,26 @@ class NewtonSolver:
         self._pot_ranges = [(offs[k], offs[k + 1]) for k, n in enumerate(model.block_names)
                             if model.spec[n].role == "potential"]
         if max_potential_step is not None and self._pot_ranges:
-            self.snes.setLineSearchPreCheck(self._limit_step)
+            self.snes.setLineSearchPreCheck(_weak(self._limit_step))
         self._ranges = [(offs[k], offs[k + 1], model.spec[n].typical) for k, n in enumerate(model.block_names)]
         self._tol = (spec.atol * atol_scale, spec.rtol,
                      divergence_tolerance if divergence_tolerance is not None else 1e4)
         self._f0 = self._fprev = None
-        self.snes.setConvergenceTest(self._converged)
+        self.snes.setConvergenceTest(_weak(self._converged))
+
+    def close(self) -> None:
+        """Destroy this solver's PETSc objects now (collective; the solver cannot be used
+        afterwards). Models call it from ``close()``; the time driver closes its model at
+        the end of a run, so that a process running many cases (a parameter sweep, a test
+        suite) does not keep their matrices, factors and MPI communicators."""
+        self.assembler.close()
+        p = self.problem
+        for _, IS in getattr(self, "fieldsplit", []):
+            IS.destroy()
+        self.fieldsplit = []
+        for obj in (p.solver, p.A, p.b, p.x, p.P_mat):
+            if obj is not None:
+                obj.destroy()
 
     # ------------------------------------------------------------------ convergence
     def _converged(self, snes, it, norms):
@@ -248,6 +282,8 @@ class NewtonSolver:
             self._attach_rigid_body_modes(IS, [n for n in names if n in members])
             splits.append((g, IS))
         pc.setFieldSplitIS(*splits)
+        for i in iss:  # (the splits are kept: destroyed in close())
+            i.destroy()
         prefix = ksp.getOptionsPrefix() or ""
         opts = PETSc.Options()
         values = {"pc_fieldsplit_type": "multiplicative"}
@@ -299,7 +335,10 @@ class NewtonSolver:
             v.normalize()
             vecs.append(v)
         IS.setBlockSize(spaces[0].dofmap.index_map_bs)
-        IS.compose("nearnullspace", PETSc.NullSpace().create(vectors=vecs, comm=self.comm))
+        nsp = PETSc.NullSpace().create(vectors=vecs, comm=self.comm)
+        IS.compose("nearnullspace", nsp)
+        for obj in (nsp, *vecs):  # the index set holds them now
+            obj.destroy()
 
 
 def rigid_body_modes(spaces, comm) -> list[np.ndarray]:
@@ -367,7 +406,7 @@ def clean_jacobian_pattern(solver: NewtonSolver, configurations) -> tuple[int, i
     B.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
     B.setOptionsPrefix(A.getOptionsPrefix())
     before, after = comm.allreduce(len(aj), op=MPI.SUM), comm.allreduce(len(aj_new), op=MPI.SUM)
-    solver.snes.setJacobian(solver.assembler.jacobian, B, B)
+    solver.snes.setJacobian(_weak(solver.assembler.jacobian), B, B)
     problem._A = B
     A.destroy()
     return before, after

@@ -13,9 +13,11 @@ def _collective_cleanup():
         from mpi4py import MPI
     except ImportError:  # pragma: no cover
         return
-    # petsc4py defers the destruction of collected parallel objects (and the MPI
-    # communicators they hold) to PETSc's garbage list; without the clean-up a long suite
-    # runs out of MPICH's communicator context ids and aborts (MPI_ERR_OTHER, exit 15).
+    # petsc4py defers the destruction of collected parallel objects to PETSc's garbage list
+    # of the object's communicator; this cleans COMM_WORLD's (a mesh's own communicator has
+    # its own list: cellsim destroys its solvers' objects itself, see cellsim/assembly.py).
+    # The exit-15 abort of long suites (MPICH out of communicator context ids) was models
+    # never collected at all; tests/unit/test_resource_release.py checks that they are.
     # Only where a test has loaded PETSc (its import order matters: dolfinx_solver first).
     import sys
 
@@ -57,3 +59,20 @@ def sigterm_at(call: int):
             simulation.Interrupt.requested = orig
 
     return patched()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many more MPI communicators this process could create (MPICH: about 2000 in
+    all): a leak of released models shows here long before MPICH aborts a long run. Counted
+    on COMM_SELF (the same per-process pool of context ids), so no rank waits for another."""
+    import sys
+
+    if "petsc4py" not in sys.modules:  # no DOLFINx/PETSc test ran
+        return
+    from mpi4py import MPI
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from comm_leak import free_context_ids
+
+    terminalreporter.write_line(f"[cellsim] MPI communicators this process can still create: "
+                                f"{free_context_ids(MPI.COMM_SELF)} (benchmarks/comm_leak.py)")

@@ -50,6 +50,14 @@ class Model:
         self.scalars = {}  # accumulated scalars that belong to the state (charge passed, ...)
         self._pre = None
 
+    def close(self) -> None:
+        """Release the PETSc objects of the model's solver now (collective; the model
+        cannot step afterwards). :func:`cellsim.simulation.run_case` calls it at the end
+        of every run."""
+        solver = getattr(self, "solver", None)
+        if solver is not None:
+            solver.close()
+
     # ------------------------------------------------------------------ composition
     def declare(self, terms, order: list[str]) -> None:
         """Create the unknowns the terms declare, in block ``order``, and the test functions."""
