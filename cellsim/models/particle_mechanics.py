@@ -45,9 +45,10 @@ accepted step (``damage_update = 'lagged'``, the default) or the law at the curr
 (:meth:`Cohesive.update_history`); the history is part of the model state (rejected steps)
 and of checkpoints (resume); the step is limited by ``max_damage_change``.
 
-Not yet: a concentration per block with the transport across each interface scaled by its
-integrity (:class:`cellsim.physics.cohesive_term.DamagedTransport` is written and verified,
-not wired here); the concentration is one continuous field.
+Concentration: with ``interface_transport = "damaged"`` (the default) one concentration block
+per colour on the same submesh, with the transport across each interface scaled by its
+integrity (:mod:`.particle_species`); with ``"continuous"`` one continuous c_s over the
+particle (with :class:`BlockStressFlux`).
 
 Bookkeeping per interface (time series, summed over all cohesive interfaces): damaged and
 debonded area fraction, dissipated energy [J], max opening [m], all of the state at the end
@@ -215,7 +216,7 @@ class SplitMechanicsMixin:
         for b in blocks:
             dx_b = dx(tuple(t for tg in b.tags for t in tg))
             el = Elasticity([(dx(tuple(tg)), m.youngs_modulus, m.poisson_ratio, self.piece_omega(m), m.c_ref)
-                             for tg, m in zip(b.tags, b.mats)], c="c_s", u=b.u, sigma_h=b.sh,
+                             for tg, m in zip(b.tags, b.mats)], c=self.block_c(b), u=b.u, sigma_h=b.sh,
                             spring=(dx_b, RBM_SPRING * Es / L**2))
             V = fem.functionspace(b.region.mesh, ("Lagrange", disc.displacement_degree, (gdim,)))
             el.declared = [Unknown(b.u, V, scale=L, role="displacement"),
@@ -225,7 +226,7 @@ class SplitMechanicsMixin:
             order += [b.u, b.sh]
             weights.update({b.u: 1.0 / (Es * L), b.sh: 1.0 / (L**3 * Es)})
             flux_pieces += [(dx(tuple(tg)), m, b.sh) for tg, m in zip(b.tags, b.mats)]
-        if stress_flux:
+        if stress_flux and not self.split_c:  # per-block c: SolidDiffusion of each block has its sigma_h_k
             terms.append(BlockStressFlux("c_s", flux_pieces))
         # every block's rigid-body modes removed by Lagrange multipliers
         xg = msh.geometry.x[:, :gdim]
@@ -256,6 +257,7 @@ class SplitMechanicsMixin:
             todo.append((i, j, f, tag))
         dS = ufl.Measure("dS", domain=msh, subdomain_data=data)
         self.cohesives = []
+        self.cohesive_pairs, self.region_colour_list = [(i, j) for i, j, _, _ in todo], colour
         for i, j, f, tag in todo:
             bi, bj = blocks[colour[i]], blocks[colour[j]]
             name = self._interface_name(region_list[i][0], region_list[j][0])
@@ -369,7 +371,7 @@ class SplitMechanicsMixin:
             ncell = sub.topology.index_map(sub.topology.dim).size_local + sub.topology.index_map(
                 sub.topology.dim).num_ghosts
             parent_cells = b.region.entity_map.sub_topology_to_topology(np.arange(ncell, dtype=np.int32), False)
-            c_sub = fem.Function(fem.functionspace(sub, self.X.function_space.ufl_element()),
+            c_sub = fem.Function(fem.functionspace(sub, ("Lagrange", self.case.discretisation.concentration_degree)),
                                  name="lithium_concentration")
             Q0 = fem.functionspace(sub, ("DG", 0))
             coeffs = {k: fem.Function(Q0) for k in ("E", "nu", "om", "cref")}
@@ -403,9 +405,13 @@ class SplitMechanicsMixin:
     def update_block_fields(self) -> None:
         """Refresh every block's output fields (collective)."""
         c_si = self.f_c
-        c_si.x.array[:] = self.cs * self.X.x.array
+        if not self.split_c:
+            c_si.x.array[:] = self.cs * self.X.x.array
         for b, parent_cells, c_sub, f_u, _, exprs in self._block_out:
-            c_sub.interpolate(c_si, cells0=parent_cells, cells1=np.arange(len(parent_cells), dtype=np.int32))
+            if self.split_c:  # the block's own concentration
+                c_sub.x.array[:] = self.cs * self.u[self.block_c(b)].x.array
+            else:
+                c_sub.interpolate(c_si, cells0=parent_cells, cells1=np.arange(len(parent_cells), dtype=np.int32))
             f_u.x.array[:] = self.L * self.u[b.u].x.array
             for f, e in exprs:
                 f.interpolate(e)

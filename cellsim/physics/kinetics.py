@@ -68,6 +68,10 @@ def _restrict(side):
     return (lambda f: f(side)) if side else (lambda f: f)
 
 
+def _other(side: str) -> str:
+    return "-" if side == "+" else "+"
+
+
 class ButlerVolmer(Term):
     """Butler–Volmer reaction on a particle surface, written once for every model.
 
@@ -78,10 +82,16 @@ class ButlerVolmer(Term):
     gives the hydrostatic stress on the surface (or None). ``flux`` (a UFL constant)
     replaces the kinetics by a prescribed insertion rate.
 
+    ``solid_side``: the restriction of the solid on an interface ("+", the default; "-" for
+    the second face of a crack whose solid is on both sides; the electrolyte then on "+").
+
     Contributions (insertion rate j > 0 into the particle): ``-j w`` to c_s [mol s-1],
     ``-F j w`` to phi_s [A] (unless ``solid_charge_row`` is False), ``+j v`` to c_e [mol s-1] and ``+F j v`` to phi_e [A]
     (lithium and charge leaving the electrolyte enter the particle).
     """
+
+    #: the solid's side of an interface measure (the electrolyte's is the other)
+    solid_side = "+"
 
     def __init__(self, material, measure, c_s="c_s", phi_s=None, c_e=None, phi_e=None, bath_ce=None,
                  sigma_h=None, interface=False, flux=None, solid_charge_row=True):
@@ -92,6 +102,12 @@ class ButlerVolmer(Term):
         self.solid_charge_row = solid_charge_row
         self.reads = tuple(b for b in (c_s, phi_s, c_e, phi_e) if b)
 
+    def _sides(self):
+        """(solid, electrolyte) restrictions (identities on a boundary measure)."""
+        if not self.interface:
+            return _restrict(None), _restrict(None)
+        return _restrict(self.solid_side), _restrict(_other(self.solid_side))
+
     def build(self, m):
         """Define ``self.j`` [mol m-2 s-1], ``self.eta`` [V], ``self.xs`` (surface stoichiometry),
         once: terms that read the rate (the particle's current balance) call it too."""
@@ -101,7 +117,7 @@ class ButlerVolmer(Term):
 
         m_min, m_max = ufl.min_value, ufl.max_value
         mat = self.mat
-        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        rs, re_ = self._sides()
         xs = rs(m.q(self.c_s)) / mat.c_max
         xs_c = m_min(m_max(xs, X_CLIP), 1.0 - X_CLIP)
         self.xs = xs_c
@@ -120,7 +136,7 @@ class ButlerVolmer(Term):
 
     def residual(self, m):
         self.build(m)
-        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        rs, re_ = self._sides()
         j, dA = self.j, self.measure
         rows = {self.c_s: -m.live * j * rs(m.v[self.c_s]) * dA}
         if self.phi_s and self.solid_charge_row:
