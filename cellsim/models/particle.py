@@ -36,8 +36,8 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
-from .particle_grains import (GrainParticlePotential, crack_reactions, cracked_area, grain_names, grain_rotations,
-                              isotropic_start_strain, lattice_eigenstrain, rotation_field)
+from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
+                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 from .particle_species import BlockParticlePotential, BlockSpeciesMixin
 
@@ -178,14 +178,26 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             order += ["u", "sigma_h"]
             weights.update({"u": 1.0 / (Es * L), "sigma_h": 1.0 / (L**3 * Es)})
             self.elasticity = el
+            cpl = self.lattice_coupling("mu_sigma", el, msh)  # the flux from sigma : d eps_ch/dc
+            if cpl is not None:
+                terms.append(cpl[0])
+                order.append("mu_sigma")
+                weights["mu_sigma"] = cpl[1]
+                diff.stress, diff.potential, diff.reads = None, "mu_sigma", ("mu_sigma",)
 
         def surface_sigma_h(m):
             return mechanics.hydrostatic(self._surface_stress())
 
+        def surface_w(m):  # sigma : d eps_ch/dc of the lattice strain on the surface
+            return coupling_potential(self.lattice, self.R_grain, core.c_max, self._surface_stress(), m.q("c_s"))
+
         sio = self.mech and phys.stress_in_overpotential
+        lat = sio and self.lattice is not None
         self.kinetics = ButlerVolmer(self.surface_mat, self.ds_s, c_s="c_s", phi_s=None if self.flux_mode else "phi",
-                                     bath_ce=phys.electrolyte_concentration, sigma_h=surface_sigma_h if sio else None,
-                                     flux=self.j_app if self.flux_mode else None, solid_charge_row=False)
+                                     bath_ce=phys.electrolyte_concentration,
+                                     sigma_h=surface_sigma_h if sio and not lat else None,
+                                     flux=self.j_app if self.flux_mode else None, solid_charge_row=False,
+                                     mech_potential=surface_w if lat else None)
         if self.split_c:
             self.kinetics = self.surface_kinetics[0]
         else:
@@ -225,7 +237,8 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         self.forms = self.compose(terms, weights)
         self.finish_split()
         self.j = self.kinetics.j
-        self.sigma_h_surface = surface_sigma_h(self) if sio and not self.split_c else 0.0
+        self.sigma_h_surface = surface_sigma_h(self) if sio and not self.split_c and not lat else 0.0
+        self._w_surface = surface_w(self) if lat and not self.split_c else None
         self.solver = NewtonSolver(self, self.forms, case.solver, "particle", entity_maps=self.entity_maps or None)
         self.problem, self.snes = self.solver.problem, self.solver.snes
         if self.split:
@@ -378,12 +391,13 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         xs = comm.allreduce(fem.assemble_scalar(self._f_csurf), op=MPI.SUM) / A / sm.c_max
         xs = min(max(xs, 1e-6), 1 - 1e-6)
         sh = comm.allreduce(fem.assemble_scalar(self._f_shsurf), op=MPI.SUM) / A if self._f_shsurf else 0.0
+        w = sm.partial_molar_volume * sh if not self._f_wsurf else self._assemble(self._f_wsurf) / A
         i0 = float(kinetics.exchange_current_density(sm.rate_constant, phys.electrolyte_concentration,
                                                      xs * sm.c_max, sm.c_max, sm.alpha_a, sm.alpha_c))
         i0 *= arrhenius(sm.exchange_current_activation_energy, self.T, sm.reference_temperature)
         jt = float(self.I_app.value) / (FARADAY * A)
         eta = kinetics.overpotential_for_flux(jt, i0, self.T, sm.alpha_a, sm.alpha_c, max_step=0.2)
-        self.phi.x.array[:] = float(sm.ocp(np.array(xs))) + sm.partial_molar_volume * sh / FARADAY + eta
+        self.phi.x.array[:] = float(sm.ocp(np.array(xs))) + w / FARADAY + eta
 
     def accept(self):
         snap = self._pre["unknowns"]
@@ -428,7 +442,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             f = self.species_forms(em)
             self._f_lithium, self._f_csurf, self._f_ocp = f["lithium"], f["csurf"], f["ocp"]
             self._f_current = fem.form(f["current"] + crack, **em)
-            self._f_shsurf = f.get("shsurf")
+            self._f_shsurf, self._f_wsurf = f.get("shsurf"), f.get("wsurf")
             self.setup_species_fields()
         else:
             c = self.cs * self.X
@@ -437,6 +451,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self._f_current = fem.form(FARADAY * self.j * self.ds_s + crack, **em)
             self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
                               if not isinstance(self.sigma_h_surface, float) else None)
+            self._f_wsurf = fem.form(self._w_surface * self.ds_s, **em) if self._w_surface is not None else None
             self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
             fdim = msh.topology.dim - 1
             facets = self.tm.facets("particle_electrolyte")

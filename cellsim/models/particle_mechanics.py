@@ -125,18 +125,19 @@ def colour_regions(n: int, pairs) -> list[int]:
 class BlockStressFlux(Term):
     r"""The stress-assisted part of the lithium flux, D c Omega/(R T) grad sigma_h, with the
     sigma_h block of each region's colour (the rest of the flux is SolidDiffusion's):
-    row of ``c``: - int D(x) c Omega/(R T) grad sigma_h_k . grad v dx_r (mol s-1)."""
+    row of ``c``: - int D(x) c Omega/(R T) grad sigma_h_k . grad v dx_r (mol s-1); with a
+    lattice strain the block of w = sigma : d eps_ch/dc and Omega = 1."""
 
     def __init__(self, c: str, pieces):
-        self.c, self.pieces = c, list(pieces)  # [(dx_r, material, sigma_h block)]
+        self.c, self.pieces = c, list(pieces)  # [(dx_r, material, sigma_h or w block, Omega or 1)]
         self.reads = tuple(sorted({p[2] for p in self.pieces}))
 
     def residual(self, m):
         c, v = m.q(self.c), m.v[self.c]
         F = 0
-        for dx, mat, sh in self.pieces:
+        for dx, mat, sh, om in self.pieces:
             D = mat.diffusivity(c / mat.c_max)
-            F = F - m.live * D * c * mat.partial_molar_volume / (R_GAS * m.T) * ufl.inner(
+            F = F - m.live * D * c * om / (R_GAS * m.T) * ufl.inner(
                 ufl.grad(m.q(sh)), ufl.grad(v)) * dx
         return {self.c: F}
 
@@ -178,6 +179,7 @@ class Block:
     def __init__(self, k, names, tags, mats, region):
         self.k, self.names, self.tags, self.mats, self.region = k, names, tags, mats, region
         self.u, self.sh = f"u_{k}", f"sigma_h_{k}"
+        self.mu = None  # the block of sigma : d eps_ch/dc (lattice strain, stress-assisted flux)
         self.name = names[0] if len(names) == 1 else f"solid_{k}"
         self.elasticity = None
 
@@ -225,7 +227,14 @@ class SplitMechanicsMixin:
             terms.append(el)
             order += [b.u, b.sh]
             weights.update({b.u: 1.0 / (Es * L), b.sh: 1.0 / (L**3 * Es)})
-            flux_pieces += [(dx(tuple(tg)), m, b.sh) for tg, m in zip(b.tags, b.mats)]
+            cpl = self.lattice_coupling(f"mu_sigma_{k}", el, b.region.mesh)
+            if cpl is not None:
+                b.mu = f"mu_sigma_{k}"
+                terms.append(cpl[0])
+                order.append(b.mu)
+                weights[b.mu] = cpl[1]
+            flux_pieces += [(dx(tuple(tg)), m, b.mu or b.sh, 1.0 if b.mu else m.partial_molar_volume)
+                            for tg, m in zip(b.tags, b.mats)]
         if stress_flux and not self.split_c:  # per-block c: SolidDiffusion of each block has its sigma_h_k
             terms.append(BlockStressFlux("c_s", flux_pieces))
         # every block's rigid-body modes removed by Lagrange multipliers

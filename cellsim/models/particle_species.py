@@ -131,6 +131,23 @@ class BlockSpeciesMixin:
         """The concentration block that colour ``b`` reads."""
         return f"c_{b.k}" if self.split_c else "c_s"
 
+    def lattice_coupling(self, name: str, el, sub):
+        """With ``[material] lattice_strain`` and the stress-assisted flux: the projection term of
+        w = sigma : d eps_ch/dc of elasticity ``el`` (block ``name``, P1 on ``sub``) and its row
+        weight; otherwise None."""
+        if self.lattice is None or not self.case.physics.stress_assisted_diffusion:
+            return None
+        from ..materials.lattice import LATTICE_STRAINS
+        from .particle_grains import CouplingProjection
+
+        tab, cmax = LATTICE_STRAINS[self.lattice], self.core.c_max
+        ea, ec = tab.strains(np.asarray(tab.x))
+        om = max(np.max(np.abs(np.diff(e) / np.diff(tab.x))) for e in (ea, ec)) / cmax  # typical d eps/dc
+        om = om if om > 0 else 1e-6
+        t = CouplingProjection(name, el, self.lattice, self.R_grain, cmax)
+        t.declared = [Unknown(name, fem.functionspace(sub, ("Lagrange", 1)), scale=self.Es * om, role="stress")]
+        return t, 1.0 / (self.L**3 * self.Es * om)
+
     def transport_coefficient(self, D_ref: float) -> float:
         ms = self.case.mechanics
         if ms.interface_transport_coefficient is not None:
@@ -159,7 +176,8 @@ class BlockSpeciesMixin:
         for b in self.blocks:
             name = self.block_c(b)
             diff = SolidDiffusion(name, [(dx(tuple(tg)), mat) for tg, mat in zip(b.tags, b.mats)],
-                                  stress=b.sh if stress_flux else None)
+                                  stress=b.sh if stress_flux and not b.mu else None,
+                                  potential=b.mu if stress_flux else None)
             V = fem.functionspace(b.region.mesh, ("Lagrange", disc.concentration_degree))
             diff.declared = [Unknown(name, V, scale=cs, history=True, role="concentration")]
             terms.append(diff)
@@ -174,9 +192,16 @@ class BlockSpeciesMixin:
             def sigma_h(m, el=el):
                 return mechanics.hydrostatic(el.stresses(m)[-1])
 
+            def w(m, el=el, name=name):
+                from .particle_grains import coupling_potential
+
+                return coupling_potential(self.lattice, self.R_grain, self.core.c_max, el.stresses(m)[-1], m.q(name))
+
+            lat = sio and self.lattice is not None
             kin = ButlerVolmer(self.surface_mat, self._ds_block(b.k + 1), c_s=name,
                                phi_s=None if self.flux_mode else "phi", bath_ce=bath_ce,
-                               sigma_h=sigma_h if sio else None, flux=flux, solid_charge_row=False)
+                               sigma_h=sigma_h if sio and not lat else None, flux=flux, solid_charge_row=False,
+                               mech_potential=w if lat else None)
             kin.block = b
             self.surface_kinetics.append(kin)
             terms.append(kin)
@@ -235,6 +260,8 @@ class BlockSpeciesMixin:
                "current": cur}
         if self.surface_kinetics[0].sigma_h is not None:
             out["shsurf"] = fem.form(sum(k.sigma_h(self) * k.measure for k in self.surface_kinetics), **em)
+        if self.surface_kinetics[0].mech_potential is not None:
+            out["wsurf"] = fem.form(sum(k.mech_potential(self) * k.measure for k in self.surface_kinetics), **em)
         return out
 
     def setup_species_fields(self) -> None:

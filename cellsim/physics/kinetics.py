@@ -79,8 +79,10 @@ class ButlerVolmer(Term):
     concentration block ``c_s`` and, unless the potential is prescribed, the potential
     block ``phi_s``; the electrolyte side is either resolved (blocks ``c_e``, ``phi_e``,
     restricted to "-") or a bath (``bath_ce`` [mol m-3] at phi_e = 0). ``sigma_h(m)``
-    gives the hydrostatic stress on the surface (or None). ``flux`` (a UFL constant)
-    replaces the kinetics by a prescribed insertion rate.
+    gives the hydrostatic stress on the surface (or None); ``mech_potential(m)`` instead the
+    mechanical part of the chemical potential w = sigma : d eps_ch/dc [J mol-1] (eta then has
+    - w / F in place of - Omega sigma_h / F; equal for an isotropic chemical strain).
+    ``flux`` (a UFL constant) replaces the kinetics by a prescribed insertion rate.
 
     ``solid_side``: the restriction of the solid on an interface ("+", the default; "-" for
     the second face of a crack whose solid is on both sides; the electrolyte then on "+").
@@ -94,10 +96,11 @@ class ButlerVolmer(Term):
     solid_side = "+"
 
     def __init__(self, material, measure, c_s="c_s", phi_s=None, c_e=None, phi_e=None, bath_ce=None,
-                 sigma_h=None, interface=False, flux=None, solid_charge_row=True):
+                 sigma_h=None, interface=False, flux=None, solid_charge_row=True, mech_potential=None):
         self.mat, self.measure = material, measure
         self.c_s, self.phi_s, self.c_e, self.phi_e = c_s, phi_s, c_e, phi_e
         self.bath_ce, self.sigma_h, self.interface, self.flux = bath_ce, sigma_h, interface, flux
+        self.mech_potential = mech_potential
         # False: the potential is a global unknown whose row is the current balance (particle)
         self.solid_charge_row = solid_charge_row
         self.reads = tuple(b for b in (c_s, phi_s, c_e, phi_e) if b)
@@ -131,7 +134,11 @@ class ButlerVolmer(Term):
             i0 = f_T * i0
         phi_e = re_(m.q(self.phi_e)) if self.phi_e else 0.0
         sh = self.sigma_h(m) if self.sigma_h is not None else 0.0
-        self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, mat.partial_molar_volume)
+        if self.mech_potential is not None:  # w / F = "Omega sigma_h / F" of an anisotropic strain
+            sh, om = self.mech_potential(m), 1.0
+        else:
+            om = mat.partial_molar_volume
+        self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, om)
         self.j = insertion_flux(self.eta, i0, m.T, mat.alpha_a, mat.alpha_c)
 
     def residual(self, m):
