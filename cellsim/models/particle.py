@@ -222,9 +222,9 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             weights["phi"] = 1.0 / self.I_ref
         self.terms = terms
         self.declare(terms, order)
-        if self.split_c:
-            self.X = self.X_old = None  # the blocks c_k (particle_species.py)
+        if self.split_c:  # the blocks c_k; X, X_old their copies on the parent (particle_species.py)
             self.set_uniform_concentration(x0 * core.c_max / cs)
+            self.setup_species_mirror()
         else:
             self.X, self.X_old = self.u["c_s"], self.old["c_s"]
             self.X.x.array[:] = x0 * core.c_max / cs  # uniform initial concentration
@@ -379,6 +379,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
 
     def after_step(self, dt: float) -> None:
         self.scalars["charge"] += dt * self.current()
+        self.sync_mirror(old=False)
 
     def _predict_potential(self):
         """Initial Newton guess for the particle potential: uniform-surface Butler–Volmer.

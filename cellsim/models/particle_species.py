@@ -124,6 +124,7 @@ class BlockSpeciesMixin:
 
     #: per-block concentration (set by ParticleModel: cohesive + interface_transport = 'damaged')
     split_c = False
+    X = X_old = None
     surface_kinetics: list = []
     transports: list = []
 
@@ -298,13 +299,38 @@ class BlockSpeciesMixin:
         vals = [self.u[n].x.array[d] for n, d in self._surf_block_dofs]
         return np.concatenate(vals) * self.cs / self.surface_mat.c_max if vals else np.zeros(0)
 
+    def setup_species_mirror(self) -> None:
+        """``X`` and ``X_old``: discontinuous copies of the blocks on the parent mesh (stored
+        units), for code that reads the particle's concentration as one field (forms,
+        diagnostics); refreshed after every step, state change and accept."""
+        V = fem.functionspace(self.mesh, ("DG", self.case.discretisation.concentration_degree))
+        self.X, self.X_old = fem.Function(V, name="c_s"), fem.Function(V, name="c_s_old")
+        self.sync_mirror()
+
+    def sync_mirror(self, old: bool = True) -> None:
+        if not self.split_c or self.X is None:
+            return
+        for f, src in ((self.X, self.u),) + (((self.X_old, self.old),) if old else ()):
+            for b in self.blocks:
+                n = len(b.region.parent_cells)
+                f.interpolate(src[self.block_c(b)], cells0=np.arange(n, dtype=np.int32), cells1=b.region.parent_cells)
+
+    def set_state(self, st: dict) -> None:
+        super().set_state(st)
+        self.sync_mirror()
+
+    def accept(self) -> None:
+        super().accept()
+        self.sync_mirror()
+
+    def after_load(self) -> None:
+        super().after_load()
+        self.sync_mirror()
+
     def update_species_fields(self) -> None:
         """The particle-wide field from the blocks (collective)."""
-        for b in self.blocks:
-            c = self.u[self.block_c(b)]
-            n = len(b.region.parent_cells)
-            self.f_c.interpolate(c, cells0=np.arange(n, dtype=np.int32), cells1=b.region.parent_cells)
-        self.f_c.x.array[:] *= self.cs
+        self.sync_mirror(old=False)
+        self.f_c.x.array[:] = self.cs * self.X.x.array
 
 
 __all__ = ["BlockSpeciesMixin", "GrainTransport", "CrackFace", "BlockParticlePotential", "K0_FACTOR", "mesh_size"]
