@@ -207,3 +207,20 @@ def test_cracking_grains_conserve_lithium_parallel_equals_serial():
         for k in a:
             assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-14, nan_ok=True), k
     assert rs[-1]["damaged area fraction [-]"] > 0.0
+
+
+def test_transport_input_errors_name_key_value_and_allowed():
+    from cellsim.schema import CaseError
+
+    base = {"geometry": {"kind": "core_shell", "core_radius": 3e-6, "coating_thickness": 1e-6},
+            "physics": {"mechanics": True}, "discretisation": {"displacement_degree": 1},
+            "control": {"mode": "galvanostatic", "c_rate": 1.0}}
+    for mech, words in (({"interface_transport": "open"},
+                         r"interface_transport = 'open'.*'damaged' or 'continuous'"),
+                        ({"interface_transport_coefficient": -1.0}, r"interface_transport_coefficient = -1.*allowed"),
+                        ({"interface_transport_residual": -1.0}, r"interface_transport_residual = -1.*allowed")):
+        with pytest.raises(CaseError, match=words):
+            case_from_dict({**base, "mechanics": {"interface": "cohesive", **mech}})
+    ok = case_from_dict({**base, "mechanics": {"interface": "cohesive"}}).mechanics
+    assert (ok.interface_transport, ok.interface_transport_coefficient, ok.interface_transport_residual,
+            ok.interface_transport_exponent) == ("damaged", None, 0.0, 1.0)
