@@ -16,8 +16,11 @@ needs anything of its own: grain boundaries are more pairs of the same list.
 =============  =================================  ==================================================
 block          stored unknown                     row
 =============  =================================  ==================================================
-c_s            X = c / c_s on the whole particle   SolidDiffusion (+ :class:`BlockStressFlux`, the
-               (continuous across interfaces)      stress-assisted flux with each block's sigma_h_k)
+c_k            X_k = c / c_s on colour k's         SolidDiffusion with sigma_h_k (or w_k), Butler-Volmer
+               submesh (interface_transport =      on its outer surface, GrainTransport per pair
+               'damaged', :mod:`.particle_species`)
+c_s            X on the whole particle             SolidDiffusion (+ :class:`BlockStressFlux`, the
+               ('continuous')                      stress-assisted flux with each block's sigma_h_k)
 u_k            U_k = u / L on colour k's submesh   Elasticity of the regions of colour k, weak
                                                    foundation RBM_SPRING E/L^2 on colour k, and the
                                                    cohesive tractions of its interfaces
