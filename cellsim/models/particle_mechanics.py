@@ -230,9 +230,9 @@ class SplitMechanicsMixin:
             terms.append(el)
             order += [b.u, b.sh]
             weights.update({b.u: 1.0 / (Es * L), b.sh: 1.0 / (L**3 * Es)})
-            cpl = self.lattice_coupling(f"mu_sigma_{k}", el, b.region.mesh)
+            cpl = self.lattice_coupling(f"mu_sigma_{b.k}", el, b.region.mesh)
             if cpl is not None:
-                b.mu = f"mu_sigma_{k}"
+                b.mu = f"mu_sigma_{b.k}"
                 terms.append(cpl[0])
                 order.append(b.mu)
                 weights[b.mu] = cpl[1]

@@ -6,7 +6,8 @@ instead of Omega sigma_h.
 * An isotropic table (eps_a = eps_c = Omega c_max (x - x_ref)/3, put in place of the NMC811
   table) gives the run with the scalar Omega and c_ref = x_ref c_max: the same diagnostics
   and concentration to 1e-9 (w = Omega sigma_h, and its P1 projection is Omega times that of
-  sigma_h).
+  sigma_h); bonded (flux and overpotential) and cohesive (a concentration and a w_k per
+  grain colour; flux only, the overpotential's stress is refused with cohesive grains).
 * With the NMC811 table and random orientations the run converges, and the coupling term of
   the overpotential equals sigma : d eps/dc evaluated independently with numpy (the table's
   piecewise slopes, the grain rotations) at sample points of every local cell, to 1e-12 of
@@ -36,14 +37,15 @@ NAME = "nmc811_kondrakov2017"
 C_MAX, OMEGA = 63104.0, 1.0e-6  # nmc811_chen2020 c_max [mol m-3]; the isotropic table's Omega [m3 mol-1]
 
 
-def coupled_case(lattice_strain=NAME, material=None):
+def coupled_case(lattice_strain=NAME, material=None, interface="bonded"):
     mat = {"name": "nmc811_chen2020", "diffusivity": 1e-14, **(material or {})}
     if lattice_strain:
         mat["lattice_strain"] = lattice_strain
     return case_from_dict({
         "geometry": GEOM, "material": mat,
-        "physics": {"initial_stoichiometry": 0.5, "stress_assisted_diffusion": True, "stress_in_overpotential": True},
-        "mechanics": {"interface": "bonded"}, "discretisation": {"displacement_degree": 1},
+        "physics": {"initial_stoichiometry": 0.5, "stress_assisted_diffusion": True,
+                    "stress_in_overpotential": interface == "bonded"},  # refused with cohesive grains
+        "mechanics": {"interface": interface}, "discretisation": {"displacement_degree": 1},
         "control": {"mode": "potentiostatic", "potential": 3.9}, "time": {"t_end": 3600.0}})
 
 
@@ -60,15 +62,19 @@ def run(case, tm, steps=2):
     return m, d
 
 
-def test_isotropic_table_gives_the_scalar_omega_run(monkeypatch):
+@pytest.mark.parametrize("interface", ["bonded", "cohesive"])
+def test_isotropic_table_gives_the_scalar_omega_run(monkeypatch, interface):
+    """bonded: flux and overpotential; cohesive (a concentration per grain colour): the flux
+    with each block's w_k against each block's Omega sigma_h_k."""
     a0, c0, s = 2.872e-10, 14.2e-10, OMEGA * C_MAX / 3.0
     iso = lattice.LatticeStrain(name=NAME, citation="isotropic test table", x=(0.0, 1.0),
                                 a=(a0 * (1.0 - s), a0), c=(c0 * (1.0 - s), c0), x_ref=1.0)
     tm = build_mesh(coupled_case().geometry, MPI.COMM_WORLD)
-    ms, ds = run(coupled_case(None, {"partial_molar_volume": OMEGA, "c_ref": C_MAX}), tm)
+    ms, ds = run(coupled_case(None, {"partial_molar_volume": OMEGA, "c_ref": C_MAX}, interface), tm)
     monkeypatch.setitem(lattice.LATTICE_STRAINS, NAME, iso)
-    ml, dl = run(coupled_case(), tm)
-    assert "mu_sigma" in ml.block_names and "mu_sigma" not in ms.block_names
+    ml, dl = run(coupled_case(interface=interface), tm)
+    mu = "mu_sigma" if interface == "bonded" else "mu_sigma_0"
+    assert mu in ml.block_names and mu not in ms.block_names
     for k in ds:
         assert dl[k] == pytest.approx(ds[k], rel=1e-9, abs=1e-20, nan_ok=True), k
     dc = np.abs(ml.X.x.array - ms.X.x.array).max(initial=0.0)
