@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import time
 
+from bench_timing import time_steps
 from mpi4py import MPI
 
 from cellsim.case import case_from_dict
-from cellsim.geometry.mesh import build_mesh
-from cellsim.models.particle import ParticleModel
 
 
 def run(h: float, steps: int, dt: float, comm) -> dict:
@@ -31,41 +28,10 @@ def run(h: float, steps: int, dt: float, comm) -> dict:
         "physics": {"initial_stoichiometry": 0.1},
         "control": {"mode": "galvanostatic", "c_rate": 1.0},
     })
-    comm.Barrier()
-    t0 = time.perf_counter()
-    tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
-    t_mesh = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model = ParticleModel(case, tm, comm)
-    model.set_control()
-    model.solve_initial()
-    t_setup = time.perf_counter() - t0
-    res = model.step(dt)  # warm-up
-    model.accept()
-    newton = krylov = 0
-    comm.Barrier()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        res = model.step(dt)
-        assert res.converged, res.reason
-        model.accept()
-        newton += res.newton_iterations
-        krylov += res.krylov_iterations
-    comm.Barrier()
-    t_steps = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.diagnostics()
-    t_diag = time.perf_counter() - t0
-    dofs = sum(u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
-               for u in model.unknowns)
-    rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, op=MPI.MAX)
-    return {
-        "ranks": comm.size, "mesh_size_m": h, "cells": tm.mesh.topology.index_map(3).size_global, "dofs": dofs,
-        "mesh_s": round(t_mesh, 3), "setup_s": round(t_setup, 3), "steps": steps,
-        "time_per_step_s": round(t_steps / steps, 4), "newton_per_step": newton / steps,
-        "krylov_per_step": krylov / steps, "diagnostics_s": round(t_diag, 4),
-        "peak_rss_per_rank_MiB": round(rss, 1),
-    }
+    r, _, _ = time_steps(case, steps, dt, comm)
+    return {"ranks": comm.size, "mesh_size_m": h, **{k: r[k] for k in (
+        "cells", "dofs", "mesh_s", "setup_s", "steps", "time_per_step_s", "cpu_per_step_s", "newton_per_step",
+        "krylov_per_step", "diagnostics_s", "peak_rss_per_rank_MiB")}}
 
 
 def main():

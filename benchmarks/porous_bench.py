@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
-import time
 
+from bench_timing import time_steps
 from mpi4py import MPI
 
 from cellsim.case import case_from_dict
-from cellsim.geometry.mesh import build_mesh
-from cellsim.models import build_model
 
 PORES = {"kind": "porous_particle", "radius": 5e-6, "pore_shape": "spherical", "pore_radius": 0.6e-6,
          "porosity": 0.0864, "seed": 3}
@@ -41,40 +38,12 @@ def run(geometry: dict, mech: bool, steps: int, dt: float, comm) -> dict:
         "control": {"mode": "galvanostatic", "c_rate": 1.0},
         "discretisation": {"displacement_degree": 1},
     })
-    comm.Barrier()
-    t0 = time.perf_counter()
-    tm = build_mesh(case.geometry, comm)
-    t_mesh = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model = build_model(case, tm, comm)
-    model.set_control()
-    model.solve_initial()
-    t_setup = time.perf_counter() - t0
-    res = model.step(dt)  # warm-up
-    assert res.converged, res.reason
-    model.accept()
-    newton = 0
-    comm.Barrier()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        res = model.step(dt)
-        assert res.converged, res.reason
-        model.accept()
-        newton += res.newton_iterations
-    comm.Barrier()
-    t_steps = time.perf_counter() - t0
-    cpu = comm.allreduce(time.process_time() - c0, op=MPI.MAX)  # CPU seconds of the busiest rank
-    blocks = {n: u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
-              for n, u in zip(model.block_names, model.unknowns)}
-    rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, op=MPI.MAX)
+    r, model, tm = time_steps(case, steps, dt, comm)
     return {
         "geometry": geometry["kind"], "mechanics": mech, "ranks": comm.size,
-        "pores": tm.info.get("num_pores", 0), "cells": tm.mesh.topology.index_map(3).size_global,
-        "solid_volume_m3": model.volume, "dofs": sum(blocks.values()), "dofs_per_block": blocks,
-        "mesh_s": round(t_mesh, 2), "setup_s": round(t_setup, 2), "steps": steps,
-        "time_per_step_s": round(t_steps / steps, 3),
-        "cpu_per_step_s": round(cpu / steps, 3), "newton_per_step": newton / steps,
-        "peak_rss_per_rank_MiB": round(rss, 1),
+        "pores": tm.info.get("num_pores", 0), "cells": r["cells"], "solid_volume_m3": model.volume,
+        **{k: r[k] for k in ("dofs", "dofs_per_block", "mesh_s", "setup_s", "steps", "time_per_step_s",
+                             "cpu_per_step_s", "newton_per_step", "peak_rss_per_rank_MiB")},
     }
 
 

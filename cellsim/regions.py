@@ -233,3 +233,34 @@ def facet_integration_data(parent: Any, facets: np.ndarray, plus_cells: np.ndarr
     if n_int != n_all:
         raise ValueError("a facet set mixes outer-boundary and interior facets")
     return "dS", interface_integration_data(parent, facets, plus_cells).reshape(-1)
+
+
+def particle_groups(regions: dict) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, cell tags) of every ``particle_i`` region, sorted by i: one tag for a dense or
+    porous particle, the tags of its grains for a secondary particle (``particle_i`` is then
+    the aggregate of the leaf regions ``particle_i_grain_k``). Grains of one particle are one
+    particle for the electrochemistry and its bookkeeping."""
+    import re
+
+    out = []
+    for name, tags in regions.items():
+        m = re.fullmatch(r"particle_(\d+)", name)
+        if m and len(tags):
+            out.append((int(m.group(1)), name, tuple(int(t) for t in tags)))
+    out.sort()
+    return [(n, t) for _, n, t in out]
+
+
+def tag_to_particle(groups, tags: np.ndarray) -> np.ndarray:
+    """Index (into ``groups``) of the particle of every cell tag in ``tags``; -1 for tags of
+    no particle."""
+    tags = np.asarray(tags)
+    lut = {t: i for i, (_, ts) in enumerate(groups) for t in ts}
+    if not len(tags):
+        return np.zeros(0, dtype=np.int64)
+    keys = np.array(sorted(lut), dtype=np.int64)
+    if not len(keys):
+        return np.full(tags.shape, -1, dtype=np.int64)
+    vals = np.array([lut[k] for k in keys], dtype=np.int64)
+    idx = np.clip(np.searchsorted(keys, tags), 0, len(keys) - 1)
+    return np.where(keys[idx] == tags, vals[idx], -1)

@@ -217,6 +217,13 @@ class HalfCellCase(StrictModel):
                                 "c_rate")
         if self.mechanics.skeleton and not self.physics.mechanics:
             problems.append("mechanics.skeleton = true needs physics.mechanics = true")
+        lat = self.material.lattice_strain
+        ptype = getattr(self.geometry, "particle_type", None)
+        if lat is not None and (ptype not in ("secondary", None) or (ptype is None and not mesh_given)):
+            problems.append(f"material.lattice_strain = '{lat}' with geometry particle_type = '{ptype or 'dense'}': a "
+                            "per-grain lattice strain needs grains; allowed: particle_type = 'secondary'")
+        if lat is not None and not self.physics.mechanics:
+            problems.append(f"material.lattice_strain = '{lat}' needs physics.mechanics = true")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)
         problems += self._check_current_densities(mat)
         if st.min_electrolyte_concentration >= self.electrolyte.initial_concentration:

@@ -166,7 +166,7 @@ class MechanicsSpec(StrictModel):
 #: the keys of [mechanics] that a single particle takes: the interface and its cohesive law
 PARTICLE_KEYS = ("interface", "penalty", "normal_strength", "shear_strength", "fracture_energy_I",
                  "fracture_energy_II", "mixed_mode", "bk_exponent", "max_damage", "viscosity", "damage_update",
-                 "max_damage_change")
+                 "max_damage_change", "damage_jump_limit")
 
 
 class _ParticleMechanicsBase(StrictModel):

@@ -58,7 +58,7 @@ def cad_graph(vol_leaf: dict[int, str]) -> tuple[list[int], np.ndarray, np.ndarr
     """Conducting volumes (sorted) and the edges between them (indices into that list)."""
     import gmsh
 
-    nodes = sorted(v for v, name in vol_leaf.items() if name not in ("electrolyte", "separator"))
+    nodes = sorted(v for v, name in vol_leaf.items() if name not in ("electrolyte", "separator", "pore"))
     index = {v: k for k, v in enumerate(nodes)}
     a, b = [], []
     for _, s in gmsh.model.getEntities(2):

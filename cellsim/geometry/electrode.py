@@ -17,6 +17,7 @@ import numpy as np
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
 from cellsim.geometry.cad_features import image_neighbours, sphere_axes
+from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -63,6 +64,7 @@ def plan_electrode(spec: Electrode) -> dict:
     plan["active_fraction_planned"] = float(np.sum(4 / 3 * math.pi * radii**3) / spec.box_volume())
     plan["min_gap"] = min_clearance(centres, radii, L)
     plan["binder"] = plan_binder(spec, centres, radii, rng) if spec.binder_fraction > 0 else None
+    plan["features"] = cp.plan_features(spec, radii, rng)  # pores / grains (None: dense)
     return plan
 
 
@@ -130,7 +132,12 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     isolated_binder = merged
 
     tags = ModelTags()
-    order = [f"particle_{i}" for i in range(n)] + ["binder", "electrolyte", "current_collector", "separator"]
+    grains = spec.particle_type == "secondary"
+    order = ([] if grains else [f"particle_{i}" for i in range(n)]) + [
+        "pore", "binder", "electrolyte", "current_collector", "separator"]
+    class_leaf = vol_leaf
+    if grains:  # regions particle_i_grain_k, aggregates particle_i
+        class_leaf = cp.grain_regions(tags, vol_leaf, plan["features"], centres, W, D)
     by_leaf: dict[str, list[int]] = {}
     for v, name in vol_leaf.items():
         by_leaf.setdefault(name, []).append(v)
@@ -139,12 +146,14 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             tags.region(name, sorted(by_leaf[name]))
     tags.aggregate("particle", [f"particle_{i}" for i in range(n)])
     if half:
-        tags.aggregate("electrolyte_domain", ["electrolyte", "separator"])
+        tags.aggregate("electrolyte_domain", ["electrolyte", "separator"] + (["pore"] if "pore" in by_leaf else []))
 
     eps = 1e-6 * max(W, D, T)
     ztop = T + (um(spec.separator_thickness) if half else 0.0)
 
     def rule(names, s):
+        if "pore" in names and len(names) == 2:
+            return cp.surface_name(names)
         if len(names) == 2:
             a, b = names
             if a == b:
@@ -186,14 +195,16 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             return {"electrolyte": "separator_electrolyte", "binder": "separator_binder"}.get(a, "electrode_top_other")
         return "side"
 
-    surfs = classify_surfaces(vol_leaf, rule)
-    if "electrode_top_other" in surfs:
+    surfs = classify_surfaces(class_leaf, cp.grain_rule(rule) if grains else rule)
+    if "electrode_top_other" in surfs or "pore_other" in surfs:
         raise RuntimeError("a particle touches the electrode top")
     iface_order = (
         [f"particle_{i}_electrolyte" for i in range(n)]
         + [f"particle_{i}_binder" for i in range(n)]
         + ["binder_electrolyte", "collector_electrolyte", "collector_binder", "collector_particle",
            "separator_electrolyte", "separator_binder", "lithium_separator", "side", "collector_bottom"]
+        + [f"particle_{i}_pore_wall" for i in range(n)] + ["pore_opening", "pore_binder"]
+        + [f"particle_{i}_grain_boundary" for i in range(n)]
     )  # fmt: skip
     for name in iface_order:
         if name in surfs:
@@ -204,12 +215,15 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         if present:
             tags.aggregate(name, present, dim=2)
 
-    agg("particle_electrolyte", [f"particle_{i}_electrolyte" for i in range(n)])
+    agg("particle_electrolyte", [f"particle_{i}_electrolyte" for i in range(n)]
+        + [f"particle_{i}_pore_wall" for i in range(n)])
+    agg("pore_wall", [f"particle_{i}_pore_wall" for i in range(n)])
+    agg("grain_boundary", [f"particle_{i}_grain_boundary" for i in range(n)])
     agg("particle_binder", [f"particle_{i}_binder" for i in range(n)])
     agg("collector_electrode", ["collector_electrolyte", "collector_binder", "collector_particle"])
     agg("electrode_separator", ["separator_electrolyte", "separator_binder"])
 
-    cad = cad_volumes(vol_leaf)
+    cad = cad_volumes(class_leaf)
     areas = cad_areas(surfs)
     Vb = spec.box_volume()
     info = {
@@ -246,6 +260,8 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         rho = np.asarray(bplan["radii"])
         info["binder"]["neck_radius_min"] = float(rho.min())
         info["binder"]["neck_radius_max"] = float(rho.max())
+    if plan.get("features") is not None:
+        info.update(cp.feature_info(spec, plan["features"], vol_leaf, tags, cad, areas, plan["radii"]))
 
     # size fields: refine particle and binder interfaces; small balls at close contacts
     # (region Constant fields are cheap: particles and binder get h_i inside and on their
@@ -285,6 +301,8 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             extra.append(ball)
     res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=1)
     res.region_sizes = {"particle": spec.h_interface()}
+    if spec.particle_type == "porous":
+        res.region_sizes["pore"] = spec.pore_mesh_size(spec.h_interface())
     if bplan is not None:
         hi_m = spec.h_interface()
         if bplan["morphology"] == "coating":  # about one element across the shell
@@ -403,16 +421,23 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
     neck_r = np.array([rb for _, rb, _ in necks_um])
     part_axes, neck_axes = sphere_axes(centres, radii, neck_c, neck_r, (W, D), um(spec.h_interface()))
     part_pieces: list[list[int]] = []
+    feats = plan.get("features")
+    pores: list[int] = []
     for i, (c, r) in enumerate(zip(centres, radii)):
         shifts = image_shifts(c, r, W, D)
-        balls = [(3, _add_sphere(occ, c + sh, r, *part_axes[i])) for sh in shifts]
+        if spec.particle_type == "secondary":
+            balls = cp.grain_balls(feats[i], c, r, shifts, lambda cc, i=i, r=r: _add_sphere(occ, cc, r, *part_axes[i]))
+        else:
+            balls = [(3, _add_sphere(occ, c + sh, r, *part_axes[i])) for sh in shifts]
         crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
         if crosses:
             clip = occ.addBox(0, 0, 0, W, D, T)
             out, _ = occ.intersect(balls, [(3, clip)])
             part_pieces.append([t for d, t in out if d == 3])
         else:
-            part_pieces.append([balls[0][1]])
+            part_pieces.append([t for _, t in balls])
+        if spec.particle_type == "porous":
+            pores += cp.pore_pieces(feats[i], c, r, um(spec.pore_radius), shifts, part_pieces[i])
     parts = [t for ps in part_pieces for t in ps]
     # binder: shells (coating) or short neck cylinders, handed to one fragment together
     # with everything else; a fragment piece is particle > binder > box phase
@@ -436,7 +461,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         # make thin slabs, needless interior surfaces and slivers)
         binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)], removeObject=True,
                                   removeTool=False)
-    tools = [(3, p) for p in parts] + binder_tools
+    tools = [(3, p) for p in parts] + [(3, p) for p in pores] + binder_tools
     _, maps = occ.fragment(objs, tools)
     occ.synchronize()
     owners: dict[int, set[int]] = {}
@@ -451,7 +476,8 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         for _ in ps:
             piece_owner[k] = i
             k += 1
-    first_binder = off + len(parts)
+    first_binder = off + len(parts) + len(pores)
+    pore_tool = set(range(off + len(parts), first_binder))
     vol_leaf: dict[int, str] = {}
     outside = []
     for v, own in owners.items():
@@ -459,7 +485,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         if parts_here:
             if len(set(parts_here)) > 1:
                 raise RuntimeError(f"particles {sorted(set(parts_here))} overlap")
-            vol_leaf[v] = f"particle_{parts_here[0]}"
+            vol_leaf[v] = "pore" if own & pore_tool else f"particle_{parts_here[0]}"
         elif 1 in own:
             vol_leaf[v] = "current_collector"
         elif 0 in own:

@@ -127,11 +127,12 @@ def conducting_components(tm, regions=("particle", "binder", "current_collector"
     grounded = set().union(*comm.allgather(set(label[:nown][np.isin(tagval[:nown], coll)].tolist())))
     comps = set().union(*comm.allgather(set(label[owned_cond].tolist())))
     ok = np.isin(label, np.fromiter(grounded, dtype=np.int64, count=len(grounded)))
-    names = [n for n in tm.info.get("leaf_regions", []) if n.startswith("particle_") and n[9:].isdigit()]
+    # particle_i: a leaf region, or the aggregate of its grains (particle_type = 'secondary')
+    names = sorted((n for n in tm.regions if n.startswith("particle_") and n[9:].isdigit()), key=lambda n: int(n[9:]))
     bad = np.zeros(len(names), dtype=np.int32)
     vol = np.zeros(2)
     for k, name in enumerate(names):
-        cells = np.flatnonzero(tagval[:nown] == tm.regions[name][0])
+        cells = np.flatnonzero(np.isin(tagval[:nown], tm.regions[name]))
         bad[k] = int(np.any(~ok[cells]))
         v = np.abs(cell_volumes(msh, cells))
         vol += (v.sum(), v[ok[cells]].sum())

@@ -139,6 +139,19 @@ def summarise(tm) -> dict:
         conn["mesh_check"] = mesh_conn
         rep["connectivity"] = conn
         rep["connected_fraction"] = conn["connected_fraction"]
+    if "porous" in info:  # porous particles of an electrode (particle_type = 'porous')
+        po = info["porous"]
+        rep["porous_particles"] = {
+            "pore_shape": po["pore_shape"], "num_pores": po["num_pores"], "closed_pores": po["closed_pores"],
+            "pore_volume_cad": po["pore_volume"], "pore_volume_mesh": vols.get("pore", 0.0),
+            "pore_wall_area_cad": po["pore_wall_area"], "pore_wall_area_mesh": areas.get("pore_wall", 0.0),
+            "porosity_of_particles_mesh": vols.get("pore", 0.0) / (vols.get("pore", 0.0) + vols["particle"])}
+    if "secondary" in info:  # secondary particles of an electrode (particle_type = 'secondary')
+        se = info["secondary"]
+        rep["secondary_particles"] = {
+            "grains_per_particle": se["grains_per_particle"],
+            "grain_boundary_area_cad": se["grain_boundary_area"],
+            "grain_boundary_area_mesh": areas.get("grain_boundary", 0.0)}
     for key in ("num_grains", "num_pores", "binder", "porosity_cad", "pore_shape",
                 "isolated_binder_merged_into_electrolyte"):
         if key in info:
@@ -213,6 +226,16 @@ def _text(rep: dict) -> str:
             f"{c['num_components']} conducting component(s), {len(c['bridges'])} repair bridge(s) added; "
             f"mesh check {'agrees' if c['mesh_check']['agrees'] else 'DISAGREES'}"
         )
+    if "porous_particles" in rep:
+        po = rep["porous_particles"]
+        L.append(f"porous particles ({po['pore_shape']}): pores per particle {po['num_pores']} ({po['closed_pores']} "
+                 f"closed), pore volume {po['pore_volume_mesh']:.4g} m3 (CAD {po['pore_volume_cad']:.4g}), pore wall "
+                 f"area {po['pore_wall_area_mesh']:.4g} m2 (CAD {po['pore_wall_area_cad']:.4g}), porosity of the "
+                 f"particles {po['porosity_of_particles_mesh']:.4f}")
+    if "secondary_particles" in rep:
+        se = rep["secondary_particles"]
+        L.append(f"secondary particles: grains per particle {se['grains_per_particle']}, grain-boundary area "
+                 f"{se['grain_boundary_area_mesh']:.4g} m2 (CAD {se['grain_boundary_area_cad']:.4g})")
     if rep.get("binder"):
         L.append(f"binder: {rep['binder']}")
     iso = rep.get("isolated_binder_merged_into_electrolyte")

@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from cellsim.geometry.spec_composite import ParticleTypeKeys
 from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 from cellsim.schema import StrictModel
 
@@ -69,7 +70,7 @@ class ExplicitParticle(StrictModel):
     radius: float = Field(gt=0, le=1e-2, description="Particle radius [m].")
 
 
-class Electrode(MeshControls):
+class Electrode(MeshControls, ParticleTypeKeys):
     """A composite electrode: current collector | particles + binder + electrolyte.
 
     Box 0 <= x <= width, 0 <= y <= depth, 0 <= z <= thickness (the electrode), with the
@@ -94,6 +95,13 @@ class Electrode(MeshControls):
     connected piece or down into the collector; isolated caps below 1e-3 of their
     particle's volume become electrolyte; a packing that still leaves a particle isolated
     is refused, naming the seed, unless ``allow_isolated_particles = true``.
+
+    Particle type (``particle_type``, :mod:`~cellsim.geometry.spec_composite`): ``porous``
+    adds the region ``pore`` (electrolyte-filled) and the interfaces ``particle_i_pore_wall``
+    (aggregates ``pore_wall`` and, with the outer surfaces, ``particle_electrolyte``),
+    ``pore_opening``, ``pore_binder``; ``secondary`` makes every particle the aggregate
+    ``particle_i`` of its grain regions ``particle_i_grain_k`` with the interfaces
+    ``particle_i_grain_boundary`` (aggregate ``grain_boundary``).
 
     Regions: ``particle_i`` (aggregate ``particle``), ``binder``, ``electrolyte``,
     ``current_collector``. Interfaces: ``particle_i_electrolyte`` (aggregate
@@ -252,6 +260,7 @@ class Electrode(MeshControls):
                 f"binder_fraction = {self.binder_fraction} with an active fraction of {phi:.3g} leaves "
                 f"less than 10 % electrolyte; allowed: volume_fraction + binder_fraction <= 0.9"
             )
+        self.check_particle_type(lo, hi, self.h_interface())
 
     def _check_explicit(self):
         """Explicit particles: inside in z, laterally inside or crossing deeply, no overlaps.
@@ -351,6 +360,8 @@ class Electrode(MeshControls):
         return int(math.ceil(self.target_fraction() * self.box_volume() / (4 / 3 * math.pi * r**3)))
 
     def _check_region_name(self, name):
+        if name == "pore":  # the pores of particle_type = 'porous'
+            return self.particle_type == "porous"
         return name.startswith("particle_") and name[9:].isdigit()
 
 

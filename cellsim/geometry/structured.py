@@ -230,15 +230,15 @@ def _halfspace_box(point, normal, L):
     return b
 
 
-def build_secondary(spec: SecondaryParticle, plan: dict) -> BuildResult:
+def voronoi_cells(make_ball, seeds, R) -> list[int]:
+    """OCC volumes of the Voronoi cells of ``seeds`` (model units) clipped to the ball that
+    ``make_ball()`` adds (radius ``R``, containing the seeds), one per seed."""
     occ = _occ()
-    R = um(spec.radius)
-    seeds = np.asarray(plan["seeds"]) / MODEL_UNIT
     n = len(seeds)
     L = 4 * R
     grains = []
     for i in range(n):
-        cell = occ.addSphere(0, 0, 0, R)
+        cell = make_ball()
         dist = np.linalg.norm(seeds - seeds[i], axis=1)
         reach = 2 * R  # bound on max |x - s_i| over the current cell
         # cut by the bisector half-spaces one at a time, nearest first (one OCC boolean
@@ -256,6 +256,15 @@ def build_secondary(spec: SecondaryParticle, plan: dict) -> BuildResult:
             corners = np.array([[bb[a], bb[b], bb[c]] for a in (0, 3) for b in (1, 4) for c in (2, 5)])
             reach = float(np.max(np.linalg.norm(corners - seeds[i], axis=1)))
         grains.append(cell)
+    return grains
+
+
+def build_secondary(spec: SecondaryParticle, plan: dict) -> BuildResult:
+    occ = _occ()
+    R = um(spec.radius)
+    seeds = np.asarray(plan["seeds"]) / MODEL_UNIT
+    n = len(seeds)
+    grains = voronoi_cells(lambda: occ.addSphere(0, 0, 0, R), seeds, R)
     _, maps = occ.fragment([(3, g) for g in grains], [])
     occ.synchronize()
     vol_leaf: dict[int, str] = {}

@@ -27,7 +27,6 @@ docs/halfcell.md. Mesh names: regions ``particle`` (aggregate of ``particle_i``)
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 
@@ -48,6 +47,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, clean_jacobian_pattern
 from .base import Model
+from .halfcell_grains import particle_omega
 from .halfcell_mechanics import ROLLER_TAGS, SkeletonMixin, lateral_facets
 from .halfcell_output import HalfCellOutputs
 
@@ -71,14 +71,9 @@ class HalfCellError(ValueError):
 
 
 def leaf_particles(tm) -> list[tuple[str, int]]:
-    """(name, tag) of every particle_i region, sorted by i."""
-    out = []
-    for name, tags in tm.regions.items():
-        m = re.fullmatch(r"particle_(\d+)", name)
-        if m and len(tags) == 1:
-            out.append((int(m.group(1)), name, int(tags[0])))
-    out.sort()
-    return [(n, t) for _, n, t in out]
+    """(name, first tag) of every particle_i region, sorted by i (a secondary particle's
+    grains: all its tags in :func:`cellsim.regions.particle_groups`)."""
+    return [(n, t[0]) for n, t in itf.particle_groups(tm.regions)]
 
 
 class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
@@ -119,11 +114,13 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             return comm.allreduce(int(np.sum(cells < parent.topology.index_map(tdim).size_local)), op=MPI.SUM)
 
         self.particles = leaf_particles(tm)
+        self.particle_tags = [t for _, t in itf.particle_groups(tm.regions)]  # grains grouped
         P = tags_of("particle")
         if not self.particles:
             self.particles = [(f"particle_{i}", t) for i, t in enumerate(P)]
+            self.particle_tags = [(t,) for t in P]
         B = tags_of("binder", required=False)
-        E = tags_of("electrolyte")
+        E = tags_of("electrolyte") + tags_of("pore", required=False)  # pores of porous particles: liquid
         S = tags_of("separator", required=False)
         B = B if ncells(B) else ()
         S = S if ncells(S) else ()
@@ -225,7 +222,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         # and the state of charge count the connected active material only
         gone = {int(i) for i in (tm.info.get("particles_not_connected") or [])}
         self.not_connected = sorted(i for i in gone if f"particle_{i}" in dict(self.particles))
-        self.vol_isolated = sum(integ(one * self.dx(t)) for n, t in self.particles
+        self.vol_isolated = sum(integ(one * self.dx(ts)) for (n, _), ts in zip(self.particles, self.particle_tags)
                                 if int(n.rsplit("_", 1)[-1]) in gone) if gone else 0.0
         self.vol_connected = self.vol_particles - self.vol_isolated
         def one_c(vol):
@@ -304,7 +301,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         elif self.mech:
             scale = self.I_ref / self.vol_particles
             E_s = mat.youngs_modulus
-            mechs = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, mat.c_ref)], c="c_s",
+            mechs = Elasticity([(dxP, E_s, mat.poisson_ratio, particle_omega(self, x0), mat.c_ref)], c="c_s",
                                spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
             mechs.declared = [
                 Unknown("u", fem.functionspace(rp.mesh, ("Lagrange", disc.displacement_degree, (self.gdim,))),

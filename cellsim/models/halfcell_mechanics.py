@@ -36,7 +36,8 @@ falls as G_cc ((1 - d)^p + G_res/G_0). It needs the collector as a region (its f
 interior facets of the mesh), which every half-cell geometry has.
 
 Time step: a converged step whose largest damage increase (any cohesive interface) exceeds
-``damage_jump_limit * max_damage_change`` is refused by :meth:`SkeletonMixin.check_damage_jump`
+``damage_jump_limit * max_damage_change`` is refused by
+:meth:`cellsim.models.cohesive_history.CohesiveHistoryMixin.check_damage_jump`
 (through the model's ``check_solution``), which the driver retries with dt/2, unless dt/2
 would fall below ``time.dt_min``.
 
@@ -61,6 +62,8 @@ from ..physics.cohesive import CohesiveParameters, contact_conductance
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
+from .cohesive_history import CohesiveHistoryMixin
+from .halfcell_grains import particle_omega
 from .halfcell_network import ConductanceGraph
 from .halfcell_output import StressFields
 
@@ -99,8 +102,9 @@ def lateral_facets(parent, cells) -> np.ndarray:
     return np.asarray(bf[side & mask[first]], dtype=np.int32)
 
 
-class SkeletonMixin:
-    """Skeleton terms, the cohesive history in the model state, and the bookkeeping."""
+class SkeletonMixin(CohesiveHistoryMixin):
+    """Skeleton terms and the bookkeeping; the cohesive history (state, checkpoints, damage
+    control, damage-jump rejection) is :class:`CohesiveHistoryMixin`'s."""
 
     cohesive = None  # the particle/binder interface
     collector_cohesives = ()  # [(potential block, Cohesive)] of a cohesive collector bond
@@ -150,7 +154,7 @@ class SkeletonMixin:
         # the weak foundation of the free particles stays (relative stiffness RBM_SPRING): the
         # tied skeleton does not need it, a particle of a generated electrode that touches no
         # binder would be singular without it
-        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, mat.partial_molar_volume, x0 * self.c_max)], c="c_s",
+        mech_p = Elasticity([(dxP, E_s, mat.poisson_ratio, particle_omega(self, x0), x0 * self.c_max)], c="c_s",
                             spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
         mech_p.declared = [Unknown("u", fem.functionspace(rp.mesh, Vu), scale=self.R_ref, role="displacement"),
                            Unknown("sigma_h", fem.functionspace(rp.mesh, ("Lagrange", 1)), scale=E_s, role="stress")]
@@ -185,70 +189,6 @@ class SkeletonMixin:
         w = scale * self.R_ref / E_s
         return terms, ["u", "sigma_h", "u_b"], {"u": w, "sigma_h": scale / E_s, "u_b": w}
 
-    # ------------------------------------------------------------------ state and history
-    def _state_keys(self):
-        return [("cohesive" if c is self.cohesive else f"cohesive_{c.name}", c) for c in self.cohesives]
-
-    def accept(self) -> None:
-        super().accept()
-        for c in self.cohesives:
-            c.update_history()
-
-    def state(self) -> dict:
-        st = super().state()
-        for key, c in self._state_keys():
-            st[key] = c.snapshot()
-        return st
-
-    def set_state(self, st: dict) -> None:
-        super().set_state(st)
-        for key, c in self._state_keys():
-            if key in st:
-                c.restore(st[key])
-
-    def extra_functions(self) -> dict:
-        out = dict(super().extra_functions())
-        for c in self.cohesives:
-            out.update(c.functions())
-        return out
-
-    def after_load(self) -> None:
-        super().after_load()
-        for c in self.cohesives:
-            c.scatter()
-
-    def damage_change(self) -> dict:
-        if not self.cohesives:
-            return {}
-        return {"damage": (max(c.max_damage_change() for c in self.cohesives), self.case.mechanics.max_damage_change)}
-
-    def check_damage_jump(self) -> str:
-        """Why a converged step's damage growth is refused ('' when it is not; collective).
-
-        Refused: a largest damage increase above damage_jump_limit * max_damage_change, when
-        dt/2 is still at least time.dt_min and the step is not a retry of a refused one whose
-        jump did not shrink (below 0.75 of the refused one): a jump that a smaller step does
-        not make smaller is a snap-through of the lagged update (the softened interface
-        re-equilibrates at a larger opening), which no dt resolves; it is accepted."""
-        if not self.cohesives or float(self.frozen.value) > 0.5:
-            return ""
-        ms = self.case.mechanics
-        jump = max(c.max_damage_change() for c in self.cohesives)
-        limit = ms.damage_jump_limit * ms.max_damage_change
-        dt = float(self.dt.value)
-        # the state the step starts from (the same on every rank): charge passed, committed history
-        key = (float(self.scalars.get("charge", 0.0)),
-               self.comm.allreduce(sum(float(np.sum(c.itf.kappa.x.array[: c.itf._nown])) for c in self.cohesives),
-                                   op=MPI.SUM))
-        last = getattr(self, "_refused_jump", None)
-        retry_not_shrinking = last is not None and last[0] == key and dt < last[1] and jump > 0.75 * last[2]
-        if jump > limit and 0.5 * dt >= self.case.time.dt_min and not retry_not_shrinking:
-            self._refused_jump = (key, dt, jump)
-            return (f"interface damage grew by {jump:.3g} in one step (more than mechanics.damage_jump_limit * "
-                    f"max_damage_change = {limit:.3g})")
-        self._refused_jump = None
-        return ""
-
     # ------------------------------------------------------------------ bookkeeping
     def _owned_facets(self, it) -> np.ndarray:
         """Parent facets of the owned cells of a cohesive interface's facet submesh, in the order
@@ -264,6 +204,8 @@ class SkeletonMixin:
         imap = self.parent.topology.index_map(self.parent.topology.dim)
         tag_of = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)
         tag_of[self.tm.cell_tags.indices] = self.tm.cell_tags.values
+        for ts in getattr(self, "particle_tags", ()):  # grains of a particle: one node (its first tag)
+            tag_of[np.isin(tag_of, ts)] = ts[0]
         self._graph = g = ConductanceGraph(self.parent, tag_of, np.asarray(self._ptags, dtype=np.int64),
                                            self.tags["binder"])
         # clamped collector contacts: perfect edges (G_cc A far above any particle's need)

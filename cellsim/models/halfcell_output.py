@@ -75,9 +75,7 @@ class HalfCellOutputs:
         tag_of_parent[self.tm.cell_tags.indices] = self.tm.cell_tags.values
         ctag = tag_of_parent[parent_cells]
         self._ptags = np.array([t for _, t in self.particles])
-        idx = np.searchsorted(self._ptags, ctag)
-        idx[(idx >= len(self._ptags))] = 0
-        self._cell_particle = np.where(self._ptags[idx] == ctag, idx, -1)
+        self._cell_particle = itf.tag_to_particle(list(zip(self._ptags, self.particle_tags)), ctag)
         self._nloc_q = nloc
         self.particle_volumes = self.comm.allreduce(self._by_particle(vol[:nloc]), op=MPI.SUM)
         # surface dofs of c_s: rows touched by the interface measure
@@ -206,7 +204,8 @@ class HalfCellOutputs:
         meta = super().field_metadata()
         if not hasattr(self, "_particle_id"):
             rp = self.sub["particle"]
-            ids = {int(t): int(name.rsplit("_", 1)[-1]) for name, t in self.particles}
+            ids = {int(t): int(name.rsplit("_", 1)[-1]) for (name, _), ts in zip(self.particles, self.particle_tags)
+                   for t in ts}
             self._particle_id = parent_cell_values(rp.mesh, rp.entity_map, self.tm.cell_tags, ids)
         meta["cell_arrays"] = {"particle": {"particle_id": self._particle_id}}
         return meta

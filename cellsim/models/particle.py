@@ -88,9 +88,6 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
     """Build the coupled forms once; advance with :meth:`step`; report with :meth:`diagnostics`."""
 
     slow_newton = 6
-    #: solid regions on their own displacement blocks (``[mechanics] interface = 'cohesive'``);
-    #: set per case in __init__ (a subclass with its own __init__ keeps this default)
-    split = False
     #: reacting cracked grain boundaries (``[mechanics] crack_reaction``)
     cracks: list = []
     #: secondary particle: grains as regions, their rotations, the lattice-strain table (or None)
@@ -435,7 +432,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
 
     # ------------------------------------------------------------------ diagnostics
     def _setup_diagnostics(self):
-        msh, gdim = self.mesh, self.mesh.geometry.dim
+        msh = self.mesh
         em = {"entity_maps": self.entity_maps} if self.entity_maps else {}
         crack = sum(FARADAY * k.j * k.measure for k in self.cracks)
         self._f_crack = fem.form(crack, **em) if self.cracks else None
@@ -468,21 +465,28 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self._f_hoop = None if self.grains else fem.form(
                 (ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0 * self.ds_s, **em)
         elif self.mech:
-            deg = max(self.case.discretisation.displacement_degree - 1, 0)
-            Q = fem.functionspace(msh, ("DG", deg))
-            T = fem.functionspace(msh, ("DG", deg, (gdim, gdim)))
-            sig = self._cellwise_stress()
-            self.f_vm = fem.Function(Q, name="von_mises_stress")
-            self.f_sh = fem.Function(Q, name="hydrostatic_stress")
-            self.f_sig = fem.Function(T, name="stress")
-            self._e_vm = fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)
-            self._e_sh = fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)
-            self._e_sig = fem.Expression(sig, T.element.interpolation_points)
-            n = ufl.FacetNormal(msh)
-            ssurf = self._surface_stress()
-            hoop = (ufl.tr(ssurf) - ufl.inner(ssurf * n, n)) / 2.0
-            self._f_hoop = fem.form(hoop * self.ds_s)
-            self.f_u = fem.Function(self.U.function_space, name="displacement")
+            self._setup_stress_output(msh, self._cellwise_stress(), self._surface_stress())
+
+    def _setup_stress_output(self, mesh, sig, surface_sig, form=fem.form) -> None:
+        """The stress output of the one-block mechanics (:meth:`update_fields`): von Mises,
+        hydrostatic and full stress (DG of degree p_u - 1 on ``mesh``, from the UFL stress
+        ``sig``), the displacement in metres, and the form of the surface hoop stress
+        (tr - nn)/2 of ``surface_sig`` on the outer surface (``form``: the model's form
+        constructor, e.g. one with entity maps)."""
+        deg = max(self.case.discretisation.displacement_degree - 1, 0)
+        gdim = self.mesh.geometry.dim
+        Q = fem.functionspace(mesh, ("DG", deg))
+        T = fem.functionspace(mesh, ("DG", deg, (gdim, gdim)))
+        self.f_vm = fem.Function(Q, name="von_mises_stress")
+        self.f_sh = fem.Function(Q, name="hydrostatic_stress")
+        self.f_sig = fem.Function(T, name="stress")
+        self._e_vm = fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)
+        self._e_sh = fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)
+        self._e_sig = fem.Expression(sig, T.element.interpolation_points)
+        n = ufl.FacetNormal(self.mesh)
+        hoop = (ufl.tr(surface_sig) - ufl.inner(surface_sig * n, n)) / 2.0
+        self._f_hoop = form(hoop * self.ds_s)
+        self.f_u = fem.Function(self.U.function_space, name="displacement")
 
     def _cellwise_stress(self):
         """Stress as one UFL expression valid in every region (material coefficients per cell)."""

@@ -8,10 +8,16 @@ different **colours** (greedy graph colouring, largest degree first, ties in reg
 :func:`colour_regions`); all regions of one colour form one submesh with one displacement
 block ``u_k`` and one hydrostatic-stress block ``sigma_h_k`` (k = colour). A core-shell
 particle has two colours (core: 0, coating: 1); a polycrystal of 20 grains needs about 4-6.
-Every pair of touching regions (a, b) gets one :class:`cellsim.physics.cohesive_term.Cohesive`
-term on their shared facets ("+" = a, the earlier region in the list, so for core_coating
-the core; n points from the core into the coating), with delta = u_b - u_a. No region pair
-needs anything of its own: grain boundaries are more pairs of the same list.
+Every pair of touching colours (a, b), a < b, gets one :class:`cellsim.physics.cohesive_term.Cohesive`
+term over the union of the facets of all touching region pairs of those colours ("+" =
+colour a, so for core_coating the core; n points from colour a into colour b), with
+delta = u_b - u_a: a 20-grain polycrystal has 79 touching grain pairs but only the pairs
+of its 4-6 colours as terms, so that few cohesive forms are compiled (a term's forms do not
+depend on how many region pairs it holds). A term keeps its region pairs (``coh.pairs``:
+[(name, (i, j))]; a term of one region pair is named after it, e.g. ``core_coating``, one of
+several ``interfaces_a_b``); per-pair figures come from the facets afterwards
+(:meth:`SplitMechanicsMixin.pair_diagnostics`). No region pair needs anything of its own:
+grain boundaries are more pairs of the same list.
 
 =============  =================================  ==================================================
 block          stored unknown                     row
@@ -46,7 +52,9 @@ Time stepping (as the half-cell's skeleton): the damage inside a step is that of
 accepted step (``damage_update = 'lagged'``, the default) or the law at the current opening
 ('implicit'); after an accepted step the history is committed
 (:meth:`Cohesive.update_history`); the history is part of the model state (rejected steps)
-and of checkpoints (resume); the step is limited by ``max_damage_change``.
+and of checkpoints (resume); the step is limited by ``max_damage_change``, and a converged
+step whose damage grows by more than ``damage_jump_limit * max_damage_change`` is refused and
+retried with dt/2 (:mod:`.cohesive_history`, shared with the half-cell's skeleton).
 
 Concentration: with ``interface_transport = "damaged"`` (the default) one concentration block
 per colour on the same submesh, with the transport across each interface scaled by its
@@ -71,6 +79,7 @@ from ..physics.cohesive_term import Cohesive
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.term import Term, Unknown
 from .. import regions as itf
+from .cohesive_history import CohesiveHistoryMixin
 from .particle_grains import lattice_eigenstrain, submesh_field
 
 dolfinx = require_dolfinx()
@@ -85,9 +94,9 @@ INTERFACE_COLUMNS = ["damaged area fraction [-]", "debonded area fraction [-]", 
 
 
 # ------------------------------------------------------------------ regions -> blocks
-def touching_pairs(parent, region_cells: list) -> list[tuple[int, int]]:
-    """Pairs (i, j), i < j, of regions (lists of local parent cells, owned and ghost) that share
-    a facet anywhere in the mesh (collective)."""
+def interface_facet_regions(parent, region_cells: list):
+    """Local interior facets (owned and ghost) between two different regions (lists of local
+    parent cells, owned and ghost) and the region pair (i, j), i < j, of each (two arrays)."""
     tdim = parent.topology.dim
     parent.topology.create_connectivity(tdim - 1, tdim)
     f2c = parent.topology.connectivity(tdim - 1, tdim)
@@ -99,9 +108,16 @@ def touching_pairs(parent, region_cells: list) -> list[tuple[int, int]]:
     two = np.flatnonzero(np.diff(off) == 2)
     a, b = rid[links[off[two]]], rid[links[off[two] + 1]]
     sel = (a >= 0) & (b >= 0) & (a != b)
-    local = {(int(min(x, y)), int(max(x, y))) for x, y in zip(a[sel], b[sel])}
+    return two[sel].astype(np.int32), np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])
+
+
+def touching_pairs(parent, region_cells: list) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, of regions (lists of local parent cells, owned and ghost) that share
+    a facet anywhere in the mesh (collective)."""
+    _, a, b = interface_facet_regions(parent, region_cells)
+    local = sorted({(int(x), int(y)) for x, y in zip(a, b)})
     pairs = set()
-    for s in parent.comm.allgather(sorted(local)):
+    for s in parent.comm.allgather(local):
         pairs.update(tuple(p) for p in s)
     return sorted(pairs)
 
@@ -176,6 +192,15 @@ class RigidModes(Term):
         return out
 
 
+def owned_history_facets(it) -> np.ndarray:
+    """Parent facets of a cohesive interface's owned facets, in the order of its history arrays."""
+    cells = np.empty(it._nown, dtype=np.int32)
+    dofs = it.V0.dofmap.list[:, 0]
+    own = dofs < it._nown
+    cells[dofs[own]] = np.flatnonzero(own)
+    return it.fmap.sub_topology_to_topology(cells, False)
+
+
 class Block:
     """One colour: its regions (names, tags, materials), submesh, blocks and elasticity term."""
 
@@ -188,9 +213,10 @@ class Block:
 
 
 # ------------------------------------------------------------------ the mixin
-class SplitMechanicsMixin:
-    """Blocks per colour of solid regions, cohesive terms per touching pair, their history in
-    the model state, the bookkeeping and the fields."""
+class SplitMechanicsMixin(CohesiveHistoryMixin):
+    """Blocks per colour of solid regions, cohesive terms per touching pair, the bookkeeping
+    and the fields; the cohesive history (state, checkpoints, damage control, damage-jump
+    rejection) is :class:`CohesiveHistoryMixin`'s."""
 
     cohesives: list = []
     blocks: list = []
@@ -259,22 +285,34 @@ class SplitMechanicsMixin:
             terms.append(t)
             order.append(lam)
             weights[lam] = 1.0 / L**4
-        # one cohesive term per touching pair, all on one shared dS measure
+        # one cohesive term per touching colour pair (a < b): every region pair of those colours
+        # together, over the union of their facets, "+" = colour a (n from colour a into b)
         params = CohesiveParameters(**ms.cohesive_parameters())
+        fac, ra, rb = interface_facet_regions(msh, cells)
+        groups = {}
+        for i, j in pairs:
+            groups.setdefault((min(colour[i], colour[j]), max(colour[i], colour[j])), []).append((i, j))
+        colour_cells = [np.concatenate([np.asarray(cells[i], dtype=np.int32) for i in range(len(cells))
+                                        if colour[i] == k]) for k in range(len(blocks))]
         data, todo = [], []
-        for n, (i, j) in enumerate(pairs):
-            f = itf.interface_facets(msh, cells[i], cells[j])
+        for n, (key, members) in enumerate(sorted(groups.items())):
+            sel = np.zeros(len(fac), bool)
+            for i, j in members:
+                sel |= (ra == i) & (rb == j)
+            f = np.sort(fac[sel])
             tag = 100 + n
-            data.append((tag, itf.interface_integration_data(msh, f, cells[i]).reshape(-1)))
-            todo.append((i, j, f, tag))
+            data.append((tag, itf.interface_integration_data(msh, f, colour_cells[key[0]]).reshape(-1)))
+            todo.append((key, members, f, tag))
         dS = ufl.Measure("dS", domain=msh, subdomain_data=data)
-        self.cohesives = []
-        self.cohesive_pairs, self.region_colour_list = [(i, j) for i, j, _, _ in todo], colour
-        for i, j, f, tag in todo:
-            bi, bj = blocks[colour[i]], blocks[colour[j]]
-            name = self._interface_name(region_list[i][0], region_list[j][0])
-            coh = Cohesive(bi.u, bj.u, f, cells[i], params, dS, tag, name=name, damage_update=ms.damage_update)
-            coh.reaction_measure = dS(tag)  # the cracked grain boundary's reaction (crack_reaction)
+        self.cohesives, self._pair_facets = [], (fac, ra, rb)
+        for (a, b), members, f, tag in todo:
+            names = [self._interface_name(region_list[i][0], region_list[j][0]) for i, j in members]
+            coh = Cohesive(blocks[a].u, blocks[b].u, f, colour_cells[a], params, dS, tag,
+                           name=names[0] if len(names) == 1 else f"interfaces_{a}_{b}",
+                           damage_update=ms.damage_update)
+            coh.reaction_measure = dS(tag)  # the cracked grain boundaries' reaction (crack_reaction)
+            coh.pairs = list(zip(names, members))  # the region pairs it integrates
+            coh.colours = (a, b)  # its blocks ("+" = a): the concentration blocks of the transport
             self.cohesives.append(coh)
             terms.append(coh)
         # the reactive surface's stress: the last piece of the surface region's block
@@ -313,40 +351,6 @@ class SplitMechanicsMixin:
         for coh in self.cohesives:
             coh.set_time_step(dt)
 
-    def accept(self) -> None:
-        super().accept()
-        for coh in self.cohesives:
-            coh.update_history()
-
-    def state(self) -> dict:
-        st = super().state()
-        if self.cohesives:
-            st["cohesive"] = {c.name: c.snapshot() for c in self.cohesives}
-        return st
-
-    def set_state(self, st: dict) -> None:
-        super().set_state(st)
-        for c in self.cohesives:
-            if c.name in st.get("cohesive", {}):
-                c.restore(st["cohesive"][c.name])
-
-    def extra_functions(self) -> dict:
-        out = dict(super().extra_functions())
-        for c in self.cohesives:
-            out.update(c.functions())
-        return out
-
-    def after_load(self) -> None:
-        super().after_load()
-        for c in self.cohesives:
-            c.scatter()
-
-    def damage_change(self) -> dict:
-        if not self.cohesives:
-            return {}
-        dd = max(c.max_damage_change() for c in self.cohesives)
-        return {"damage": (dd, self.case.mechanics.max_damage_change)}
-
     # ------------------------------------------------------------------ bookkeeping
     def interface_diagnostics(self) -> dict:
         """Damaged and debonded area fractions, dissipated energy and max opening of all cohesive
@@ -370,6 +374,29 @@ class SplitMechanicsMixin:
         s = self.comm.allreduce(np.array([area, dam, deb, D]), op=MPI.SUM)
         return {"damaged area fraction [-]": s[1] / s[0], "debonded area fraction [-]": s[2] / s[0],
                 "dissipated energy [J]": s[3], "max opening [m]": self.comm.allreduce(dmax, op=MPI.MAX)}
+
+    def pair_diagnostics(self) -> dict:
+        """{region pair name: (damaged area fraction, debonded area fraction, dissipated energy [J])}
+        of every touching region pair (committed history; collective), from the facets of each
+        pair within its colour pair's cohesive term."""
+        fac, ra, rb = self._pair_facets
+        tdim = self.mesh.topology.dim
+        nf = self.mesh.topology.index_map(tdim - 1).size_local + self.mesh.topology.index_map(tdim - 1).num_ghosts
+        region_pair = np.full((nf, 2), -1, dtype=np.int64)
+        region_pair[fac, 0], region_pair[fac, 1] = ra, rb
+        names, sums = [], []
+        for coh in self.cohesives:
+            it = coh.itf
+            pf = region_pair[owned_history_facets(it)]
+            d = it.d.x.array[: it._nown]
+            debonded = (d >= it.p.d_max - 1e-6) | (d > 0.99)
+            for name, (i, j) in coh.pairs:
+                m = (pf[:, 0] == i) & (pf[:, 1] == j)
+                a = it.area[m]
+                names.append(name)
+                sums.append([a.sum(), a[d[m] > 0].sum(), a[debonded[m]].sum(), np.dot(a, it.D.x.array[: it._nown][m])])
+        s = self.comm.allreduce(np.array(sums).reshape(-1, 4), op=MPI.SUM)
+        return {n: (r[1] / r[0], r[2] / r[0], r[3]) for n, r in zip(names, s)}
 
     # ------------------------------------------------------------------ fields
     def _setup_block_fields(self) -> None:

@@ -121,6 +121,7 @@ class PorousParticleModel(ParticleModel):
         gdim, tdim = msh.geometry.dim, msh.topology.dim
         phys, disc = case.physics, case.discretisation
         self.mech = phys.mechanics
+        self.split = False  # one solid region: no cohesive interface
         self.flux_mode = False  # a prescribed flux is refused by the case schema for a porous particle
         for name in ("particle", "pore"):
             if name not in tm.regions:
@@ -286,7 +287,7 @@ class PorousParticleModel(ParticleModel):
 
     # ------------------------------------------------------------------ diagnostics
     def _setup_diagnostics(self):
-        msh, gdim, f = self.mesh, self.mesh.geometry.dim, self._form
+        f = self._form
         c, cs_w = self.cs * self.X, self.cs * self.X("+")
         ocp = self.core.ocp
         self._f_lithium = f(c * self.dx_all)
@@ -306,21 +307,9 @@ class PorousParticleModel(ParticleModel):
             self._f_Nopen, self._f_Iopen = f(N * self.ds_open), f(i * self.ds_open)
         self._surf_dofs = self._surface_dofs()
         sol = self.sub["solid"].mesh
-        if self.mech:
-            deg = max(self.case.discretisation.displacement_degree - 1, 0)
-            Q = fem.functionspace(sol, ("DG", deg))
-            T = fem.functionspace(sol, ("DG", deg, (gdim, gdim)))
+        if self.mech:  # one material: the surface stress holds everywhere on the solid
             sig = self._surface_stress()
-            self.f_vm = fem.Function(Q, name="von_mises_stress")
-            self.f_sh = fem.Function(Q, name="hydrostatic_stress")
-            self.f_sig = fem.Function(T, name="stress")
-            self._e_vm = fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)
-            self._e_sh = fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)
-            self._e_sig = fem.Expression(sig, T.element.interpolation_points)
-            n = ufl.FacetNormal(msh)
-            hoop = (ufl.tr(sig) - ufl.inner(sig * n, n)) / 2.0
-            self._f_hoop = f(hoop * self.ds_s)  # on the outer surface
-            self.f_u = fem.Function(self.U.function_space, name="displacement")
+            self._setup_stress_output(sol, sig, sig, f)
         self.f_c = fem.Function(self.X.function_space, name="lithium_concentration")
         self.f_ce = fem.Function(self.Ce.function_space, name="electrolyte_concentration")
         self.f_phie = fem.Function(self.phi_e.function_space, name="electrolyte_potential")

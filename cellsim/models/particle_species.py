@@ -210,8 +210,8 @@ class BlockSpeciesMixin:
         ms = self.case.mechanics
         k0 = self.k0 = self.transport_coefficient(D_ref)
         self.transports = []
-        for coh, (i, j) in zip(self.cohesives, self.cohesive_pairs):
-            ca, cb = (self.block_c(self.blocks[self.region_colour_list[r]]) for r in (i, j))
+        for coh in self.cohesives:
+            ca, cb = (self.block_c(self.blocks[k]) for k in coh.colours)
             t = GrainTransport(ca, cb, k0, coh.reaction_measure, coh, p=ms.interface_transport_exponent,
                                G_res=ms.interface_transport_residual)
             self.transports.append(t)
@@ -221,10 +221,10 @@ class BlockSpeciesMixin:
     def crack_faces(self, material, bath_ce) -> list:
         """Two :class:`CrackFace` per cohesive grain boundary (phi the particle potential)."""
         out = []
-        for coh, (i, j) in zip(self.cohesives, self.cohesive_pairs):
-            for side, r in (("+", i), ("-", j)):
+        for coh in self.cohesives:
+            for side, k in zip(("+", "-"), coh.colours):
                 out.append(CrackFace(material, coh.reaction_measure, coh, side,
-                                     c_s=self.block_c(self.blocks[self.region_colour_list[r]]), phi_s="phi",
+                                     c_s=self.block_c(self.blocks[k]), phi_s="phi",
                                      bath_ce=bath_ce, solid_charge_row=False))
         return out
 
