@@ -22,7 +22,7 @@ Default values and their sources:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import Field, create_model, model_validator
 
@@ -193,6 +193,19 @@ def _particle_fields() -> dict:
         "the bath's electrolyte and react: Butler-Volmer on both crack faces, on the area fraction d (committed "
         "damage) of each grain-boundary facet, with the crack electrolyte at the bath state (c_e of the bath, "
         "phi_e = 0); needs Butler-Volmer control (not 'flux')."))
+    out["interface_transport"] = (Literal["damaged", "continuous"], Field(
+        "damaged", description="Lithium across the cohesive interfaces (interface = 'cohesive'): 'damaged' (each "
+        "colour of solid regions its own concentration, the flux through an interface k(d) (c_a - c_b) with "
+        "k(d) = (1 - d)^p k_0 + k_res and d its committed damage: a cracked grain boundary or a debonded coating "
+        "blocks the lithium) or 'continuous' (one concentration over the particle, lithium crosses any crack)."))
+    out["interface_transport_coefficient"] = (Optional[float], Field(
+        None, gt=0, le=1e6, description="k_0 of the intact interface [m s-1]; default (unset): 1e3 D(x_0) / h, h the "
+        "cube root of the mean cell volume (the interface resistance a thousandth of one element's, so a bonded "
+        "interface recovers the continuous concentration)."))
+    out["interface_transport_residual"] = (float, Field(
+        0.0, ge=0, le=1e6, description="k_res: what a fully cracked interface (d = 1) still passes [m s-1]."))
+    out["interface_transport_exponent"] = (float, Field(
+        1.0, gt=0, le=10, description="p of k(d) = (1 - d)^p k_0 + k_res [-] (1: proportional to the bonded area)."))
     return out
 
 

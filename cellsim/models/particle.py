@@ -36,9 +36,10 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver
 from .base import Model
-from .particle_grains import (GrainParticlePotential, crack_reactions, cracked_area, grain_names, grain_rotations,
-                              isotropic_start_strain, lattice_eigenstrain, rotation_field)
+from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
+                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
+from .particle_species import BlockParticlePotential, BlockSpeciesMixin
 
 dolfinx = require_dolfinx()
 import basix.ufl  # noqa: E402
@@ -83,7 +84,7 @@ def _region_materials(case, tm):
     return [(tm.regions["particle"], core)], core
 
 
-class ParticleModel(SplitMechanicsMixin, Model):
+class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
     """Build the coupled forms once; advance with :meth:`step`; report with :meth:`diagnostics`."""
 
     slow_newton = 6
@@ -101,6 +102,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         phys, disc = case.physics, case.discretisation
         self.mech = phys.mechanics
         self.split = self.mech and case.mechanics.interface == "cohesive"
+        # a concentration per colour block, tied by the damaged transport (particle_species.py)
+        self.split_c = self.split and case.mechanics.interface_transport == "damaged"
         self.entity_maps = []
         modes = {s.mode for s in case.effective_protocol().steps}
         self.flux_mode = "flux" in modes
@@ -142,8 +145,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         diff = SolidDiffusion("c_s", [(dx(tuple(tags)), mat) for tags, mat in self.regions],
                               stress="sigma_h" if (self.mech and phys.stress_assisted_diffusion) else None)
         diff.declared = [Unknown("c_s", Vc, scale=cs, history=True, role="concentration")]
-        terms, order = [diff], ["c_s"]
-        weights = {"c_s": 1.0 / (cs * D_ref * L)}
+        terms, order = ([], []) if self.split_c else ([diff], ["c_s"])
+        weights = {} if self.split_c else {"c_s": 1.0 / (cs * D_ref * L)}
         self.elasticity = None
         if self.split:
             names = (["core", "coating"] if case.geometry.kind == "core_shell" else
@@ -153,6 +156,12 @@ class ParticleModel(SplitMechanicsMixin, Model):
                 phys.stress_assisted_diffusion)
             diff.stress = None
             diff.reads = ()
+            if self.split_c:
+                sio_c = self.mech and phys.stress_in_overpotential
+                c_terms, order, weights = self.species_terms(
+                    dx, ds, disc, D_ref, phys.stress_assisted_diffusion, sio_c,
+                    self.j_app if self.flux_mode else None, phys.electrolyte_concentration)
+                terms += c_terms
             terms += sp_terms
             order += sp_order
             weights.update(sp_w)
@@ -166,21 +175,42 @@ class ParticleModel(SplitMechanicsMixin, Model):
             order += ["u", "sigma_h"]
             weights.update({"u": 1.0 / (Es * L), "sigma_h": 1.0 / (L**3 * Es)})
             self.elasticity = el
+            cpl = self.lattice_coupling("mu_sigma", el, msh)  # the flux from sigma : d eps_ch/dc
+            if cpl is not None:
+                terms.append(cpl[0])
+                order.append("mu_sigma")
+                weights["mu_sigma"] = cpl[1]
+                diff.stress, diff.potential, diff.reads = None, "mu_sigma", ("mu_sigma",)
 
         def surface_sigma_h(m):
             return mechanics.hydrostatic(self._surface_stress())
 
+        def surface_w(m):  # sigma : d eps_ch/dc of the lattice strain on the surface
+            return coupling_potential(self.lattice, self.R_grain, core.c_max, self._surface_stress(), m.q("c_s"))
+
         sio = self.mech and phys.stress_in_overpotential
+        lat = sio and self.lattice is not None
         self.kinetics = ButlerVolmer(self.surface_mat, self.ds_s, c_s="c_s", phi_s=None if self.flux_mode else "phi",
-                                     bath_ce=phys.electrolyte_concentration, sigma_h=surface_sigma_h if sio else None,
-                                     flux=self.j_app if self.flux_mode else None, solid_charge_row=False)
-        terms.append(self.kinetics)
-        self.cracks = (crack_reactions(self, self.surface_mat, phys.electrolyte_concentration)
-                       if self.split and case.mechanics.crack_reaction else [])
+                                     bath_ce=phys.electrolyte_concentration,
+                                     sigma_h=surface_sigma_h if sio and not lat else None,
+                                     flux=self.j_app if self.flux_mode else None, solid_charge_row=False,
+                                     mech_potential=surface_w if lat else None)
+        if self.split_c:
+            self.kinetics = self.surface_kinetics[0]
+        else:
+            terms.append(self.kinetics)
+        if not (self.split and case.mechanics.crack_reaction):
+            self.cracks = []
+        elif self.split_c:  # each face with its own grain's concentration
+            self.cracks = self.crack_faces(self.surface_mat, phys.electrolyte_concentration)
+        else:
+            self.cracks = crack_reactions(self, self.surface_mat, phys.electrolyte_concentration)
         terms += self.cracks
         if not self.flux_mode:
-            ctrl = GrainParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
-                                          self.cv, self.I_ref, cracks=self.cracks)
+            ctrl = (BlockParticlePotential(self.surface_kinetics, None, self.dx_all, self.volume, self.I_app,
+                                           self.V_set, self.cv, self.I_ref, cracks=self.cracks) if self.split_c else
+                    GrainParticlePotential(self.kinetics, self.ds_s, self.dx_all, self.volume, self.I_app, self.V_set,
+                                           self.cv, self.I_ref, cracks=self.cracks))
             ctrl.declared = [Unknown("phi", fem.functionspace(msh, basix.ufl.real_element(msh.basix_cell(),
                                                                                             dtype=np.float64)),
                                      role="potential")]
@@ -189,9 +219,13 @@ class ParticleModel(SplitMechanicsMixin, Model):
             weights["phi"] = 1.0 / self.I_ref
         self.terms = terms
         self.declare(terms, order)
-        self.X, self.X_old = self.u["c_s"], self.old["c_s"]
-        self.X.x.array[:] = x0 * core.c_max / cs  # uniform initial concentration
-        self.X_old.x.array[:] = self.X.x.array
+        if self.split_c:  # the blocks c_k; X, X_old their copies on the parent (particle_species.py)
+            self.set_uniform_concentration(x0 * core.c_max / cs)
+            self.setup_species_mirror()
+        else:
+            self.X, self.X_old = self.u["c_s"], self.old["c_s"]
+            self.X.x.array[:] = x0 * core.c_max / cs  # uniform initial concentration
+            self.X_old.x.array[:] = self.X.x.array
         if self.mech and not self.split:
             self.U, self.S = self.u["u"], self.u["sigma_h"]
         if not self.flux_mode:
@@ -200,7 +234,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         self.forms = self.compose(terms, weights)
         self.finish_split()
         self.j = self.kinetics.j
-        self.sigma_h_surface = surface_sigma_h(self) if sio else 0.0
+        self.sigma_h_surface = surface_sigma_h(self) if sio and not self.split_c and not lat else 0.0
+        self._w_surface = surface_w(self) if lat and not self.split_c else None
         self.solver = NewtonSolver(self, self.forms, case.solver, "particle", entity_maps=self.entity_maps or None)
         self.problem, self.snes = self.solver.problem, self.solver.snes
         if self.split:
@@ -301,7 +336,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
         self.frozen.value = 1.0
         self.solver.need_factor = True
         if not self.flux_mode and float(self.cv.value) < 0.5:
-            xs = self.X.x.array.mean() * self.cs / self.surface_mat.c_max
+            xs = (self.mean_stored_concentration() if self.split_c else self.X.x.array.mean()) * self.cs / \
+                self.surface_mat.c_max
             self.phi.x.array[:] = float(self.surface_mat.ocp(np.array(xs)))
         if self.mech:
             self._free_swelling_start()
@@ -340,6 +376,7 @@ class ParticleModel(SplitMechanicsMixin, Model):
 
     def after_step(self, dt: float) -> None:
         self.scalars["charge"] += dt * self.current()
+        self.sync_mirror(old=False)
 
     def _predict_potential(self):
         """Initial Newton guess for the particle potential: uniform-surface Butler–Volmer.
@@ -352,12 +389,13 @@ class ParticleModel(SplitMechanicsMixin, Model):
         xs = comm.allreduce(fem.assemble_scalar(self._f_csurf), op=MPI.SUM) / A / sm.c_max
         xs = min(max(xs, 1e-6), 1 - 1e-6)
         sh = comm.allreduce(fem.assemble_scalar(self._f_shsurf), op=MPI.SUM) / A if self._f_shsurf else 0.0
+        w = sm.partial_molar_volume * sh if not self._f_wsurf else self._assemble(self._f_wsurf) / A
         i0 = float(kinetics.exchange_current_density(sm.rate_constant, phys.electrolyte_concentration,
                                                      xs * sm.c_max, sm.c_max, sm.alpha_a, sm.alpha_c))
         i0 *= arrhenius(sm.exchange_current_activation_energy, self.T, sm.reference_temperature)
         jt = float(self.I_app.value) / (FARADAY * A)
         eta = kinetics.overpotential_for_flux(jt, i0, self.T, sm.alpha_a, sm.alpha_c, max_step=0.2)
-        self.phi.x.array[:] = float(sm.ocp(np.array(xs))) + sm.partial_molar_volume * sh / FARADAY + eta
+        self.phi.x.array[:] = float(sm.ocp(np.array(xs))) + w / FARADAY + eta
 
     def accept(self):
         snap = self._pre["unknowns"]
@@ -387,29 +425,38 @@ class ParticleModel(SplitMechanicsMixin, Model):
 
     def max_change(self) -> dict:
         """Largest change of the concentration over the last step (in stoichiometry)."""
-        d = np.abs(self.X.x.array - self.X_old.x.array).max(initial=0.0) * self.cs / self.core.c_max
+        d = (self.max_conc_change() if self.split_c else np.abs(self.X.x.array - self.X_old.x.array).max(
+            initial=0.0)) * self.cs / self.core.c_max
         return {"stoichiometry": (self.comm.allreduce(d, op=MPI.MAX), self.case.time.max_change),
                 **self.damage_change()}
 
     # ------------------------------------------------------------------ diagnostics
     def _setup_diagnostics(self):
         msh = self.mesh
-        c = self.cs * self.X
         em = {"entity_maps": self.entity_maps} if self.entity_maps else {}
-        self._f_lithium = fem.form(c * self.dx_all)
-        self._f_csurf = fem.form(c * self.ds_s)
-        self._f_current = fem.form(FARADAY * self.j * self.ds_s + sum(FARADAY * k.j * k.measure
-                                                                      for k in self.cracks), **em)
-        self._f_crack = fem.form(sum(FARADAY * k.j * k.measure for k in self.cracks), **em) if self.cracks else None
-        self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
-                          if not isinstance(self.sigma_h_surface, float) else None)
-        self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
-        fdim = msh.topology.dim - 1
-        facets = self.tm.facets("particle_electrolyte")
-        self._surf_dofs = fem.locate_dofs_topological(self.X.function_space, fdim, facets)
-        nown = self.X.function_space.dofmap.index_map.size_local
-        self._surf_dofs = self._surf_dofs[self._surf_dofs < nown]
-        self.f_c = fem.Function(self.X.function_space, name="lithium_concentration")
+        crack = sum(FARADAY * k.j * k.measure for k in self.cracks)
+        self._f_crack = fem.form(crack, **em) if self.cracks else None
+        if self.split_c:  # sums over the concentration blocks (particle_species.py)
+            f = self.species_forms(em)
+            self._f_lithium, self._f_csurf, self._f_ocp = f["lithium"], f["csurf"], f["ocp"]
+            self._f_current = fem.form(f["current"] + crack, **em)
+            self._f_shsurf, self._f_wsurf = f.get("shsurf"), f.get("wsurf")
+            self.setup_species_fields()
+        else:
+            c = self.cs * self.X
+            self._f_lithium = fem.form(c * self.dx_all)
+            self._f_csurf = fem.form(c * self.ds_s)
+            self._f_current = fem.form(FARADAY * self.j * self.ds_s + crack, **em)
+            self._f_shsurf = (fem.form(self.sigma_h_surface * self.ds_s, **em)
+                              if not isinstance(self.sigma_h_surface, float) else None)
+            self._f_wsurf = fem.form(self._w_surface * self.ds_s, **em) if self._w_surface is not None else None
+            self._f_ocp = fem.form(self.surface_mat.ocp(c / self.surface_mat.c_max) * self.ds_s)
+            fdim = msh.topology.dim - 1
+            facets = self.tm.facets("particle_electrolyte")
+            self._surf_dofs = fem.locate_dofs_topological(self.X.function_space, fdim, facets)
+            nown = self.X.function_space.dofmap.index_map.size_local
+            self._surf_dofs = self._surf_dofs[self._surf_dofs < nown]
+            self.f_c = fem.Function(self.X.function_space, name="lithium_concentration")
         if self.split:
             self._setup_block_fields()
             n = ufl.FacetNormal(msh)
@@ -474,7 +521,10 @@ class ParticleModel(SplitMechanicsMixin, Model):
 
     def update_fields(self):
         """Refresh the SI output fields (collective)."""
-        self.f_c.x.array[:] = self.cs * self.X.x.array
+        if self.split_c:
+            self.update_species_fields()
+        else:
+            self.f_c.x.array[:] = self.cs * self.X.x.array
         if self.split:
             self.update_block_fields()
         elif self.mech:
@@ -500,7 +550,8 @@ class ParticleModel(SplitMechanicsMixin, Model):
                     if len(self.regions) > 1 else core.c_max * self.volume)
         x_mean = N / cmax_vol
         cs_mean = self._assemble(self._f_csurf) / self.area
-        xs_local = self.X.x.array[self._surf_dofs] * self.cs / self.surface_mat.c_max
+        xs_local = (self.surface_stoichiometry_local() if self.split_c else
+                    self.X.x.array[self._surf_dofs] * self.cs / self.surface_mat.c_max)
         I = self.current() if not self.flux_mode else float(self.j_app.value) * FARADAY * self.area
         d = {
             "particle potential [V]": self.potential(),

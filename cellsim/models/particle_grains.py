@@ -11,8 +11,15 @@ strain of each grain is the anisotropic lattice strain
 
 (:mod:`cellsim.materials.lattice`, as a :class:`cellsim.physics.mechanics.TensorEigenstrain`);
 without it the isotropic Omega/3 (c - c_ref) of the material, as in any particle.
-The stress-assisted flux and the stress in the overpotential keep the material's scalar
-Omega (the lattice table does not change them).
+With the table, the stress-assisted flux and the stress in the overpotential use the
+mechanical part of the chemical potential of the anisotropic strain,
+
+    w = sigma : d eps_ch/dc = sigma : R diag(eps_a'(x), eps_a'(x), eps_c'(x)) R^T / c_max   [J mol-1]
+
+(:func:`coupling_potential`; the table's slopes, piecewise constant), which is Omega sigma_h
+for eps_ch = Omega/3 (c - c_ref) I: N = -D grad c + D c/(R T) grad w with w projected onto
+P1 (:class:`CouplingProjection`, block ``mu_sigma`` or ``mu_sigma_k`` per colour), and
+eta = phi - U - w/F on the surface (w from the surface stress, not projected).
 
 ``interface = "bonded"``: one continuous displacement over all grains (the strain still per
 grain). ``interface = "cohesive"``: the grains are coloured (touching grains differ) and
@@ -26,6 +33,7 @@ import numpy as np
 from ..dolfinx_env import require_dolfinx
 from ..materials.lattice import LATTICE_STRAINS, chemical_strain_tensor
 from ..physics.mechanics import TensorEigenstrain
+from ..physics.term import Term
 
 dolfinx = require_dolfinx()
 from dolfinx import fem  # noqa: E402
@@ -85,6 +93,33 @@ def lattice_eigenstrain(name: str, R, c_max: float) -> TensorEigenstrain:
     return TensorEigenstrain(fn)
 
 
+def coupling_potential(name: str, R, c_max: float, sigma, c):
+    """w = sigma : d eps_ch/dc [J mol-1] of the lattice table ``name`` (UFL): the derivative of
+    :func:`lattice_eigenstrain` with respect to c, taken by UFL."""
+    import ufl
+
+    cv = ufl.variable(c)
+    eps = lattice_eigenstrain(name, R, c_max)(cv)
+    return ufl.inner(sigma, ufl.diff(eps, cv))
+
+
+class CouplingProjection(Term):
+    """The continuous projection w of sigma : d eps_ch/dc of the elasticity term ``el``'s pieces
+    (the lattice table ``table``, rotations ``R``), block ``block`` (P1): row
+    int (w - sigma : d eps_ch/dc) q dx (J mol-1 m3)."""
+
+    def __init__(self, block: str, el, table: str, R, c_max: float):
+        self.block, self.el, self.table, self.R, self.c_max = block, el, table, R, c_max
+        self.owns, self.reads = (block,), (el.c, el.ub)
+
+    def residual(self, m):
+        c, q = m.q(self.el.c), m.v[self.block]
+        F = 0
+        for (dx, *_), sig in zip(self.el.pieces, self.el.stresses(m)):
+            F = F + (m.q(self.block) - coupling_potential(self.table, self.R, self.c_max, sig, c)) * q * dx
+        return {self.block: F}
+
+
 def isotropic_start_strain(case, mat, x0: float) -> float:
     """The linear strain of the stress-free swelling of uniform stoichiometry x0 (the start of
     the initial solve): Omega/3 (c - c_ref), or a third of the lattice's volumetric strain."""
@@ -95,6 +130,7 @@ def isotropic_start_strain(case, mat, x0: float) -> float:
 
 
 __all__ = ["grain_names", "grain_rotations", "rotation_field", "submesh_field", "lattice_eigenstrain",
+           "coupling_potential", "CouplingProjection",
            "isotropic_start_strain", "fill_dg0"]
 
 

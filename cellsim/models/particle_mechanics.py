@@ -22,8 +22,11 @@ grain boundaries are more pairs of the same list.
 =============  =================================  ==================================================
 block          stored unknown                     row
 =============  =================================  ==================================================
-c_s            X = c / c_s on the whole particle   SolidDiffusion (+ :class:`BlockStressFlux`, the
-               (continuous across interfaces)      stress-assisted flux with each block's sigma_h_k)
+c_k            X_k = c / c_s on colour k's         SolidDiffusion with sigma_h_k (or w_k), Butler-Volmer
+               submesh (interface_transport =      on its outer surface, GrainTransport per pair
+               'damaged', :mod:`.particle_species`)
+c_s            X on the whole particle             SolidDiffusion (+ :class:`BlockStressFlux`, the
+               ('continuous')                      stress-assisted flux with each block's sigma_h_k)
 u_k            U_k = u / L on colour k's submesh   Elasticity of the regions of colour k, weak
                                                    foundation RBM_SPRING E/L^2 on colour k, and the
                                                    cohesive tractions of its interfaces
@@ -53,9 +56,10 @@ and of checkpoints (resume); the step is limited by ``max_damage_change``, and a
 step whose damage grows by more than ``damage_jump_limit * max_damage_change`` is refused and
 retried with dt/2 (:mod:`.cohesive_history`, shared with the half-cell's skeleton).
 
-Not yet: a concentration per block with the transport across each interface scaled by its
-integrity (:class:`cellsim.physics.cohesive_term.DamagedTransport` is written and verified,
-not wired here); the concentration is one continuous field.
+Concentration: with ``interface_transport = "damaged"`` (the default) one concentration block
+per colour on the same submesh, with the transport across each interface scaled by its
+integrity (:mod:`.particle_species`); with ``"continuous"`` one continuous c_s over the
+particle (with :class:`BlockStressFlux`).
 
 Bookkeeping per interface (time series, summed over all cohesive interfaces): damaged and
 debonded area fraction, dissipated energy [J], max opening [m], all of the state at the end
@@ -140,18 +144,19 @@ def colour_regions(n: int, pairs) -> list[int]:
 class BlockStressFlux(Term):
     r"""The stress-assisted part of the lithium flux, D c Omega/(R T) grad sigma_h, with the
     sigma_h block of each region's colour (the rest of the flux is SolidDiffusion's):
-    row of ``c``: - int D(x) c Omega/(R T) grad sigma_h_k . grad v dx_r (mol s-1)."""
+    row of ``c``: - int D(x) c Omega/(R T) grad sigma_h_k . grad v dx_r (mol s-1); with a
+    lattice strain the block of w = sigma : d eps_ch/dc and Omega = 1."""
 
     def __init__(self, c: str, pieces):
-        self.c, self.pieces = c, list(pieces)  # [(dx_r, material, sigma_h block)]
+        self.c, self.pieces = c, list(pieces)  # [(dx_r, material, sigma_h or w block, Omega or 1)]
         self.reads = tuple(sorted({p[2] for p in self.pieces}))
 
     def residual(self, m):
         c, v = m.q(self.c), m.v[self.c]
         F = 0
-        for dx, mat, sh in self.pieces:
+        for dx, mat, sh, om in self.pieces:
             D = mat.diffusivity(c / mat.c_max)
-            F = F - m.live * D * c * mat.partial_molar_volume / (R_GAS * m.T) * ufl.inner(
+            F = F - m.live * D * c * om / (R_GAS * m.T) * ufl.inner(
                 ufl.grad(m.q(sh)), ufl.grad(v)) * dx
         return {self.c: F}
 
@@ -202,6 +207,7 @@ class Block:
     def __init__(self, k, names, tags, mats, region):
         self.k, self.names, self.tags, self.mats, self.region = k, names, tags, mats, region
         self.u, self.sh = f"u_{k}", f"sigma_h_{k}"
+        self.mu = None  # the block of sigma : d eps_ch/dc (lattice strain, stress-assisted flux)
         self.name = names[0] if len(names) == 1 else f"solid_{k}"
         self.elasticity = None
 
@@ -241,7 +247,7 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
         for b in blocks:
             dx_b = dx(tuple(t for tg in b.tags for t in tg))
             el = Elasticity([(dx(tuple(tg)), m.youngs_modulus, m.poisson_ratio, self.piece_omega(m), m.c_ref)
-                             for tg, m in zip(b.tags, b.mats)], c="c_s", u=b.u, sigma_h=b.sh,
+                             for tg, m in zip(b.tags, b.mats)], c=self.block_c(b), u=b.u, sigma_h=b.sh,
                             spring=(dx_b, RBM_SPRING * Es / L**2))
             V = fem.functionspace(b.region.mesh, ("Lagrange", disc.displacement_degree, (gdim,)))
             el.declared = [Unknown(b.u, V, scale=L, role="displacement"),
@@ -250,8 +256,15 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
             terms.append(el)
             order += [b.u, b.sh]
             weights.update({b.u: 1.0 / (Es * L), b.sh: 1.0 / (L**3 * Es)})
-            flux_pieces += [(dx(tuple(tg)), m, b.sh) for tg, m in zip(b.tags, b.mats)]
-        if stress_flux:
+            cpl = self.lattice_coupling(f"mu_sigma_{b.k}", el, b.region.mesh)
+            if cpl is not None:
+                b.mu = f"mu_sigma_{b.k}"
+                terms.append(cpl[0])
+                order.append(b.mu)
+                weights[b.mu] = cpl[1]
+            flux_pieces += [(dx(tuple(tg)), m, b.mu or b.sh, 1.0 if b.mu else m.partial_molar_volume)
+                            for tg, m in zip(b.tags, b.mats)]
+        if stress_flux and not self.split_c:  # per-block c: SolidDiffusion of each block has its sigma_h_k
             terms.append(BlockStressFlux("c_s", flux_pieces))
         # every block's rigid-body modes removed by Lagrange multipliers
         xg = msh.geometry.x[:, :gdim]
@@ -299,6 +312,7 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
                            damage_update=ms.damage_update)
             coh.reaction_measure = dS(tag)  # the cracked grain boundaries' reaction (crack_reaction)
             coh.pairs = list(zip(names, members))  # the region pairs it integrates
+            coh.colours = (a, b)  # its blocks ("+" = a): the concentration blocks of the transport
             self.cohesives.append(coh)
             terms.append(coh)
         # the reactive surface's stress: the last piece of the surface region's block
@@ -396,7 +410,7 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
             ncell = sub.topology.index_map(sub.topology.dim).size_local + sub.topology.index_map(
                 sub.topology.dim).num_ghosts
             parent_cells = b.region.entity_map.sub_topology_to_topology(np.arange(ncell, dtype=np.int32), False)
-            c_sub = fem.Function(fem.functionspace(sub, self.X.function_space.ufl_element()),
+            c_sub = fem.Function(fem.functionspace(sub, ("Lagrange", self.case.discretisation.concentration_degree)),
                                  name="lithium_concentration")
             Q0 = fem.functionspace(sub, ("DG", 0))
             coeffs = {k: fem.Function(Q0) for k in ("E", "nu", "om", "cref")}
@@ -430,9 +444,13 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
     def update_block_fields(self) -> None:
         """Refresh every block's output fields (collective)."""
         c_si = self.f_c
-        c_si.x.array[:] = self.cs * self.X.x.array
+        if not self.split_c:
+            c_si.x.array[:] = self.cs * self.X.x.array
         for b, parent_cells, c_sub, f_u, _, exprs in self._block_out:
-            c_sub.interpolate(c_si, cells0=parent_cells, cells1=np.arange(len(parent_cells), dtype=np.int32))
+            if self.split_c:  # the block's own concentration
+                c_sub.x.array[:] = self.cs * self.u[self.block_c(b)].x.array
+            else:
+                c_sub.interpolate(c_si, cells0=parent_cells, cells1=np.arange(len(parent_cells), dtype=np.int32))
             f_u.x.array[:] = self.L * self.u[b.u].x.array
             for f, e in exprs:
                 f.interpolate(e)

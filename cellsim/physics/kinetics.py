@@ -68,6 +68,10 @@ def _restrict(side):
     return (lambda f: f(side)) if side else (lambda f: f)
 
 
+def _other(side: str) -> str:
+    return "-" if side == "+" else "+"
+
+
 class ButlerVolmer(Term):
     """Butler–Volmer reaction on a particle surface, written once for every model.
 
@@ -75,22 +79,37 @@ class ButlerVolmer(Term):
     concentration block ``c_s`` and, unless the potential is prescribed, the potential
     block ``phi_s``; the electrolyte side is either resolved (blocks ``c_e``, ``phi_e``,
     restricted to "-") or a bath (``bath_ce`` [mol m-3] at phi_e = 0). ``sigma_h(m)``
-    gives the hydrostatic stress on the surface (or None). ``flux`` (a UFL constant)
-    replaces the kinetics by a prescribed insertion rate.
+    gives the hydrostatic stress on the surface (or None); ``mech_potential(m)`` instead the
+    mechanical part of the chemical potential w = sigma : d eps_ch/dc [J mol-1] (eta then has
+    - w / F in place of - Omega sigma_h / F; equal for an isotropic chemical strain).
+    ``flux`` (a UFL constant) replaces the kinetics by a prescribed insertion rate.
+
+    ``solid_side``: the restriction of the solid on an interface ("+", the default; "-" for
+    the second face of a crack whose solid is on both sides; the electrolyte then on "+").
 
     Contributions (insertion rate j > 0 into the particle): ``-j w`` to c_s [mol s-1],
     ``-F j w`` to phi_s [A] (unless ``solid_charge_row`` is False), ``+j v`` to c_e [mol s-1] and ``+F j v`` to phi_e [A]
     (lithium and charge leaving the electrolyte enter the particle).
     """
 
+    #: the solid's side of an interface measure (the electrolyte's is the other)
+    solid_side = "+"
+
     def __init__(self, material, measure, c_s="c_s", phi_s=None, c_e=None, phi_e=None, bath_ce=None,
-                 sigma_h=None, interface=False, flux=None, solid_charge_row=True):
+                 sigma_h=None, interface=False, flux=None, solid_charge_row=True, mech_potential=None):
         self.mat, self.measure = material, measure
         self.c_s, self.phi_s, self.c_e, self.phi_e = c_s, phi_s, c_e, phi_e
         self.bath_ce, self.sigma_h, self.interface, self.flux = bath_ce, sigma_h, interface, flux
+        self.mech_potential = mech_potential
         # False: the potential is a global unknown whose row is the current balance (particle)
         self.solid_charge_row = solid_charge_row
         self.reads = tuple(b for b in (c_s, phi_s, c_e, phi_e) if b)
+
+    def _sides(self):
+        """(solid, electrolyte) restrictions (identities on a boundary measure)."""
+        if not self.interface:
+            return _restrict(None), _restrict(None)
+        return _restrict(self.solid_side), _restrict(_other(self.solid_side))
 
     def build(self, m):
         """Define ``self.j`` [mol m-2 s-1], ``self.eta`` [V], ``self.xs`` (surface stoichiometry),
@@ -101,7 +120,7 @@ class ButlerVolmer(Term):
 
         m_min, m_max = ufl.min_value, ufl.max_value
         mat = self.mat
-        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        rs, re_ = self._sides()
         xs = rs(m.q(self.c_s)) / mat.c_max
         xs_c = m_min(m_max(xs, X_CLIP), 1.0 - X_CLIP)
         self.xs = xs_c
@@ -115,12 +134,16 @@ class ButlerVolmer(Term):
             i0 = f_T * i0
         phi_e = re_(m.q(self.phi_e)) if self.phi_e else 0.0
         sh = self.sigma_h(m) if self.sigma_h is not None else 0.0
-        self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, mat.partial_molar_volume)
+        if self.mech_potential is not None:  # w / F = "Omega sigma_h / F" of an anisotropic strain
+            sh, om = self.mech_potential(m), 1.0
+        else:
+            om = mat.partial_molar_volume
+        self.eta = overpotential(rs(m.q(self.phi_s)), phi_e, mat.ocp(xs_c), sh, om)
         self.j = insertion_flux(self.eta, i0, m.T, mat.alpha_a, mat.alpha_c)
 
     def residual(self, m):
         self.build(m)
-        rs, re_ = _restrict("+" if self.interface else None), _restrict("-" if self.interface else None)
+        rs, re_ = self._sides()
         j, dA = self.j, self.measure
         rows = {self.c_s: -m.live * j * rs(m.v[self.c_s]) * dA}
         if self.phi_s and self.solid_charge_row:
