@@ -300,6 +300,7 @@ class PorousParticleModel(ParticleModel):
         self._f_shsurf = (f(self.sigma_h_surface * self.ds_s
                             + mechanics.hydrostatic(self._surface_stress())("+") * self.dS_wall)
                           if not isinstance(self.sigma_h_surface, float) else None)
+        self._f_wsurf = None  # lattice strain needs grains (case check): the scalar Omega holds
         self._f_ocp = f(ocp(c / self.cs) * self.ds_s + ocp(cs_w / self.cs) * self.dS_wall)
         self._f_salt = f(self.c_bath * self.Ce * self.dx_pore)
         if self.has_opening:
