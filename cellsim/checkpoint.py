@@ -1,6 +1,7 @@
 """Checkpoints: the whole state of a run, written atomically, read back on any rank count.
 
-A checkpoint (``OUTDIR/checkpoint/state.npz`` + ``state.json``) holds
+A checkpoint (``OUTDIR/checkpoint/state.json`` and the arrays file ``state.<step>...npz`` it
+names; the json is replaced last, atomically, so it always names a complete arrays file) holds
 
 * every unknown and every history field of the model: per Function the coordinates of
   its degrees of freedom (``tabulate_dof_coordinates``) and their values, gathered to
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +85,25 @@ def save(model, driver: dict, outdir) -> None:
         try:
             d = Path(outdir) / DIR
             d.mkdir(parents=True, exist_ok=True)
-            tmp = d / f".state.{os.getpid()}.npz"
-            with open(tmp, "wb") as fh:
+            # A new arrays file per checkpoint, named by the json: replacing the json is the one
+            # atomic step, so a kill at any moment leaves a json and the arrays it was written
+            # with (two files replaced one after the other once paired a step's driver position
+            # with the next checkpoint's fields after a SIGKILL between the two replaces).
+            name = f"state.{int(driver.get('steps', 0))}.{os.getpid()}.{time.time_ns()}.npz"
+            meta["arrays"] = name
+            with open(d / name, "wb") as fh:
                 np.savez(fh, **arrays)
                 fh.flush()
                 os.fsync(fh.fileno())
             tmpj = d / f".state.{os.getpid()}.json"
-            tmpj.write_text(json.dumps(meta, indent=1))
-            os.replace(tmp, d / "state.npz")
-            os.replace(tmpj, d / "state.json")  # the json names a complete npz
+            with open(tmpj, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(meta, indent=1))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmpj, d / "state.json")
+            for old in d.glob("state*.npz"):  # arrays no json names any more
+                if old.name != name:
+                    old.unlink(missing_ok=True)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
     error = comm.bcast(error, root=0)
@@ -113,7 +125,7 @@ def load(model, outdir) -> dict:
             meta = json.loads((d / "state.json").read_text())
             if meta.get("format") != FORMAT:
                 raise ValueError("not a cellsim checkpoint")
-            with np.load(d / "state.npz") as z:
+            with np.load(d / meta.get("arrays", "state.npz")) as z:
                 data = {k: z[k] for k in z.files}
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
