@@ -302,10 +302,20 @@ class SkeletonMixin(CohesiveHistoryMixin):
         d["stranded lithium [mA h m-2]"] = float(
             FARADAY * np.sum(np.maximum(x[iso] - mat.x_100, 0.0) * self.c_max * V[iso]) / A / 3.6)
         d["capacity lost [mA h m-2]"] = float(FARADAY * self.c_max * abs(mat.x_0 - mat.x_100) * np.sum(V[iso]) / A / 3.6)
-        for (name, _), c, f in zip(self.particles, conn, dam):
+        deb = np.zeros(len(conn))
+        if self.cohesive is not None:  # debonded as in Interface.debonded_area_fraction
+            it = self.cohesive.itf
+            dd = it.d.x.array[: it._nown]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                deb = np.nan_to_num(self._sum_by_particle(it.area * ((dd >= it.p.d_max - 1e-6) | (dd > 0.99)))
+                                    / self._pb_area)
+        strand = FARADAY * np.maximum(x - mat.x_100, 0.0) * self.c_max * V * iso / A / 3.6
+        for (name, _), c, f, b, s in zip(self.particles, conn, dam, deb, strand):
             nm = name.replace("_", " ")
             d[f"connected {nm} [-]"] = float(c)
             d[f"damaged area fraction {nm} [-]"] = float(f)
+            d[f"debonded area fraction {nm} [-]"] = float(b)
+            d[f"stranded lithium {nm} [mA h m-2]"] = float(s)
         return d
 
     def skeleton_columns(self) -> list[str]:
@@ -323,7 +333,8 @@ class SkeletonMixin(CohesiveHistoryMixin):
         cols += ["isolated particles [-]", "stranded lithium [mA h m-2]", "capacity lost [mA h m-2]"]
         for name, _ in self.particles:
             nm = name.replace("_", " ")
-            cols += [f"connected {nm} [-]", f"damaged area fraction {nm} [-]"]
+            cols += [f"connected {nm} [-]", f"damaged area fraction {nm} [-]", f"debonded area fraction {nm} [-]",
+                     f"stranded lithium {nm} [mA h m-2]"]
         return cols
 
     # ------------------------------------------------------------------ fields

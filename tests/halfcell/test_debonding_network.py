@@ -231,6 +231,15 @@ def test_isolated_particle_strands_its_lithium_and_its_capacity():
     bound = G_iso * A2 * 1.0 * (t[-1] - t[after]) / 96485.33212 / cap2
     assert np.ptp(x[after:, 2]) <= bound < 1e-3, (np.ptp(x[after:, 2]), bound)
     stranded = np.array([r["stranded lithium [mA h m-2]"] for r in rows[after:]])
+    # per particle: the isolated one holds all the stranded lithium, its contacts all debonded
+    per = np.array([[r[f"stranded lithium particle {i} [mA h m-2]"] for i in range(3)] for r in rows[after:]])
+    np.testing.assert_allclose(per.sum(axis=1), stranded, rtol=1e-12, atol=0)
+    assert np.all(per[:, :2] == 0.0)
+    np.testing.assert_allclose(per[:, 2], 96485.33212 * (x[after:, 2] - mat.x_100) * cap2 / model.area_cross / 3.6,
+                               rtol=1e-10)
+    assert all(r["debonded area fraction particle 2 [-]"] == 1.0 for r in rows[after:])
+    assert all(0.0 <= r[f"debonded area fraction particle {i} [-]"] <= r[f"damaged area fraction particle {i} [-]"]
+               for r in rows for i in range(3))
     assert stranded.min() > 0.2 * lost and np.ptp(stranded) <= bound * lost / abs(mat.x_0 - mat.x_100)
     # the current is the connected particles': their lithium change = the charge passed (discharge positive)
     q = np.array([r["capacity [mA h m-2]"] for r in rows]) * 3.6 * model.area_cross / 96485.33212  # mol
