@@ -303,12 +303,10 @@ class SkeletonMixin(CohesiveHistoryMixin):
             FARADAY * np.sum(np.maximum(x[iso] - mat.x_100, 0.0) * self.c_max * V[iso]) / A / 3.6)
         d["capacity lost [mA h m-2]"] = float(FARADAY * self.c_max * abs(mat.x_0 - mat.x_100) * np.sum(V[iso]) / A / 3.6)
         deb = np.zeros(len(conn))
-        if self.cohesive is not None:  # debonded as in Interface.debonded_area_fraction
+        if self.cohesive is not None:
             it = self.cohesive.itf
-            dd = it.d.x.array[: it._nown]
             with np.errstate(invalid="ignore", divide="ignore"):
-                deb = np.nan_to_num(self._sum_by_particle(it.area * ((dd >= it.p.d_max - 1e-6) | (dd > 0.99)))
-                                    / self._pb_area)
+                deb = np.nan_to_num(self._sum_by_particle(it.area * it.debonded()) / self._pb_area)
         strand = FARADAY * np.maximum(x - mat.x_100, 0.0) * self.c_max * V * iso / A / 3.6
         for (name, _), c, f, b, s in zip(self.particles, conn, dam, deb, strand):
             nm = name.replace("_", " ")

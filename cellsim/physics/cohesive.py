@@ -497,11 +497,14 @@ class CohesiveInterface:
         d = self.d.x.array[: self._nown]
         return self._sum(self.area[d > tol].sum()) / self.total_area
 
-    def debonded_area_fraction(self, tol: float = 1e-6) -> float:
-        """Area fraction with d >= d_max - tol or d > 0.99 (committed damage)."""
+    def debonded(self, tol: float = 1e-6) -> np.ndarray:
+        """Owned facets (or points) with d >= d_max - tol or d > 0.99 (committed damage)."""
         d = self.d.x.array[: self._nown]
-        m = (d >= self.p.d_max - tol) | (d > 0.99)
-        return self._sum(self.area[m].sum()) / self.total_area
+        return (d >= self.p.d_max - tol) | (d > 0.99)
+
+    def debonded_area_fraction(self, tol: float = 1e-6) -> float:
+        """Area fraction of the :meth:`debonded` facets."""
+        return self._sum(self.area[self.debonded(tol)].sum()) / self.total_area
 
     def dissipated_energy(self) -> float:
         """Energy dissipated so far [J] in 3D, [J/m] (per unit depth) in 2D."""
