@@ -27,7 +27,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
-    DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec, StopSpec, TimeSpec,
+    DiscretisationSpec, ElectrolyteParameters, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec,
+    StopSpec, TimeSpec,
     check_floor, check_protocol_voltages, with_defaults,
 )
 from .dfn import DfnSpec
@@ -41,11 +42,7 @@ MAX_C_EQUIVALENT = 1000.0
 class ElectrolyteSpec(StrictModel):
     """LiPF6 in EC:EMC (3:7), concentrated-solution properties of Nyman et al. (2008)."""
 
-    parameters: Literal["Chen2020", "Nyman2008"] = Field(
-        "Chen2020",
-        description="Property set: 'Chen2020' (Nyman kappa and D_e, t+ = 0.2594, thermodynamic factor 1) or "
-        "'Nyman2008' (as Chen2020 with the concentration-dependent t+(c_e) fit).",
-    )
+    parameters: ElectrolyteParameters = "Chen2020"
     initial_concentration: float = Field(
         1000.0, gt=0, le=4000.0, description="Initial uniform salt concentration c_e [mol m-3], in (0, 4000]."
     )

@@ -5,21 +5,17 @@ concentrated-solution term (:mod:`cellsim.physics.electrolyte`)."""
 
 from __future__ import annotations
 
-from typing import Literal
 
 from pydantic import Field
 
 from ..schema import StrictModel
+from .common import ElectrolyteParameters
 
 
 class PoreElectrolyteSpec(StrictModel):
     """LiPF6 in EC:EMC (3:7) in the pores (Nyman et al. 2008 properties)."""
 
-    parameters: Literal["Chen2020", "Nyman2008"] = Field(
-        "Chen2020",
-        description="Property set: 'Chen2020' (Nyman kappa and D_e, t+ = 0.2594, thermodynamic factor 1) or "
-        "'Nyman2008' (as Chen2020 with the concentration-dependent t+(c_e) fit).",
-    )
+    parameters: ElectrolyteParameters = "Chen2020"
     transport_factor: float = Field(
         1.0, gt=0, le=1e6, description="Factor B on the pore electrolyte's conductivity and diffusivity [-], in "
         "(0, 1e6]: 1 for a resolved pore; < 1 for a tortuous nanoporous filling; large values give the limit of "

@@ -31,6 +31,7 @@ from cellsim.geometry.mesh import build_mesh
 from cellsim.materials.base import FARADAY
 from cellsim.models.halfcell import HalfCellModel
 from cellsim.simulation import run_protocol
+from run_tools import run_recording_stoichiometry
 
 CASE = Path(__file__).resolve().parents[2] / "cases" / "halfcell_debonding.toml"
 ERRORS = ["interface current error [-]", "lithium metal current error [-]", "particle lithium error [-]",
@@ -50,17 +51,8 @@ def _run(comm):
     case = reduced_case()
     tm = build_mesh(case.geometry, comm, order=case.discretisation.geometry_order)
     model = HalfCellModel(case, tm, comm)
-    xs = [model.stoichiometry_by_particle()]
-    acc = model.accept
-
-    def accept():
-        acc()
-        xs.append(model.stoichiometry_by_particle())
-
-    model.accept = accept
-    res = run_protocol(case, model, keep_rows=True)
-    assert res.status == "completed", res.reason
-    return case, tm, model, res.rows, np.array(xs)
+    res, xs = run_recording_stoichiometry(case, model)
+    return case, tm, model, res.rows, xs
 
 
 def _volumes(tm, comm, n):

@@ -25,6 +25,7 @@ from test_debonding import CHARGE, ERRORS, WEAK, lattice, make_case
 
 from cellsim.models.halfcell import HalfCellModel
 from cellsim.simulation import run_protocol
+from run_tools import run_recording_stoichiometry
 
 STRONG = {**WEAK, "normal_strength": 50e6, "shear_strength": 100e6, "fracture_energy_I": 5.0,
           "fracture_energy_II": 10.0}
@@ -188,16 +189,7 @@ def test_isolated_particle_strands_its_lithium_and_its_capacity():
     case = make_case(steps, mech=BRITTLE, time={"dt_initial": 10.0, "dt_max": 120.0, "max_change": 0.08})
     tm = hanging_lattice(comm)
     model = HalfCellModel(case, tm, comm)
-    xs = []
-    acc = model.accept
-
-    def accept():
-        acc()
-        xs.append(model.stoichiometry_by_particle())
-
-    model.accept = accept
-    res = run_protocol(case, model, keep_rows=True)
-    assert res.status == "completed", res.reason
+    res, xs = run_recording_stoichiometry(case, model, with_initial=False)
     rows = res.rows[1:]
     assert len(xs) == len(rows)
     for r in rows:

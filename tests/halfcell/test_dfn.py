@@ -30,6 +30,7 @@ from cellsim.dfn import (  # noqa: E402
 )
 from cellsim.dfn.expressions import evaluate  # noqa: E402
 from cellsim.dfn.run import cellsim_end_kind, resolved_rows  # noqa: E402
+from dfn_tools import twin_against  # noqa: E402
 
 SEPARATOR = 8e-6
 COARSE = {"h": 1.5e-6, "h_particle": 0.75e-6}
@@ -210,9 +211,7 @@ def test_column_twin_at_0c_and_45c(column):
         spec = twin_specs(case, column, radii=DEFAULT_RADIUS)[DEFAULT_RADIUS]
         model, res = resolved_run(case, column)
         assert res.status == "completed", res.reason
-        tw = run_twin(spec, case.protocol)
-        c = compare(resolved_rows(res.rows), tw.rows)
-        print(f"\nT = {T} K: RMS {c['rms [V]'] * 1e3:.3f} mV, max {c['max [V]'] * 1e3:.3f} mV")
+        _, c = twin_against(res, spec, case.protocol, label=f"T = {T} K")
         assert c["rms [V]"] < 3e-3, T
         rows = resolved_rows(res.rows)
         mid[T] = float(np.interp(0.5 * rows["capacity [mA h m-2]"][-1], rows["capacity [mA h m-2]"],
@@ -358,10 +357,6 @@ def test_graphite_column_twin_within_2mv_at_c2(column):
     spec = twin_specs(case, column)[DEFAULT_RADIUS]
     model, res = resolved_run(case, column)
     assert res.status == "completed", res.reason
-    tw = run_twin(spec, case.protocol)
-    assert [k for _, _, k, _ in tw.step_ends] == ["until_soc"]
-    c = compare(resolved_rows(res.rows), tw.rows)
-    print(f"\ngraphite C/2: RMS {c['rms [V]'] * 1e3:.3f} mV, max {c['max [V]'] * 1e3:.3f} mV, "
-          f"{c['points']} points, resolved steps {res.steps}")
+    _, c = twin_against(res, spec, case.protocol, ["until_soc"], label=f"graphite C/2, resolved steps {res.steps}")
     assert c["points"] > 15
     assert c["rms [V]"] < 2e-3

@@ -148,8 +148,9 @@ def test_polydisperse_packing_twin_within_10mv_at_1c():
     geometric radius; 8.67 mV volume, 5.57 mV area). About 1.5 min serially (3 min on a busy
     2-core machine)."""
     from cellsim.case.halfcell import HalfCellCase
-    from cellsim.dfn import compare, run_twin, twin_specs
-    from cellsim.dfn.run import resolved_rows
+    from dfn_tools import twin_against
+
+    from cellsim.dfn import twin_specs
     from cellsim.geometry.mesh import build_mesh
     from cellsim.models.halfcell import HalfCellModel
     from cellsim.simulation import run_protocol
@@ -170,11 +171,8 @@ def test_polydisperse_packing_twin_within_10mv_at_1c():
     model = HalfCellModel(case, tm, tm.mesh.comm)
     res = run_protocol(case, model, keep_rows=True)
     assert res.status == "completed", res.reason
-    tw = run_twin(spec, case.protocol)
-    assert [k for _, _, k, _ in tw.step_ends] == ["until_voltage"]
-    c = compare(resolved_rows(res.rows), tw.rows)
-    print(f"\npolydisperse packing, radii {radii.min() * 1e6:.2f}-{radii.max() * 1e6:.2f} um: RMS "
-          f"{c['rms [V]'] * 1e3:.2f} mV, max {c['max [V]'] * 1e3:.2f} mV, mean {c['mean [V]'] * 1e3:+.2f} mV")
+    _, c = twin_against(res, spec, case.protocol, ["until_voltage"],
+                        label=f"polydisperse packing, radii {radii.min() * 1e6:.2f}-{radii.max() * 1e6:.2f} um")
     assert c["points"] > 20
     assert c["rms [V]"] < 10e-3
 

@@ -129,3 +129,47 @@ def point_stress(model, point):
 
 def fitted_order(h, e):
     return float(np.polyfit(np.log(h), np.log(e), 1)[0])
+
+
+def cracking_grains_parallel_vs_serial(geom, mechanics, control, steps=3, dt=30.0, accept_first=True,
+                                       on_step=None):
+    """Cohesive NMC811 grains with the Kondrakov lattice strain, charged from the stress-free
+    lattice (x = 0.99) for ``steps`` fixed steps of ``dt``, on COMM_WORLD and (in parallel)
+    on COMM_SELF: checks that both give the same diagnostics (rel 1e-7) and that the grain
+    boundaries got damaged; returns the serial rows. ``accept_first``: the diagnostics of a
+    step are taken after ``accept()`` (the committed damage) or before it; ``on_step(prev,
+    d)`` is called with the diagnostics before and after every step."""
+    import pytest
+
+    comms = [("par", MPI.COMM_WORLD)] + ([("ser", MPI.COMM_SELF)] if MPI.COMM_WORLD.size > 1 else [])
+    out = {}
+    for name, comm in comms:
+        case = case_from_dict({
+            "geometry": geom, "material": {"name": "nmc811_chen2020", "lattice_strain": "nmc811_kondrakov2017"},
+            "physics": {"initial_stoichiometry": 0.99, "stress_assisted_diffusion": False,
+                        "stress_in_overpotential": False},
+            "mechanics": {"interface": "cohesive", **mechanics},
+            "discretisation": {"displacement_degree": 1}, "control": control, "time": {"t_end": 3600.0}})
+        m = ParticleModel(case, build_mesh(case.geometry, comm), comm)
+        m.set_control()
+        assert m.solve_initial().converged
+        prev, rows = m.diagnostics(), []
+        for _ in range(steps):
+            res = m.step(dt)
+            assert res.converged, res.reason
+            if accept_first:
+                m.accept()
+            d = m.diagnostics()
+            if not accept_first:
+                m.accept()
+            if on_step is not None:
+                on_step(prev, d)
+            rows.append(d)
+            prev = d
+        out[name] = rows
+    rp, rs = out["par"], out.get("ser", out["par"])
+    for a, b in zip(rp, rs):
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-14, nan_ok=True), k
+    assert rs[-1]["damaged area fraction [-]"] > 0.0
+    return rs

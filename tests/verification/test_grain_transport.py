@@ -36,6 +36,7 @@ from cellsim.case import case_from_dict  # noqa: E402
 from cellsim.geometry.mesh import build_mesh  # noqa: E402
 from cellsim.materials.base import FARADAY  # noqa: E402
 from cellsim.models.particle import ParticleModel  # noqa: E402
+from tests.verification.particle_tools import cracking_grains_parallel_vs_serial  # noqa: E402
 
 pytestmark = pytest.mark.mpi
 
@@ -177,36 +178,13 @@ def test_fully_cracked_interface_passes_only_the_residual(k_res):
 
 
 def test_cracking_grains_conserve_lithium_parallel_equals_serial():
-    comms = [("par", MPI.COMM_WORLD)] + ([("ser", MPI.COMM_SELF)] if MPI.COMM_WORLD.size > 1 else [])
-    out = {}
-    for name, comm in comms:
-        case = case_from_dict({
-            "geometry": GEOM4, "material": {"name": "nmc811_chen2020", "lattice_strain": "nmc811_kondrakov2017"},
-            "physics": {"initial_stoichiometry": 0.99, "stress_assisted_diffusion": False,
-                        "stress_in_overpotential": False},
-            "mechanics": {"interface": "cohesive", "crack_reaction": True, "damage_jump_limit": 1e3},  # fixed steps
-            "discretisation": {"displacement_degree": 1},
-            "control": {"mode": "galvanostatic", "c_rate": 2.0, "direction": "delithiation"},
-            "time": {"t_end": 3600.0}})
-        m = ParticleModel(case, build_mesh(case.geometry, comm), comm)
-        m.set_control()
-        assert m.solve_initial().converged
-        prev, rows = m.diagnostics(), []
-        for _ in range(3):
-            res = m.step(30.0)
-            assert res.converged, res.reason
-            d = m.diagnostics()
-            m.accept()
-            moved = abs(d["charge passed [C]"] - prev["charge passed [C]"]) / FARADAY
-            assert abs(d["lithium balance error [mol]"] - prev["lithium balance error [mol]"]) < 1e-9 * moved
-            rows.append(d)
-            prev = d
-        out[name] = rows
-    rp, rs = out["par"], out.get("ser", out["par"])
-    for a, b in zip(rp, rs):
-        for k in a:
-            assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-14, nan_ok=True), k
-    assert rs[-1]["damaged area fraction [-]"] > 0.0
+    def balance(prev, d):
+        moved = abs(d["charge passed [C]"] - prev["charge passed [C]"]) / FARADAY
+        assert abs(d["lithium balance error [mol]"] - prev["lithium balance error [mol]"]) < 1e-9 * moved
+
+    cracking_grains_parallel_vs_serial(
+        GEOM4, {"crack_reaction": True, "damage_jump_limit": 1e3},  # fixed steps
+        {"mode": "galvanostatic", "c_rate": 2.0, "direction": "delithiation"}, accept_first=False, on_step=balance)
 
 
 def test_transport_input_errors_name_key_value_and_allowed():

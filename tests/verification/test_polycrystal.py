@@ -29,6 +29,7 @@ from cellsim.geometry.packing import uniform_rotation  # noqa: E402
 from cellsim.materials.lattice import NMC811_KONDRAKOV2017 as NMC  # noqa: E402
 from cellsim.models.particle import ParticleModel  # noqa: E402
 from cellsim.models.particle_mechanics import touching_pairs  # noqa: E402
+from tests.verification.particle_tools import cracking_grains_parallel_vs_serial  # noqa: E402
 
 pytestmark = pytest.mark.mpi
 
@@ -158,31 +159,9 @@ def test_parallel_equals_serial_cohesive_grains_crack():
     """Cohesive grains with their random orientations, charged from the stress-free lattice
     (x_ref = 1; start x = 0.99) at 2C for three fixed steps: the grain boundaries crack (lagged damage, committed on
     accept), and COMM_WORLD gives the serial (COMM_SELF) diagnostics, lithium conserved."""
-    comms = [("par", MPI.COMM_WORLD)] + ([("ser", MPI.COMM_SELF)] if MPI.COMM_WORLD.size > 1 else [])
-    out = {}
-    for name, comm in comms:
-        case = case_from_dict({
-            "geometry": GEOM, "material": {"name": "nmc811_chen2020", "lattice_strain": "nmc811_kondrakov2017"},
-            "physics": {"initial_stoichiometry": 0.99, "stress_assisted_diffusion": False,
-                        "stress_in_overpotential": False},
-            # the test's own fixed steps: the damage-jump rejection (a time-step control) off
-            "mechanics": {"interface": "cohesive", "damage_jump_limit": 1e3},
-            "discretisation": {"displacement_degree": 1},
-            "control": {"mode": "flux", "c_rate": 2.0, "direction": "delithiation"}, "time": {"t_end": 3600.0}})
-        m = ParticleModel(case, build_mesh(case.geometry, comm), comm)
-        assert m.solve_initial().converged
-        rows = []
-        for _ in range(3):
-            res = m.step(30.0)
-            assert res.converged, res.reason
-            m.accept()
-            rows.append(m.diagnostics())
-        out[name] = rows
-    rp, rs = out["par"], out.get("ser", out["par"])
-    for a, b in zip(rp, rs):
-        for k in a:
-            assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-14, nan_ok=True), k
-    assert rs[-1]["damaged area fraction [-]"] > 0.0
+    rs = cracking_grains_parallel_vs_serial(
+        GEOM, {"damage_jump_limit": 1e3},  # the test's own fixed steps: the damage-jump rejection (a time-step control) off
+        {"mode": "flux", "c_rate": 2.0, "direction": "delithiation"})
     assert abs(rs[-1]["lithium balance error [mol]"]) < 1e-9 * abs(rs[-1]["charge passed [C]"]) / 96485.0 + 1e-25
 
 

@@ -12,7 +12,6 @@ the bath state.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from cellsim.dolfinx_env import require_dolfinx
