@@ -4,9 +4,9 @@ and secondary (polycrystalline) particles (pydantic; lengths in metres)."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 
@@ -237,14 +237,68 @@ class PorousParticle(MeshControls):
         return 4 * math.pi * self.radius**2 + 3 * self.porosity * 4 / 3 * math.pi * self.radius**3 / self.pore_radius
 
 
+#: one Bunge (Z-X-Z) Euler triple [phi1, Phi, phi2] in degrees
+EulerTriple = tuple[Annotated[float, Field(ge=-360, le=360)], Annotated[float, Field(ge=-360, le=360)],
+                    Annotated[float, Field(ge=-360, le=360)]]
+ORIENTATION_RULES = ("random", "radial", "aligned")
+
+
+def _orientations_input(v):
+    """A clear error for a wrong ``orientations`` (before pydantic tries each member of the union)."""
+    allowed = "allowed: 'random', 'radial', 'aligned' or a list of [phi1, Phi, phi2] triples in degrees"
+    if isinstance(v, str):
+        if v not in ORIENTATION_RULES:
+            raise ValueError(f"unknown rule; {allowed}")
+        return v
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"{'an empty list' if v == [] else 'not a rule nor a list'}; {allowed}")
+    for i, t in enumerate(v):
+        ok = isinstance(t, (list, tuple)) and len(t) == 3 and all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                         for a in t)
+        if not ok or not all(-360 <= a <= 360 for a in t):
+            raise ValueError(f"item {i} = {fmt_value(t)}: allowed: [phi1, Phi, phi2], three angles in degrees in "
+                             "[-360, 360] (Bunge Z-X-Z)")
+    return [tuple(float(a) for a in t) for t in v]  # as the union's list member takes them (strict)
+
+
+def fmt_value(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+OrientationsKey = Annotated[Union[Literal["random", "radial", "aligned"], list[EulerTriple]],
+                            BeforeValidator(_orientations_input)]
+ORIENTATIONS_DOC = (
+    "Crystal orientation of the grains: 'random' (uniform on SO(3) from the seed), 'radial' (every grain's "
+    "a-b layers radial and its c-axis tangential to the particle centre, the spin about the radius from the "
+    "seed; docs/multiscale.md), 'aligned' (all grains the orientation `euler`) or a list of Bunge Z-X-Z "
+    "Euler triples [phi1, Phi, phi2] in degrees, one per grain.")
+EULER_DOC = ("orientations = 'aligned': the one orientation of every grain, Bunge Z-X-Z Euler angles "
+             "[phi1, Phi, phi2] in degrees (R = Rz(phi1) Rx(Phi) Rz(phi2), crystal to sample axes).")
+
+
+def check_orientations(orientations, euler, n: int, n_key: str) -> None:
+    """Cross-key checks of ``orientations`` and ``euler`` (ValueError naming key, value, allowed)."""
+    if orientations == "aligned" and euler is None:
+        raise ValueError("orientations = 'aligned' needs euler = [phi1, Phi, phi2] (Bunge Z-X-Z, degrees)")
+    if euler is not None and orientations != "aligned":
+        shown = orientations if isinstance(orientations, str) else "a list"
+        raise ValueError(f"euler = {list(euler)} is only used with orientations = 'aligned' (got {shown!r}); "
+                         "allowed: remove euler, or set orientations = 'aligned'")
+    if isinstance(orientations, list) and len(orientations) != n:
+        raise ValueError(f"orientations: {len(orientations)} Euler triples for {n_key} = {n}; allowed: exactly one "
+                         "[phi1, Phi, phi2] per grain")
+
+
 class SecondaryParticle(MeshControls):
     """A spherical secondary particle of radius R made of N primary grains.
 
     The grains are the Voronoi cells of N seeds (drawn in the ball with a minimum
     spacing 0.6 (V/N)^(1/3)) clipped to the ball: grain i = ball intersected with the
     half-spaces (x - (s_i + s_j)/2) . (s_j - s_i) <= 0 for all j != i. Each grain gets a
-    uniformly random crystal orientation (rotation matrix and Bunge Euler angles in
-    ``info['grain_orientations']``) from the same seed.
+    crystal orientation (rotation matrix and Bunge Euler angles in
+    ``info['grain_orientations']``) by ``orientations`` (:func:`orientation_rule`):
+    uniformly random from the same seed (default), radial texture, one for all, or a list.
 
     Regions: ``grain_0`` ... ``grain_{N-1}``, ``particle`` = ``particle_0`` = all grains.
     Interfaces: ``particle_electrolyte`` (outer surface), ``grain_boundary`` (internal).
@@ -258,6 +312,11 @@ class SecondaryParticle(MeshControls):
     radius: float = Field(gt=0, le=1e-2, description="Secondary particle radius R [m].")
     n_grains: int = Field(ge=2, le=200, description="Number of primary grains N [-].")
     seed: int = Field(0, ge=0, description="Random seed of the Voronoi seeds and orientations.")
+    orientations: OrientationsKey = Field("random", description=ORIENTATIONS_DOC)
+    euler: Optional[EulerTriple] = Field(None, description=EULER_DOC)
+
+    def check_shape(self):
+        check_orientations(self.orientations, self.euler, self.n_grains, "n_grains")
 
     def grain_size(self) -> float:
         return (4 / 3 * math.pi * self.radius**3 / self.n_grains) ** (1 / 3)

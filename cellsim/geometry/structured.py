@@ -23,7 +23,7 @@ from cellsim.geometry.gmsh_model import (
     volumes_from_map,
 )
 from cellsim.geometry.gmsh_model import occ as _occ
-from cellsim.geometry.packing import PackingError, bunge_euler, relax, uniform_rotation
+from cellsim.geometry.packing import PackingError, bunge_euler, euler_to_matrix, relax, uniform_rotation
 from cellsim.geometry.spec_particles import PorousParticle, SecondaryParticle
 
 
@@ -208,8 +208,39 @@ def plan_secondary(spec: SecondaryParticle) -> dict:
             break
     else:  # pragma: no cover - dmin is well below the jamming limit
         raise PackingError(f"could not place {n} Voronoi seeds")
-    rots = [uniform_rotation(rng) for _ in range(n)]
-    return {"seeds": seeds, "rotations": rots}
+    return {"seeds": seeds, "rotations": grain_rotations(spec.orientations, spec.euler, seeds, rng)}
+
+
+def radial_rotation(s, u: float) -> np.ndarray:
+    """The crystal-to-sample rotation of a grain seeded at ``s`` (relative to the particle
+    centre) in a radial texture: crystal a-axis [100] = the radial direction r = s/|s|
+    (the x axis for a seed within 1e-9 of the centre), c-axis [001] = cos(2 pi u) e1 + sin(2 pi u) e2
+    with e1 = z x r / |z x r| (x x r where r is along z) and e2 = r x e1, b = c x a; so the
+    a-b (lithium) layers contain the radius and the c-axis is tangential."""
+    s = np.asarray(s, float)
+    n = np.linalg.norm(s)
+    r = s / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross([0.0, 0.0, 1.0], r)
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = np.cross([1.0, 0.0, 0.0], r)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(r, e1)
+    c = math.cos(2 * math.pi * u) * e1 + math.sin(2 * math.pi * u) * e2
+    return np.column_stack([r, np.cross(c, r), c])
+
+
+def grain_rotations(orientations, euler, seeds, rng) -> list[np.ndarray]:
+    """One rotation per grain (seeds relative to the particle centre) by the ``orientations``
+    key: 'random' draws them from ``rng`` after the seeds (as before the key existed),
+    'radial' (:func:`radial_rotation`, the spins from ``rng``), 'aligned' (``euler`` in degrees
+    for all), or a list of Bunge Euler triples in degrees."""
+    n = len(seeds)
+    if orientations == "random":
+        return [uniform_rotation(rng) for _ in range(n)]
+    if orientations == "radial":
+        return [radial_rotation(s, rng.uniform()) for s in seeds]
+    triples = [euler] * n if orientations == "aligned" else list(orientations)
+    return [euler_to_matrix(*np.radians(np.asarray(t, float))) for t in triples]
 
 
 def _halfspace_box(point, normal, L):
