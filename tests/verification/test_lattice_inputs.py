@@ -19,6 +19,7 @@ import tomllib
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
 
 from cellsim.case import CaseError, case_from_dict, case_to_toml, load_case
 from cellsim.materials.lattice import (
@@ -165,3 +166,146 @@ def test_the_shipped_table_as_a_user_table_reproduces_the_named_run():
         assert d2[k] == pytest.approx(d1[k], rel=1e-9, abs=1e-20, nan_ok=True), k
     dx = MPI.COMM_WORLD.allreduce(float(np.abs(x1 - x2).max(initial=0.0)), op=MPI.MAX)
     assert dx <= 1e-9 * np.abs(x1).max(initial=1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# properties: random rotations and random valid tables (hypothesis)
+# ---------------------------------------------------------------------------------------
+
+
+PGEOM = {"kind": "secondary_particle", "radius": 3e-6, "n_grains": 3, "seed": 1, "mesh_size": 1.5e-6}
+
+
+@st.composite
+def tables_and_states(draw):
+    """A valid random table (2-5 points ending at x = 1, a in [2.7, 2.95] A, c in [13.8, 14.6] A,
+    x_ref a node or inside), a uniform stoichiometry x0 inside an interval (not on a node: the
+    slopes of (c) are defined there) and one Bunge triple [deg]."""
+    n = draw(st.integers(2, 5))
+    gaps = np.asarray(draw(st.lists(st.floats(0.1, 1.0), min_size=n - 1, max_size=n - 1)))
+    x_lo = draw(st.floats(0.0, 0.4))
+    xs = x_lo + (1.0 - x_lo) * np.r_[0.0, np.cumsum(gaps)] / gaps.sum()
+    xs[-1] = 1.0
+    fl = st.floats
+    a = draw(st.lists(fl(2.7, 2.95), min_size=n, max_size=n))
+    c = draw(st.lists(fl(13.8, 14.6), min_size=n, max_size=n))
+    x_ref = float(draw(st.sampled_from([xs[-1], xs[0], 0.5 * (xs[0] + xs[-1])])))
+    i = draw(st.integers(0, n - 2))
+    x0 = float(xs[i] + draw(fl(0.2, 0.8)) * (xs[i + 1] - xs[i]))
+    euler = [draw(fl(0, 360)), draw(fl(0, 180)), draw(fl(0, 360))]
+    table = {"x": [float(v) for v in xs], "a": a, "c": c, "x_ref": x_ref, "citation": "hypothesis"}
+    eps = np.diag(numpy_free_strain(table, x0, np.eye(3)))
+    slope = np.diag(numpy_free_strain(table, x0 + 1e-6, np.eye(3))) - eps
+    # a table that strains (and anisotropically), and changes at x0: (a)-(c) can fail
+    assume(min(abs(eps[0]), abs(eps[2]), abs(eps[2] - eps[0])) > 2e-3 and np.abs(slope).max() > 1e-9)
+    assume(10.0 < euler[1] < 170.0)
+    return table, x0, euler, draw(st.integers(0, 2**31 - 1))
+
+
+def numpy_free_strain(table, x0, R):
+    """R diag(eps_a, eps_a, eps_c) R^T from the table with numpy's interpolation."""
+    xs = np.asarray(table["x"])
+    ea, ec = (np.interp(x0, xs, table[k]) / np.interp(table["x_ref"], xs, table[k]) - 1.0 for k in ("a", "c"))
+    return R @ np.diag([ea, ea, ec]) @ R.T
+
+
+def numpy_w(table, x0, c_max, sig, R, h=1e-7):
+    """sigma : d eps_ch/dc by central differences of numpy's interpolation (x0 inside an interval)."""
+    D = (numpy_free_strain(table, x0 + h, np.eye(3)) - numpy_free_strain(table, x0 - h, np.eye(3))) / (2 * h * c_max)
+    return np.einsum("nij,nij->n", sig, np.einsum("nij,jk,nlk->nil", R, D, R))
+
+
+def fitted_strain(m):
+    """Symmetric part of the least-squares affine fit u = A x + b of all nodal displacements."""
+    V = m.u["u"].function_space
+    nown = V.dofmap.index_map.size_local
+    x = np.concatenate(m.comm.allgather(V.tabulate_dof_coordinates()[:nown]))
+    u = np.concatenate(m.comm.allgather(m.L * m.u["u"].x.array.reshape(-1, 3)[:nown]))
+    M = np.c_[x, np.ones(len(x))]
+    sol = np.linalg.lstsq(M, u, rcond=None)[0]
+    A = sol[:3].T
+    return 0.5 * (A + A.T), np.abs(u - M @ sol).max()
+
+
+def check_properties(table, x0, euler, seed):
+    from cellsim.dolfinx_env import require_dolfinx
+
+    require_dolfinx()
+    from dolfinx import fem
+    from mpi4py import MPI
+
+    from cellsim.geometry.mesh import build_mesh
+    from cellsim.geometry.packing import euler_to_matrix, uniform_rotation
+    from cellsim.models.particle import ParticleModel
+    from cellsim.models.particle_grains import coupling_potential, fill_dg0
+
+    d = case_dict(table, {**PGEOM, "orientations": "aligned", "euler": euler}, initial_stoichiometry=x0)
+    case = case_from_dict(d)
+    tm = build_mesh(case.geometry, MPI.COMM_WORLD)
+    m = ParticleModel(case, tm, MPI.COMM_WORLD)
+    E = m.core.youngs_modulus
+    rng = np.random.default_rng(seed)
+    grains = [np.concatenate([tm.cell_tags.find(t) for t in tags]) for tags, _ in m.regions]
+
+    def set_rotations(rots):
+        for cells, R in zip(grains, rots):
+            fill_dg0(m.R_grain, cells, R)
+        m.R_grain.x.scatter_forward()
+        r = m.solve_initial()
+        assert r.converged, r.reason
+        return m.diagnostics()
+
+    # (a) + (b): one orientation for all grains (first the case's euler, then random rotations)
+    R0 = euler_to_matrix(*np.radians(euler))
+    np.testing.assert_allclose(np.asarray(tm.info["grain_orientations"][0]["rotation"]), R0, atol=1e-14)
+    for R in [R0] + [uniform_rotation(rng) for _ in range(2)]:
+        diag = set_rotations([R] * len(grains))
+        eps = numpy_free_strain(table, x0, R)
+        scale = E * np.abs(eps).max()
+        assert diag["max von Mises stress [Pa]"] < 1e-6 * scale
+        assert max(abs(diag["max hydrostatic stress [Pa]"]), abs(diag["min hydrostatic stress [Pa]"])) < 1e-6 * scale
+        sym, resid = fitted_strain(m)
+        assert np.abs(sym - eps).max() < 1e-7 * np.abs(eps).max()
+        assert resid < 1e-7 * np.abs(eps).max() * PGEOM["radius"]
+    # (c): the grains' own random orientations: w = sigma : d eps_ch/dc against numpy at points
+    diag = set_rotations([uniform_rotation(rng) for _ in grains])
+    assert diag["max von Mises stress [Pa]"] > 1e-4 * E * abs(np.ptp(numpy_free_strain(table, x0, np.eye(3)).diagonal()))
+    msh = m.mesh
+    cells = np.arange(msh.topology.index_map(3).size_local, dtype=np.int32)
+    pts = np.array([[0.25, 0.25, 0.25], [0.1, 0.2, 0.6], [0.6, 0.1, 0.1]])
+
+    def ev(expr):
+        return fem.Expression(expr, pts).eval(msh, cells)
+
+    sig = m._surface_stress()
+    w = ev(coupling_potential(m.lattice, m.R_grain, m.core.c_max, sig, m.cs * m.X)).reshape(-1)
+    S, R = ev(sig).reshape(-1, 3, 3), ev(m.R_grain).reshape(-1, 3, 3)
+    np.testing.assert_allclose(ev(m.cs * m.X / m.core.c_max).reshape(-1), x0, rtol=1e-12)
+    w_np = numpy_w(table, x0, m.core.c_max, S, R)
+    top = MPI.COMM_WORLD.allreduce(float(np.abs(w_np).max(initial=0.0)), op=MPI.MAX)
+    assert top > 0
+    assert MPI.COMM_WORLD.allreduce(float(np.abs(w - w_np).max(initial=0.0)), op=MPI.MAX) < 1e-6 * top
+
+
+# the same examples on every rank (derandomized, no database, no shrinking), so that the
+# collective solves stay in step under mpiexec
+_PROPS = dict(deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.mpi
+@settings(max_examples=1, **_PROPS)
+@given(tables_and_states())
+def test_properties_random_tables_and_rotations(example):
+    """(a) one orientation -> no stress, (b) its strain R eps_ch R^T, (c) w against numpy; one
+    random table (each table is a new JIT compile of the mechanics forms, ~15 s) and 3 + 1
+    rotation sets; ``-m slow`` draws 6 tables."""
+    check_properties(*example)
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+@settings(max_examples=6, **_PROPS)
+@given(tables_and_states())
+def test_properties_more_tables(example):
+    check_properties(*example)
