@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, ValidationError
 
 from cellsim.geometry.spec_controls import fmt
@@ -92,7 +93,10 @@ class ParticleTypeKeys(StrictModel):
             for k in ("pore_radius", "porosity"):
                 if getattr(self, k) is None:
                     raise ValueError(f"{k}: required with particle_type = 'porous'")
-            for r in sorted({r_min, r_max}):
+            # channel counts reach the porosity on windows of radii: check across the range
+            radii = {r_min, r_max} | ({float(r) for r in np.linspace(r_min, r_max, 10)}
+                                      if (self.pore_shape or "channel") == "channel" else set())
+            for r in sorted(radii):
                 try:
                     self.pore_spec(r)
                 except ValidationError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
+import numpy as np
 from pydantic import BeforeValidator, Field
 
 from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
@@ -158,6 +159,55 @@ class CoreShell(MeshControls):
 # ---------------------------------------------------------------------------------------
 
 
+#: the channel planner's tolerance on the porosity: |achieved - requested| <= 10 % of requested
+POROSITY_TOL = 0.1
+
+
+def channel_volume(R: float, rp: float, rho: float, n: int = 24) -> float:
+    """Volume of a straight channel (infinite cylinder of radius rp, its axis at distance rho
+    from the centre) inside the ball of radius R: the integral over the channel's cross-section
+    disk of the chord 2 sqrt(R^2 - |q|^2) (Gauss-Legendre in polar coordinates; smooth for
+    rho + rp < R). rho = 0: 4/3 pi (R^3 - (R^2 - rp^2)^(3/2))."""
+    t, wt = np.polynomial.legendre.leggauss(n)
+    r = 0.5 * rp * (t + 1.0)
+    th = np.pi * (t + 1.0)
+    rr, tt = np.meshgrid(r, th, indexing="ij")
+    q2 = rho**2 + rr**2 + 2 * rho * rr * np.cos(tt)
+    f = 2.0 * np.sqrt(np.maximum(R**2 - q2, 0.0)) * rr
+    return float(0.5 * rp * np.pi * np.einsum("i,j,ij->", wt, wt, f))
+
+
+def channel_offsets(spec):
+    """(rho_max, v(0), v(rho_max)): the largest axis offset that keeps min_wall to the surface,
+    rho_max = R - r_p - min_wall, and the channel volumes at offsets 0 and rho_max."""
+    R, rp = spec.radius, spec.pore_radius
+    rho_max = max(R - rp - spec.wall, 0.0)
+    return rho_max, channel_volume(R, rp, 0.0), channel_volume(R, rp, rho_max)
+
+
+def channel_counts(spec) -> list[tuple[int, float]]:
+    """(k, volume per channel) of the channel counts k that reach porosity V within
+    POROSITY_TOL, the fewest first: the volume target / k clipped to what offsets in
+    [0, R - r_p - min_wall] give."""
+    V = 4 / 3 * math.pi * spec.radius**3
+    target = spec.porosity * V
+    _, v0, v1 = channel_offsets(spec)
+    lo, hi = math.ceil(target * (1 - POROSITY_TOL) / v0 - 1e-12), math.floor(target * (1 + POROSITY_TOL) / v1 + 1e-12)
+    return [(k, min(max(target / k, v1), v0)) for k in range(max(lo, 1), hi + 1)]
+
+
+def porosity_unreachable(spec, got: float) -> str:
+    """The message when no channel plan reaches the porosity within POROSITY_TOL."""
+    _, v0, v1 = channel_offsets(spec)
+    V = 4 / 3 * math.pi * spec.radius**3
+    k = max(1, math.floor(spec.porosity * V / v0))
+    ranges = ", ".join(f"{n} channel(s): {n * v1 / V:.3g} to {n * v0 / V:.3g}" for n in (k, k + 1))
+    tried = f"; the random plan reached {got:.3g}" if got is not None else ""
+    return (f"porosity = {spec.porosity} with pore_radius = {fmt(spec.pore_radius)} m in a particle of radius "
+            f"{fmt(spec.radius)} m is out of reach of whole straight channels ({ranges}{tried}); allowed: a "
+            f"porosity within {POROSITY_TOL:.0%} of those, or a smaller pore_radius")
+
+
 class PorousParticle(MeshControls):
     """A spherical micro-particle of radius R with internal nanopores filled by electrolyte.
 
@@ -215,6 +265,8 @@ class PorousParticle(MeshControls):
                 f"{fmt(self.wall)} m is not packable ({self.pore_shape} pores incl. walls "
                 f"would fill {eff:.3g} > {lim}); lower porosity or min_wall"
             )
+        if self.pore_shape == "channel" and not channel_counts(self):
+            raise ValueError(porosity_unreachable(self, None))
         if self.pore_shape == "spherical":
             n = round(self.porosity * (R / rp) ** 3)
             if n < 1:
