@@ -249,9 +249,10 @@ def plan_secondary(spec: SecondaryParticle) -> dict:
 def radial_rotation(s, u: float) -> np.ndarray:
     """The crystal-to-sample rotation of a grain seeded at ``s`` (relative to the particle
     centre) in a radial texture: crystal a-axis [100] = the radial direction r = s/|s|
-    (the x axis for a seed within 1e-9 of the centre), c-axis [001] = cos(2 pi u) e1 + sin(2 pi u) e2
+    (the x axis for a seed within 1e-9 m of the centre), c-axis [001] = cos(2 pi u) e1 + sin(2 pi u) e2
     with e1 = z x r / |z x r| (x x r where r is along z) and e2 = r x e1, b = c x a; so the
-    a-b (lithium) layers contain the radius and the c-axis is tangential."""
+    a-b (lithium) layers contain the radius and the c-axis is tangential (the texture of radially
+    aligned primary particles; sources in docs/multiscale.md section 13)."""
     s = np.asarray(s, float)
     n = np.linalg.norm(s)
     r = s / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
