@@ -7,9 +7,9 @@ angstrom. The numbers' checks and the conversion to a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional, Union
 
-from pydantic import Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, model_validator
 
 from ..materials.lattice import (
     LATTICE_STRAINS, lattice_table_problems, lattice_table_values, read_lattice_csv, resolve_lattice_strain,
@@ -59,7 +59,7 @@ class LatticeTableSpec(StrictModel):
         return self
 
 
-def lattice_strain_input(cls, v, info: ValidationInfo):
+def lattice_strain_input(v, info: ValidationInfo):
     """The ``lattice_strain`` value before the field's own validation: a shipped name stays a
     name; a table is validated here (so that its errors name its own keys); any other string
     is a CSV file (relative to the case file), read now into a table."""
@@ -76,12 +76,20 @@ def lattice_strain_input(cls, v, info: ValidationInfo):
         raise ValueError(f"{v!r}: not a shipped table nor a .csv file; allowed: "
                          f"{', '.join(repr(k) for k in LATTICE_STRAINS)}, a CSV file 'name.csv' (columns x, a, c "
                          "in angstrom) or an inline table {x = [...], a = [...], c = [...], x_ref = 1.0}")
-    return lattice_strain_input(cls, {"file": v, "name": Path(v).stem or "user"}, info)
+    return lattice_strain_input({"file": v, "name": Path(v).stem or "user"}, info)
 
 
 def lattice_strain_output(value) -> dict:
-    """What the output case.toml holds for a ``lattice_strain`` value: the table itself (a shipped
-    name expanded, a, c in A), so that reloading it gives the same strains."""
+    """What the output case.toml's [material] holds for a ``lattice_strain`` value: {} for None,
+    else the table itself (a shipped name expanded, a, c in A), so that reloading it gives the
+    same strains."""
+    if value is None:
+        return {}
     if isinstance(value, str):
-        return lattice_table_values(resolve_lattice_strain(value))
-    return value.model_dump(mode="json", exclude_none=True)
+        return {"lattice_strain": lattice_table_values(resolve_lattice_strain(value))}
+    return {"lattice_strain": value.model_dump(mode="json", exclude_none=True)}
+
+
+#: the type of ``[material] lattice_strain``: a shipped name or an inline table (a CSV path is
+#: read into a table while the case is read)
+LatticeStrainKey = Annotated[Optional[Union[str, LatticeTableSpec]], BeforeValidator(lattice_strain_input)]
