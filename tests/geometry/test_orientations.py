@@ -128,6 +128,7 @@ def test_composite_orientations_per_particle():
             parse_geometry({**HALF, **over})
 
 
+@pytest.mark.mpi
 def test_mesh_info_records_the_orientations():
     from cellsim.dolfinx_env import require_dolfinx
 
