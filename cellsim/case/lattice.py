@@ -70,13 +70,16 @@ def lattice_strain_input(v, info: ValidationInfo):
             raise ValueError("; ".join(
                 ((".".join(str(p) for p in e["loc"]) + ": ") if e["loc"] else "")
                 + e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    if not isinstance(v, str) or v in LATTICE_STRAINS:
+    if v is None or isinstance(v, LatticeTableSpec) or (isinstance(v, str) and v in LATTICE_STRAINS):
         return v
+    if not isinstance(v, str):
+        raise ValueError(f"a {type(v).__name__}; allowed: {', '.join(repr(k) for k in LATTICE_STRAINS)}, a CSV file "
+                         "'name.csv' (columns x, a, c in angstrom) or an inline table {x = [...], a = [...], c = [...]}")
     if not v.lower().endswith(".csv"):
-        raise ValueError(f"{v!r}: not a shipped table nor a .csv file; allowed: "
+        raise ValueError("not a shipped table nor a .csv file; allowed: "
                          f"{', '.join(repr(k) for k in LATTICE_STRAINS)}, a CSV file 'name.csv' (columns x, a, c "
                          "in angstrom) or an inline table {x = [...], a = [...], c = [...], x_ref = 1.0}")
-    return lattice_strain_input({"file": v, "name": Path(v).stem or "user"}, info)
+    return lattice_strain_input({"file": v, "name": Path(v).stem[:200] or "user"}, info)
 
 
 def lattice_strain_output(value) -> dict:

@@ -122,6 +122,12 @@ ANGSTROM = 1e-10
 MAX_POINTS, MIN_ANGSTROM, MAX_ANGSTROM = 200, 0.5, 100.0
 
 
+def _short(v, n: int = 80) -> str:
+    """repr of a value, at most n characters (messages never echo an unbounded value)."""
+    text = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def lattice_table_problems(x, a, c, x_ref) -> list[str]:
     """What is wrong with a user table (lattice parameters a, c in A at stoichiometries x),
     one line per problem naming the key, its value and what is allowed; [] if it is valid."""
@@ -134,10 +140,10 @@ def lattice_table_problems(x, a, c, x_ref) -> list[str]:
         return [f"x: {len(np.atleast_1d(xs))} values; allowed: 2 to {MAX_POINTS} stoichiometries"]
     if np.any(np.diff(xs) <= 0):
         i = int(np.argmax(np.diff(xs) <= 0))
-        out.append(f"x = {xs.tolist()}: x[{i + 1}] = {xs[i + 1]} is not above x[{i}] = {xs[i]}; allowed: strictly "
+        out.append(f"x = {_short(xs)}: x[{i + 1}] = {xs[i + 1]} is not above x[{i}] = {xs[i]}; allowed: strictly "
                    "increasing stoichiometries")
     if xs[0] < 0 or xs[-1] > 1:
-        out.append(f"x = {xs.tolist()}: outside [0, 1]; allowed: stoichiometries (lithium fraction c/c_max) in [0, 1]")
+        out.append(f"x = {_short(xs)}: outside [0, 1]; allowed: stoichiometries (lithium fraction c/c_max) in [0, 1]")
     for key, v in (("a", av), ("c", cv)):
         if v.ndim != 1 or len(v) != len(xs):
             out.append(f"{key}: {len(np.atleast_1d(v))} values; allowed: one per x ({len(xs)})")
@@ -162,14 +168,14 @@ def read_lattice_csv(path) -> dict:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read the lattice table file {str(p)!r}: {exc.__class__.__name__}: {exc}") from None
+        raise ValueError(f"cannot read the lattice table file {_short(str(p))}: {exc.__class__.__name__}") from None
     rows = [r for r in csv.reader(ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))]
     if not rows:
-        raise ValueError(f"{str(p)!r}: empty; allowed: a header row 'x, a, c' (a, c in A) and one row per x")
+        raise ValueError(f"{_short(str(p))}: empty; allowed: a header row 'x, a, c' (a, c in A) and one row per x")
     head = [h.split("[")[0].strip().lower() for h in rows[0]]
     miss = [k for k in ("x", "a", "c") if k not in head]
     if miss:
-        raise ValueError(f"{str(p)!r}: header {rows[0]} lacks column(s) {miss}; allowed: a header row naming x, a, c "
+        raise ValueError(f"{_short(str(p))}: header {_short(rows[0], 60)} lacks column(s) {miss}; allowed: a header row naming x, a, c "
                          "(a, c in A)")
     cols = {k: head.index(k) for k in ("x", "a", "c")}
     out = {k: [] for k in cols}
@@ -178,7 +184,7 @@ def read_lattice_csv(path) -> dict:
             for k, j in cols.items():
                 out[k].append(float(r[j]))
         except (IndexError, ValueError):
-            raise ValueError(f"{str(p)!r}: data row {n} = {r}: allowed: numbers in the columns x, a, c") from None
+            raise ValueError(f"{_short(str(p))}: data row {n} = {_short(r, 60)}: allowed: numbers in the columns x, a, c") from None
     return out
 
 

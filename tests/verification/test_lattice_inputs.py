@@ -52,7 +52,9 @@ def test_bad_tables_are_refused_naming_key_value_and_allowed():
            ({"x": TABLE["x"], "a": TABLE["a"]}, r"lattice_strain\.c: required"),
            ({**TABLE, "ratio": 1}, r"lattice_strain\.ratio: Extra inputs"),
            ("nmc622", r"lattice_strain = 'nmc622'.*allowed: 'nmc811_kondrakov2017', a CSV file"),
-           ("missing.csv", r"lattice_strain = 'missing\.csv': cannot read the lattice table file")]
+           ("missing.csv", r"lattice_strain = 'missing\.csv': cannot read the lattice table file"),
+           (3.5, r"lattice_strain = 3\.5: a float; allowed: 'nmc811_kondrakov2017', a CSV file"),
+           ([2.8, 14.2], r"lattice_strain = \[2\.8, 14\.2\]: a list; allowed")]
     for lat, words in bad:
         with pytest.raises(CaseError, match=words):
             case_from_dict(case_dict(lat))
