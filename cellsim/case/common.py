@@ -19,6 +19,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
 from ..schema import StrictModel, cap
+from .lattice import LatticeStrainKey, lattice_strain_output
 
 #: the electrolyte property sets, for the half-cell's electrolyte and a porous particle's pores
 ElectrolyteParameters = Annotated[Literal["Chen2020", "Nyman2008"], Field(
@@ -110,10 +111,10 @@ class MaterialSpec(StrictModel):
         None, gt=-1e-3, lt=1e-3, description="Partial molar volume Omega [m3 mol-1] (chemical strain Omega/3 (c - "
         "c_ref)), |Omega| < 1e-3 (real materials: |Omega| < 2e-5)."
     )
-    lattice_strain: Optional[Literal["nmc811_kondrakov2017"]] = Field(
-        None, description="Anisotropic lattice (chemical) strain table per grain of a secondary particle, "
-        "eps_ch = R diag(eps_a(x), eps_a(x), eps_c(x)) R^T (cellsim.materials.lattice); allowed: "
-        "'nmc811_kondrakov2017'; default: the isotropic Omega/3 (c - c_ref).")
+    lattice_strain: LatticeStrainKey = Field(
+        None, description="Per-grain lattice strain of a secondary particle: 'nmc811_kondrakov2017', a CSV file (x, a, c; "
+        "relative to the case file) or {x = [...], a = [...], c = [...], x_ref = 1.0}, a, c in angstrom "
+        "(docs/multiscale.md 13); default: the isotropic Omega/3 (c - c_ref).")
     exchange_current_activation_energy: Optional[float] = Field(
         None, ge=0, le=2e5, description="Arrhenius activation energy of the exchange current E_r [J mol-1], "
         "i0(T) = i0(298.15 K) exp(E_r/R (1/298.15 - 1/T)); in [0, 2e5].")
@@ -250,6 +251,7 @@ class MaterialSpec(StrictModel):
                     d[k] = float(const)
             else:
                 d[k] = float(getattr(mat, k))
+        d.update(lattice_strain_output(self.lattice_strain))  # the table itself: a reload gives the same strains
         return {k: d[k] for k in type(self).model_fields if k in d}  # the schema's order, as a reload dumps it
 
     def resolve(self):

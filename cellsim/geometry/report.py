@@ -145,7 +145,8 @@ def summarise(tm) -> dict:
             "pore_shape": po["pore_shape"], "num_pores": po["num_pores"], "closed_pores": po["closed_pores"],
             "pore_volume_cad": po["pore_volume"], "pore_volume_mesh": vols.get("pore", 0.0),
             "pore_wall_area_cad": po["pore_wall_area"], "pore_wall_area_mesh": areas.get("pore_wall", 0.0),
-            "porosity_of_particles_mesh": vols.get("pore", 0.0) / (vols.get("pore", 0.0) + vols["particle"])}
+            "porosity_of_particles_mesh": vols.get("pore", 0.0) / (vols.get("pore", 0.0) + vols["particle"]),
+            "porosity_requested": po["porosity_target"], "porosity_cad": po["pore_volume"] / po["sphere_volume"]}
     if "secondary" in info:  # secondary particles of an electrode (particle_type = 'secondary')
         se = info["secondary"]
         rep["secondary_particles"] = {
@@ -199,7 +200,8 @@ def _text(rep: dict) -> str:
                 extra.append(f"{key} {vf[key][p]:.4f}")
         L.append(f"  {p:<14} mesh {v:.4f}   " + "   ".join(extra))
     if "porosity_mesh" in vf:
-        L.append(f"  porosity       mesh {vf['porosity_mesh']:.4f}   target {vf['porosity_target']:.4f}")
+        L.append(f"  porosity       mesh {vf['porosity_mesh']:.4f}   target {vf['porosity_target']:.4f}"
+                 + (f"   cad {rep['porosity_cad']:.4f} (requested vs achieved)" if "porosity_cad" in rep else ""))
     if "specific_surface_area" in rep:
         s = rep["specific_surface_area"]
         L.append(
@@ -231,7 +233,8 @@ def _text(rep: dict) -> str:
         L.append(f"porous particles ({po['pore_shape']}): pores per particle {po['num_pores']} ({po['closed_pores']} "
                  f"closed), pore volume {po['pore_volume_mesh']:.4g} m3 (CAD {po['pore_volume_cad']:.4g}), pore wall "
                  f"area {po['pore_wall_area_mesh']:.4g} m2 (CAD {po['pore_wall_area_cad']:.4g}), porosity of the "
-                 f"particles {po['porosity_of_particles_mesh']:.4f}")
+                 f"particles {po['porosity_of_particles_mesh']:.4f}; porosity requested {po['porosity_requested']:.4f}, "
+                 f"achieved {po['porosity_cad']:.4f} (CAD)")
     if "secondary_particles" in rep:
         se = rep["secondary_particles"]
         L.append(f"secondary particles: grains per particle {se['grains_per_particle']}, grain-boundary area "

@@ -15,13 +15,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, ValidationError
 
 from cellsim.geometry.spec_controls import fmt
+from cellsim.geometry.spec_particles import EULER_DOC, ORIENTATIONS_DOC, EulerTriple, OrientationsKey, check_orientations
 from cellsim.schema import StrictModel
 
 POROUS_KEYS = ("pore_shape", "pore_radius", "porosity", "min_wall")
-SECONDARY_KEYS = ("n_grains",)
+SECONDARY_KEYS = ("n_grains", "orientations", "euler")
 
 
 class ParticleTypeKeys(StrictModel):
@@ -31,7 +33,7 @@ class ParticleTypeKeys(StrictModel):
         "dense",
         description="Kind of every packed particle: 'dense' spheres, 'porous' (electrolyte-filled "
         "pores or channels, keys pore_shape, pore_radius, porosity, min_wall) or 'secondary' "
-        "(polycrystalline: n_grains Voronoi grains with random orientations).",
+        "(polycrystalline: n_grains Voronoi grains, orientations by the key orientations).",
     )
     pore_shape: Literal["spherical", "channel"] | None = Field(
         None, description="particle_type = 'porous': 'channel' (straight channels through the particle, "
@@ -51,6 +53,11 @@ class ParticleTypeKeys(StrictModel):
     n_grains: int | None = Field(
         None, ge=2, le=50, description="particle_type = 'secondary': Voronoi grains per particle [-]."
     )
+    orientations: OrientationsKey | None = Field(
+        None, description="particle_type = 'secondary': " + ORIENTATIONS_DOC.replace(
+            "one per grain", "one per grain of a particle (n_grains triples, the same for every particle)")
+        + " Default 'random'; 'radial' is radial from each particle's centre.")
+    euler: EulerTriple | None = Field(None, description="particle_type = 'secondary': " + EULER_DOC)
 
     # ------------------------------------------------------------------ derived
     def pore_spec(self, radius: float, seed: int = 0):
@@ -65,7 +72,8 @@ class ParticleTypeKeys(StrictModel):
         """The single-particle spec of a secondary particle of ``radius``."""
         from cellsim.geometry.spec_particles import SecondaryParticle
 
-        return SecondaryParticle(kind="secondary_particle", radius=radius, n_grains=self.n_grains, seed=seed)
+        return SecondaryParticle(kind="secondary_particle", radius=radius, n_grains=self.n_grains, seed=seed,
+                                 orientations=self.orientations or "random", euler=self.euler)
 
     def pore_mesh_size(self, h_interface: float) -> float:
         """Element size inside the pores [m]: min(interface size, pore_radius/3), as in a single porous particle."""
@@ -85,7 +93,10 @@ class ParticleTypeKeys(StrictModel):
             for k in ("pore_radius", "porosity"):
                 if getattr(self, k) is None:
                     raise ValueError(f"{k}: required with particle_type = 'porous'")
-            for r in sorted({r_min, r_max}):
+            # channel counts reach the porosity on windows of radii: check across the range
+            radii = {r_min, r_max} | ({float(r) for r in np.linspace(r_min, r_max, 10)}
+                                      if (self.pore_shape or "channel") == "channel" else set())
+            for r in sorted(radii):
                 try:
                     self.pore_spec(r)
                 except ValidationError as exc:
@@ -94,6 +105,7 @@ class ParticleTypeKeys(StrictModel):
         if t == "secondary":
             if self.n_grains is None:
                 raise ValueError("n_grains: required with particle_type = 'secondary'")
+            check_orientations(self.orientations or "random", self.euler, self.n_grains, "n_grains")
             g = (4 / 3 * math.pi * r_min**3 / self.n_grains) ** (1 / 3)
             if g < 1.5 * h_interface:
                 raise ValueError(

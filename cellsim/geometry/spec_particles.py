@@ -4,9 +4,10 @@ and secondary (polycrystalline) particles (pydantic; lengths in metres)."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import Field
+import numpy as np
+from pydantic import BeforeValidator, Field
 
 from cellsim.geometry.spec_controls import TETS_PER_H3, MeshControls, _inv_cube, fmt
 
@@ -158,6 +159,55 @@ class CoreShell(MeshControls):
 # ---------------------------------------------------------------------------------------
 
 
+#: the channel planner's tolerance on the porosity: |achieved - requested| <= 10 % of requested
+POROSITY_TOL = 0.1
+
+
+def channel_volume(R: float, rp: float, rho: float, n: int = 24) -> float:
+    """Volume of a straight channel (infinite cylinder of radius rp, its axis at distance rho
+    from the centre) inside the ball of radius R: the integral over the channel's cross-section
+    disk of the chord 2 sqrt(R^2 - |q|^2) (Gauss-Legendre in polar coordinates; smooth for
+    rho + rp < R). rho = 0: 4/3 pi (R^3 - (R^2 - rp^2)^(3/2))."""
+    t, wt = np.polynomial.legendre.leggauss(n)
+    r = 0.5 * rp * (t + 1.0)
+    th = np.pi * (t + 1.0)
+    rr, tt = np.meshgrid(r, th, indexing="ij")
+    q2 = rho**2 + rr**2 + 2 * rho * rr * np.cos(tt)
+    f = 2.0 * np.sqrt(np.maximum(R**2 - q2, 0.0)) * rr
+    return float(0.5 * rp * np.pi * np.einsum("i,j,ij->", wt, wt, f))
+
+
+def channel_offsets(spec):
+    """(rho_max, v(0), v(rho_max)): the largest axis offset that keeps min_wall to the surface,
+    rho_max = R - r_p - min_wall, and the channel volumes at offsets 0 and rho_max."""
+    R, rp = spec.radius, spec.pore_radius
+    rho_max = max(R - rp - spec.wall, 0.0)
+    return rho_max, channel_volume(R, rp, 0.0), channel_volume(R, rp, rho_max)
+
+
+def channel_counts(spec) -> list[tuple[int, float]]:
+    """(k, volume per channel) of the channel counts k that reach porosity V within
+    POROSITY_TOL, the fewest first: the volume target / k clipped to what offsets in
+    [0, R - r_p - min_wall] give."""
+    V = 4 / 3 * math.pi * spec.radius**3
+    target = spec.porosity * V
+    _, v0, v1 = channel_offsets(spec)
+    lo, hi = math.ceil(target * (1 - POROSITY_TOL) / v0 - 1e-12), math.floor(target * (1 + POROSITY_TOL) / v1 + 1e-12)
+    return [(k, min(max(target / k, v1), v0)) for k in range(max(lo, 1), hi + 1)]
+
+
+def porosity_unreachable(spec, got: float) -> str:
+    """The message when no channel plan reaches the porosity within POROSITY_TOL."""
+    _, v0, v1 = channel_offsets(spec)
+    V = 4 / 3 * math.pi * spec.radius**3
+    k = max(1, math.floor(spec.porosity * V / v0))
+    ranges = ", ".join(f"{n} channel(s): {n * v1 / V:.3g} to {n * v0 / V:.3g}" for n in (k, k + 1))
+    tried = f"; the random plan reached {got:.3g}" if got is not None else ""
+    return (f"porosity = {spec.porosity} with pore_radius = {fmt(spec.pore_radius)} m in a particle of radius "
+            f"{fmt(spec.radius)} m is out of reach of whole straight channels ({ranges}{tried}); allowed: a "
+            f"porosity within {POROSITY_TOL:.0%} of those, or a smaller pore_radius")
+
+
 class PorousParticle(MeshControls):
     """A spherical micro-particle of radius R with internal nanopores filled by electrolyte.
 
@@ -215,6 +265,8 @@ class PorousParticle(MeshControls):
                 f"{fmt(self.wall)} m is not packable ({self.pore_shape} pores incl. walls "
                 f"would fill {eff:.3g} > {lim}); lower porosity or min_wall"
             )
+        if self.pore_shape == "channel" and not channel_counts(self):
+            raise ValueError(porosity_unreachable(self, None))
         if self.pore_shape == "spherical":
             n = round(self.porosity * (R / rp) ** 3)
             if n < 1:
@@ -237,14 +289,68 @@ class PorousParticle(MeshControls):
         return 4 * math.pi * self.radius**2 + 3 * self.porosity * 4 / 3 * math.pi * self.radius**3 / self.pore_radius
 
 
+#: one Bunge (Z-X-Z) Euler triple [phi1, Phi, phi2] in degrees
+EulerTriple = tuple[Annotated[float, Field(ge=-360, le=360)], Annotated[float, Field(ge=-360, le=360)],
+                    Annotated[float, Field(ge=-360, le=360)]]
+ORIENTATION_RULES = ("random", "radial", "aligned")
+
+
+def _orientations_input(v):
+    """A clear error for a wrong ``orientations`` (before pydantic tries each member of the union)."""
+    allowed = "allowed: 'random', 'radial', 'aligned' or a list of [phi1, Phi, phi2] triples in degrees"
+    if isinstance(v, str):
+        if v not in ORIENTATION_RULES:
+            raise ValueError(f"unknown rule; {allowed}")
+        return v
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"{'an empty list' if v == [] else 'not a rule nor a list'}; {allowed}")
+    for i, t in enumerate(v):
+        ok = isinstance(t, (list, tuple)) and len(t) == 3 and all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                         for a in t)
+        if not ok or not all(-360 <= a <= 360 for a in t):
+            raise ValueError(f"item {i} = {fmt_value(t)}: allowed: [phi1, Phi, phi2], three angles in degrees in "
+                             "[-360, 360] (Bunge Z-X-Z)")
+    return [tuple(float(a) for a in t) for t in v]  # as the union's list member takes them (strict)
+
+
+def fmt_value(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+OrientationsKey = Annotated[Union[Literal["random", "radial", "aligned"], list[EulerTriple]],
+                            BeforeValidator(_orientations_input)]
+ORIENTATIONS_DOC = (
+    "Crystal orientation of the grains: 'random' (uniform on SO(3) from the seed), 'radial' (every grain's "
+    "a-b layers radial and its c-axis tangential to the particle centre, the spin about the radius from the "
+    "seed; docs/multiscale.md), 'aligned' (all grains the orientation `euler`) or a list of Bunge Z-X-Z "
+    "Euler triples [phi1, Phi, phi2] in degrees, one per grain.")
+EULER_DOC = ("orientations = 'aligned': the one orientation of every grain, Bunge Z-X-Z Euler angles "
+             "[phi1, Phi, phi2] in degrees (R = Rz(phi1) Rx(Phi) Rz(phi2), crystal to sample axes).")
+
+
+def check_orientations(orientations, euler, n: int, n_key: str) -> None:
+    """Cross-key checks of ``orientations`` and ``euler`` (ValueError naming key, value, allowed)."""
+    if orientations == "aligned" and euler is None:
+        raise ValueError("orientations = 'aligned' needs euler = [phi1, Phi, phi2] (Bunge Z-X-Z, degrees)")
+    if euler is not None and orientations != "aligned":
+        shown = orientations if isinstance(orientations, str) else "a list"
+        raise ValueError(f"euler = {list(euler)} is only used with orientations = 'aligned' (got {shown!r}); "
+                         "allowed: remove euler, or set orientations = 'aligned'")
+    if isinstance(orientations, list) and len(orientations) != n:
+        raise ValueError(f"orientations: {len(orientations)} Euler triples for {n_key} = {n}; allowed: exactly one "
+                         "[phi1, Phi, phi2] per grain")
+
+
 class SecondaryParticle(MeshControls):
     """A spherical secondary particle of radius R made of N primary grains.
 
     The grains are the Voronoi cells of N seeds (drawn in the ball with a minimum
     spacing 0.6 (V/N)^(1/3)) clipped to the ball: grain i = ball intersected with the
     half-spaces (x - (s_i + s_j)/2) . (s_j - s_i) <= 0 for all j != i. Each grain gets a
-    uniformly random crystal orientation (rotation matrix and Bunge Euler angles in
-    ``info['grain_orientations']``) from the same seed.
+    crystal orientation (rotation matrix and Bunge Euler angles in
+    ``info['grain_orientations']``) by ``orientations`` (:func:`orientation_rule`):
+    uniformly random from the same seed (default), radial texture, one for all, or a list.
 
     Regions: ``grain_0`` ... ``grain_{N-1}``, ``particle`` = ``particle_0`` = all grains.
     Interfaces: ``particle_electrolyte`` (outer surface), ``grain_boundary`` (internal).
@@ -258,6 +364,11 @@ class SecondaryParticle(MeshControls):
     radius: float = Field(gt=0, le=1e-2, description="Secondary particle radius R [m].")
     n_grains: int = Field(ge=2, le=200, description="Number of primary grains N [-].")
     seed: int = Field(0, ge=0, description="Random seed of the Voronoi seeds and orientations.")
+    orientations: OrientationsKey = Field("random", description=ORIENTATIONS_DOC)
+    euler: Optional[EulerTriple] = Field(None, description=EULER_DOC)
+
+    def check_shape(self):
+        check_orientations(self.orientations, self.euler, self.n_grains, "n_grains")
 
     def grain_size(self) -> float:
         return (4 / 3 * math.pi * self.radius**3 / self.n_grains) ** (1 / 3)

@@ -23,8 +23,11 @@ from cellsim.geometry.gmsh_model import (
     volumes_from_map,
 )
 from cellsim.geometry.gmsh_model import occ as _occ
-from cellsim.geometry.packing import PackingError, bunge_euler, relax, uniform_rotation
-from cellsim.geometry.spec_particles import PorousParticle, SecondaryParticle
+from cellsim.geometry.packing import PackingError, bunge_euler, euler_to_matrix, relax, uniform_rotation
+from cellsim.geometry.spec_particles import (
+    POROSITY_TOL, PorousParticle, SecondaryParticle, channel_counts, channel_offsets, channel_volume,
+    porosity_unreachable,
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -85,7 +88,9 @@ def plan_porous(spec: PorousParticle) -> dict:
         n = round(spec.porosity * (R / rp) ** 3)
         centres = _pack_in_ball(n, rp, R - rp - w, 2 * rp + w, rng)
         return {"centres": centres, "porosity_planned": n * (rp / R) ** 3}
-    # channels: lines p + s d, |p| <= 0.6 R, kept 2 rp + w apart
+    # channels: lines p + s d, |p| <= 0.6 R, kept 2 rp + w apart, added at random until the
+    # next one would overshoot; if that lands more than POROSITY_TOL off the target (long
+    # channels in a small particle), the equal-offset plan (plan_channels_exact)
     lines: list[tuple[np.ndarray, np.ndarray]] = []
     vol = 0.0
     target = spec.porosity * V
@@ -93,10 +98,7 @@ def plan_porous(spec: PorousParticle) -> dict:
     while vol < target:
         attempts += 1
         if attempts > 20000:
-            raise PackingError(
-                f"could not place channels for porosity = {spec.porosity} (reached "
-                f"{vol / V:.3g}); lower porosity, pore_radius or min_wall"
-            )
+            break
         d = rng.normal(size=3)
         d /= np.linalg.norm(d)
         q = rng.normal(size=3)
@@ -111,7 +113,40 @@ def plan_porous(spec: PorousParticle) -> dict:
             break
         lines.append((p, d))
         vol += v
-    return {"lines": [(p.tolist(), d.tolist()) for p, d in lines], "porosity_planned": vol / V}
+    got = sum(channel_volume(R, rp, float(np.linalg.norm(p))) for p, _ in lines) / V
+    if abs(got - spec.porosity) > POROSITY_TOL * spec.porosity:
+        exact = plan_channels_exact(spec, rng)
+        if exact is None:
+            raise PackingError(porosity_unreachable(spec, got))
+        lines, got = exact
+    return {"lines": [(np.asarray(p).tolist(), np.asarray(d).tolist()) for p, d in lines], "porosity_planned": got}
+
+
+def plan_channels_exact(spec, rng, tries: int = 4000):
+    """k channels, all at the one axis offset rho whose channel volume is the one of
+    :func:`channel_counts` (bisection: the volume falls with the offset), random directions,
+    axes kept 2 r_p + min_wall apart. Returns (lines, porosity) or None."""
+    R, rp, w = spec.radius, spec.pore_radius, spec.wall
+    V = 4 / 3 * math.pi * R**3
+    rho_max = channel_offsets(spec)[0]
+    for k, vk in channel_counts(spec):
+        lo, hi = 0.0, rho_max
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if channel_volume(R, rp, mid) > vk else (lo, mid)
+        rho = 0.5 * (lo + hi)
+        lines: list = []
+        for _ in range(tries):
+            d = rng.normal(size=3)
+            d /= np.linalg.norm(d)
+            q = rng.normal(size=3)
+            q -= (q @ d) * d
+            p = rho * q / np.linalg.norm(q)
+            if all(_line_distance(p, d, p2, d2) >= 2 * rp + w for p2, d2 in lines):
+                lines.append((p, d))
+                if len(lines) == k:
+                    return lines, k * channel_volume(R, rp, rho) / V
+    return None
 
 
 def build_porous(spec: PorousParticle, plan: dict) -> BuildResult:
@@ -208,8 +243,40 @@ def plan_secondary(spec: SecondaryParticle) -> dict:
             break
     else:  # pragma: no cover - dmin is well below the jamming limit
         raise PackingError(f"could not place {n} Voronoi seeds")
-    rots = [uniform_rotation(rng) for _ in range(n)]
-    return {"seeds": seeds, "rotations": rots}
+    return {"seeds": seeds, "rotations": grain_rotations(spec.orientations, spec.euler, seeds, rng)}
+
+
+def radial_rotation(s, u: float) -> np.ndarray:
+    """The crystal-to-sample rotation of a grain seeded at ``s`` (relative to the particle
+    centre) in a radial texture: crystal a-axis [100] = the radial direction r = s/|s|
+    (the x axis for a seed within 1e-9 m of the centre), c-axis [001] = cos(2 pi u) e1 + sin(2 pi u) e2
+    with e1 = z x r / |z x r| (x x r where r is along z) and e2 = r x e1, b = c x a; so the
+    a-b (lithium) layers contain the radius and the c-axis is tangential (the texture of radially
+    aligned primary particles; sources in docs/multiscale.md section 13)."""
+    s = np.asarray(s, float)
+    n = np.linalg.norm(s)
+    r = s / n if n > 1e-9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross([0.0, 0.0, 1.0], r)
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = np.cross([1.0, 0.0, 0.0], r)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(r, e1)
+    c = math.cos(2 * math.pi * u) * e1 + math.sin(2 * math.pi * u) * e2
+    return np.column_stack([r, np.cross(c, r), c])
+
+
+def grain_rotations(orientations, euler, seeds, rng) -> list[np.ndarray]:
+    """One rotation per grain (seeds relative to the particle centre) by the ``orientations``
+    key: 'random' draws them from ``rng`` after the seeds (as before the key existed),
+    'radial' (:func:`radial_rotation`, the spins from ``rng``), 'aligned' (``euler`` in degrees
+    for all), or a list of Bunge Euler triples in degrees."""
+    n = len(seeds)
+    if orientations == "random":
+        return [uniform_rotation(rng) for _ in range(n)]
+    if orientations == "radial":
+        return [radial_rotation(s, rng.uniform()) for s in seeds]
+    triples = [euler] * n if orientations == "aligned" else list(orientations)
+    return [euler_to_matrix(*np.radians(np.asarray(t, float))) for t in triples]
 
 
 def _halfspace_box(point, normal, L):

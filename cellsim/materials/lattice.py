@@ -21,6 +21,13 @@ paper's data here): a falls monotonically as lithium leaves, c first grows (the 
 repulsion across the emptied lithium layers) and then collapses below about 40 % lithium
 (the collapse Jousseaume et al., Energy Environ. Sci. 17 (2024) 2753, find universal in
 Ni-rich NMC). Over 3.0-4.3 V the unit-cell volume shrinks by about 5 %.
+
+A case names a shipped table, gives its own inline or as a CSV file (``[material]
+lattice_strain``, docs/multiscale.md "Your own lattice strains and orientations"). User
+tables give the lattice parameters in ångström (1 A = 1e-10 m); only the ratios a/a(x_ref),
+c/c(x_ref) enter the strain. :func:`resolve_lattice_strain` is the one place that turns
+any of these into a :class:`LatticeStrain`; :func:`lattice_table_problems` lists what is
+wrong with a table (the case check), :func:`read_lattice_csv` reads a file.
 """
 
 from __future__ import annotations
@@ -108,3 +115,110 @@ NMC811_KONDRAKOV2017 = LatticeStrain(
 )
 
 LATTICE_STRAINS = {NMC811_KONDRAKOV2017.name: NMC811_KONDRAKOV2017}
+
+#: user tables: lattice parameters in angstrom [A]; 1 A in metres
+ANGSTROM = 1e-10
+#: user tables: at most this many points (each is one UFL conditional), parameters within [0.5, 100] A
+MAX_POINTS, MIN_ANGSTROM, MAX_ANGSTROM = 200, 0.5, 100.0
+
+
+def _short(v, n: int = 80) -> str:
+    """repr of a value, at most n characters (messages never echo an unbounded value)."""
+    text = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def lattice_table_problems(x, a, c, x_ref) -> list[str]:
+    """What is wrong with a user table (lattice parameters a, c in A at stoichiometries x),
+    one line per problem naming the key, its value and what is allowed; [] if it is valid."""
+    out = []
+    try:
+        xs, av, cv = (np.asarray(v, float) for v in (x, a, c))
+    except (TypeError, ValueError):
+        return ["x, a, c: lists of numbers"]
+    if xs.ndim != 1 or not 2 <= len(xs) <= MAX_POINTS:
+        return [f"x: {len(np.atleast_1d(xs))} values; allowed: 2 to {MAX_POINTS} stoichiometries"]
+    if np.any(np.diff(xs) <= 0):
+        i = int(np.argmax(np.diff(xs) <= 0))
+        out.append(f"x = {_short(xs)}: x[{i + 1}] = {xs[i + 1]} is not above x[{i}] = {xs[i]}; allowed: strictly "
+                   "increasing stoichiometries")
+    if xs[0] < 0 or xs[-1] > 1:
+        out.append(f"x = {_short(xs)}: outside [0, 1]; allowed: stoichiometries (lithium fraction c/c_max) in [0, 1]")
+    for key, v in (("a", av), ("c", cv)):
+        if v.ndim != 1 or len(v) != len(xs):
+            out.append(f"{key}: {len(np.atleast_1d(v))} values; allowed: one per x ({len(xs)})")
+        elif np.any(v < MIN_ANGSTROM) or np.any(v > MAX_ANGSTROM):
+            bad = float(v[(v < MIN_ANGSTROM) | (v > MAX_ANGSTROM)][0])
+            out.append(f"{key} = {bad:g}: allowed: lattice parameters in angstrom, {MIN_ANGSTROM:g} <= {key} <= "
+                       f"{MAX_ANGSTROM:g} "
+                       "(NMC811: a ~ 2.87, c ~ 14.2); metres would read 2.87e-10")
+    if not out and not xs[0] <= x_ref <= xs[-1]:
+        out.append(f"x_ref = {x_ref}: outside the table; allowed: {xs[0]} <= x_ref <= {xs[-1]}")
+    return out
+
+
+def read_lattice_csv(path) -> dict:
+    """x, a, c from a CSV file: a header row naming the columns x, a, c (a unit in brackets
+    after the name is allowed, e.g. ``a [A]``; other columns are ignored), then one row per
+    stoichiometry; lines starting with # are comments. Raises ValueError naming the file."""
+    import csv
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the lattice table file {_short(str(p))}: {exc.__class__.__name__}") from None
+    rows = [r for r in csv.reader(ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))]
+    if not rows:
+        raise ValueError(f"{_short(str(p))}: empty; allowed: a header row 'x, a, c' (a, c in A) and one row per x")
+    head = [h.split("[")[0].strip().lower() for h in rows[0]]
+    miss = [k for k in ("x", "a", "c") if k not in head]
+    if miss:
+        raise ValueError(f"{_short(str(p))}: header {_short(rows[0], 60)} lacks column(s) {miss}; allowed: a header row naming x, a, c "
+                         "(a, c in A)")
+    cols = {k: head.index(k) for k in ("x", "a", "c")}
+    out = {k: [] for k in cols}
+    for n, r in enumerate(rows[1:], start=2):
+        try:
+            for k, j in cols.items():
+                out[k].append(float(r[j]))
+        except (IndexError, ValueError):
+            raise ValueError(f"{_short(str(p))}: data row {n} = {_short(r, 60)}: allowed: numbers in the columns x, a, c") from None
+    return out
+
+
+def resolve_lattice_strain(value, case_dir=None):
+    """The :class:`LatticeStrain` of a ``[material] lattice_strain`` value: None; a shipped
+    name (:data:`LATTICE_STRAINS`, looked up now); a CSV file path (relative to ``case_dir``);
+    or a table with attributes or keys x, a, c [A], x_ref, name, citation (the case's
+    validated inline table). Raises ValueError (or KeyError for an unknown name)."""
+    if value is None or isinstance(value, LatticeStrain):
+        return value
+    if isinstance(value, str):
+        if value in LATTICE_STRAINS:
+            return LATTICE_STRAINS[value]
+        from pathlib import Path
+
+        p = Path(value).expanduser()
+        if not p.is_absolute() and case_dir is not None:
+            p = Path(case_dir) / p
+        value = {**read_lattice_csv(p), "citation": f"table read from {p.resolve()}", "name": p.stem}
+    get = value.get if isinstance(value, dict) else (lambda k, d=None: getattr(value, k, d))
+    x, a, c, x_ref = get("x"), get("a"), get("c"), float(get("x_ref", 1.0) if get("x_ref") is not None else 1.0)
+    problems = lattice_table_problems(x, a, c, x_ref)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return LatticeStrain(name=str(get("name") or "user"), citation=str(get("citation") or ""),
+                         x=tuple(float(v) for v in x), a=tuple(float(v) * ANGSTROM for v in a),
+                         c=tuple(float(v) * ANGSTROM for v in c), x_ref=x_ref)
+
+
+def lattice_table_values(table: LatticeStrain) -> dict:
+    """A table as the keys of an inline ``lattice_strain`` table (a, c in A): what the output
+    case.toml holds, so that reloading it gives the same strains."""
+    def ang(vs):  # 12 digits: 2.872e-10 m is written 2.872, not 2.8720000000000003
+        return [float(f"{float(v) / ANGSTROM:.12g}") for v in vs]
+
+    return {"x": [float(v) for v in table.x], "a": ang(table.a), "c": ang(table.c), "x_ref": float(table.x_ref),
+            "name": table.name, "citation": table.citation}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..materials.lattice import LATTICE_STRAINS, chemical_strain_tensor
+from ..materials.lattice import chemical_strain_tensor, resolve_lattice_strain
 from ..physics.mechanics import TensorEigenstrain
 from .particle_grains import rotation_field, submesh_field
 
@@ -41,7 +41,7 @@ def grain_regions(tm) -> list[tuple[tuple[int, ...], np.ndarray]]:
 
 def relative_lattice_eigenstrain(name: str, R, c_max: float, x0: float) -> TensorEigenstrain:
     """eps_ch(c) = R (D(c / c_max) - D(x0)) R^T with D = diag(eps_a, eps_a, eps_c) of the table."""
-    table = LATTICE_STRAINS[name]
+    table = resolve_lattice_strain(name)
     ea0, ec0 = (float(v) for v in table.strains(x0))
 
     def fn(c):

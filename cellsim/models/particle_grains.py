@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dolfinx_env import require_dolfinx
-from ..materials.lattice import LATTICE_STRAINS, chemical_strain_tensor
+from ..materials.lattice import chemical_strain_tensor, resolve_lattice_strain
 from ..physics.mechanics import TensorEigenstrain
 from ..physics.term import Term
 
@@ -84,7 +84,7 @@ def submesh_field(field, sub, parent_cells):
 
 def lattice_eigenstrain(name: str, R, c_max: float) -> TensorEigenstrain:
     """eps_ch(c) = R diag(eps_a, eps_a, eps_c)(c / c_max) R^T of the table ``name``."""
-    table = LATTICE_STRAINS[name]
+    table = resolve_lattice_strain(name)
 
     def fn(c):
         ea, ec = table.ufl_strains(c / c_max)
@@ -126,7 +126,7 @@ def isotropic_start_strain(case, mat, x0: float) -> float:
     name = case.material.lattice_strain
     if name is None:
         return mat.partial_molar_volume / 3.0 * (x0 * mat.c_max - mat.c_ref)
-    return float(LATTICE_STRAINS[name].volumetric(x0)) / 3.0
+    return float(resolve_lattice_strain(name).volumetric(x0)) / 3.0
 
 
 __all__ = ["grain_names", "grain_rotations", "rotation_field", "submesh_field", "lattice_eigenstrain",

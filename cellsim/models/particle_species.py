@@ -138,10 +138,10 @@ class BlockSpeciesMixin:
         weight; otherwise None."""
         if self.lattice is None or not self.case.physics.stress_assisted_diffusion:
             return None
-        from ..materials.lattice import LATTICE_STRAINS
+        from ..materials.lattice import resolve_lattice_strain
         from .particle_grains import CouplingProjection
 
-        tab, cmax = LATTICE_STRAINS[self.lattice], self.core.c_max
+        tab, cmax = resolve_lattice_strain(self.lattice), self.core.c_max
         ea, ec = tab.strains(np.asarray(tab.x))
         om = max(np.max(np.abs(np.diff(e) / np.diff(tab.x))) for e in (ea, ec)) / cmax  # typical d eps/dc
         om = om if om > 0 else 1e-6
