@@ -137,6 +137,11 @@ class MechanicsSpec(StrictModel):
     grain_boundary_fracture_energy_II: float = Field(
         2.0, gt=0, le=100, description="Mode II fracture energy of the grain boundaries [J m-2] (assumption).",
     )
+    grain_boundary_max_damage: float = Field(
+        0.999999, gt=0, le=1, description="Largest damage of the grain boundaries [-]: the residual stiffness "
+        "(1 - d_max) K of a separated boundary must be small against E/h of the grains (1e14 Pa m-1 at the default "
+        "penalty, 1e-4 of E/h for E = 375 GPa, h = 0.5 um; the particle/binder max_damage 0.999 would leave 1e17).",
+    )
     collector_normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength of the "
                                              "collector bond [Pa].")
     collector_shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength of the "
@@ -193,10 +198,11 @@ class MechanicsSpec(StrictModel):
 
     def grain_boundary_parameters(self) -> dict:
         """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the grain boundaries
-        (mixed-mode rule, d_max and viscosity shared with the particle/binder interface)."""
+        (mixed-mode rule and viscosity shared with the particle/binder interface)."""
         return {**self.cohesive_parameters(), "K": self.grain_boundary_penalty,
                 "N": self.grain_boundary_normal_strength, "S": self.grain_boundary_shear_strength,
-                "G_Ic": self.grain_boundary_fracture_energy_I, "G_IIc": self.grain_boundary_fracture_energy_II}
+                "G_Ic": self.grain_boundary_fracture_energy_I, "G_IIc": self.grain_boundary_fracture_energy_II,
+                "d_max": self.grain_boundary_max_damage}
 
     def collector_cohesive_parameters(self) -> dict:
         """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the collector bond

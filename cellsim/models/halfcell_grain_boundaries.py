@@ -32,7 +32,8 @@ terms are :class:`cellsim.models.cohesive_history.CohesiveHistoryMixin`'s (the m
 ``cohesives``: particle/binder terms, then grain boundaries).
 
 Bookkeeping (time series): grain-boundary damaged area fraction (d > 0), cracked area
-fraction (d >= d_max - 1e-6 or d > 0.99, :meth:`CohesiveInterface.debonded`), cracked area
+fraction (separated: the history opening reached the final opening delta_f of the law at the
+facet's mode mixity, :meth:`GrainBoundaryMixin._gb_cracked`), cracked area
 [m2] (one face), dissipated energy [J] and max opening [m], all grain boundaries together
 and per particle (its grain-boundary facets: both cells in the particle).
 """
@@ -44,7 +45,7 @@ import numpy as np
 from .. import regions as itf
 from ..dolfinx_env import require_dolfinx
 from ..physics import mechanics
-from ..physics.cohesive import CohesiveParameters
+from ..physics.cohesive import CohesiveParameters, final_opening
 from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
@@ -204,6 +205,16 @@ class GrainBoundaryMixin:
             f = owned_history_facets(c.itf)
             self._gb_particle.append(self._cell_particle_parent[f2c.array[f2c.offsets[f]]])
 
+    @staticmethod
+    def _gb_cracked(it) -> np.ndarray:
+        """Owned facets separated: the history opening kappa reached the law's final opening
+        delta_f(B) (traction-free envelope) at the facet's present mode mixity B. Not d ~ 1:
+        with a stiff penalty (delta_f / delta_0 = K delta_f / N of order 1e3-1e4) d passes 0.99
+        at a hundred times the onset opening, with most of G_c still to dissipate."""
+        _, _, st = it.facet_state()
+        B = np.nan_to_num(np.asarray(st.mixity, dtype=float), nan=0.0)
+        return it.kappa.x.array[: it._nown] >= final_opening(B, it.p) * (1.0 - 1e-12)
+
     def _gb_sums(self) -> np.ndarray:
         """(particles + 1) x 4: area, damaged area, cracked area, dissipated energy per particle
         and in total (last row; collective)."""
@@ -212,7 +223,7 @@ class GrainBoundaryMixin:
         for c, part in zip(self.gb_cohesives, self._gb_particle):
             it = c.itf
             d = it.d.x.array[: it._nown]
-            vals = np.stack([it.area, it.area * (d > 0), it.area * it.debonded(),
+            vals = np.stack([it.area, it.area * (d > 0), it.area * self._gb_cracked(it),
                              it.area * it.D.x.array[: it._nown]], axis=1)
             sel = part >= 0
             np.add.at(s, part[sel], vals[sel])

@@ -227,6 +227,20 @@ def test_opening_grain_boundaries_follow_the_closed_form_law_and_ranks_agree(tmp
     assert E[-1] > 0 and all(b >= a - 1e-30 for a, b in zip(E, E[1:]))
     parts = [last[f"grain boundary damaged area fraction particle {i} [-]"] for i in range(2)]
     assert min(parts) <= last["grain boundary damaged area fraction [-]"] <= max(parts)
+    # fields: one file per colour (displacement, stresses), the damage of every interface; the
+    # written von Mises maximum is the column's
+    from cellsim.output import FIELD_UNITS
+
+    out = model.output_fields()
+    for k in range(len(model.grain_blocks)):
+        assert [f.name for f in out[f"particle_grains_{k}"]] == ["displacement", "stress", "hydrostatic_stress",
+                                                                  "von_mises_stress"]
+    for c in model.gb_cohesives:
+        assert [f.name for f in out[f"{c.name}_interface"]] == ["interface_damage"]
+    assert all(f.name in FIELD_UNITS for fs in out.values() for f in fs)
+    vm = comm.allreduce(max(float(np.max(out[f"particle_grains_{k}"][3].x.array, initial=0.0))
+                            for k in range(len(model.grain_blocks))), op=MPI.MAX)
+    assert vm == last["max von mises stress particle [Pa]"]
     tmp = Path(comm.bcast(str(tmp_path_factory.mktemp("gb_resume")) if comm.rank == 0 else None, root=0))
     _check_resume(model, tm, tmp)
     if comm.size > 1:
