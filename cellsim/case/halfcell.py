@@ -219,6 +219,15 @@ class HalfCellCase(StrictModel):
         if lat is not None and (ptype not in ("secondary", None) or (ptype is None and not mesh_given)):
             problems.append(f"material.lattice_strain = '{lat}' with geometry particle_type = '{ptype or 'dense'}': a "
                             "per-grain lattice strain needs grains; allowed: particle_type = 'secondary'")
+        if self.mechanics.grain_boundary == "cohesive":
+            if ptype not in ("secondary", None) or (ptype is None and not mesh_given):
+                problems.append(f"mechanics.grain_boundary = 'cohesive' with geometry particle_type = "
+                                f"'{ptype or 'dense'}': grain boundaries need grains; allowed: particle_type = "
+                                "'secondary' (or grain_boundary = 'bonded')")
+            if self.discretisation.displacement_degree != 1:
+                problems.append(f"discretisation.displacement_degree = {self.discretisation.displacement_degree} "
+                                "with mechanics.grain_boundary = 'cohesive': allowed: 1 (the cohesive law's "
+                                "one-point facet quadrature)")
         if lat is not None and not self.physics.mechanics:
             problems.append(f"material.lattice_strain = '{lat}' needs physics.mechanics = true")
         problems += check_protocol_voltages(self.protocol, st.min_voltage, st.max_voltage)

@@ -112,6 +112,36 @@ class MechanicsSpec(StrictModel):
         "the collector contact conductance falls as G_cc ((1 - d)^p + residual_conductance); needs a "
         "current_collector region).",
     )
+    grain_boundary: Literal["bonded", "cohesive"] = Field(
+        "bonded", description="Grain boundaries of secondary (polycrystalline) particles in the skeleton: 'bonded' "
+        "(one continuous displacement per particle) or 'cohesive' (the grains coloured so that touching grains "
+        "differ, one displacement block per colour, every touching colour pair tied by the bilinear cohesive law "
+        "with the grain_boundary_* parameters; needs mechanics.skeleton = true, geometry particle_type = "
+        "'secondary' and discretisation.displacement_degree = 1).",
+    )
+    grain_boundary_penalty: float = Field(
+        1.0e20, gt=0, le=1e24, description="Grain-boundary penalty stiffness K [Pa m-1] (a numerical penalty of "
+        "order 50 E / h: 4e19 for E = 375 GPa and h = 0.5 um).",
+    )
+    grain_boundary_normal_strength: float = Field(
+        1.0e8, gt=0, le=1e10, description="Mode I strength of the grain boundaries [Pa] (an assumption of the "
+        "order used for NMC grain boundaries, 0.1 GPa; no measured source checked).",
+    )
+    grain_boundary_shear_strength: float = Field(
+        2.0e8, gt=0, le=1e10, description="Mode II strength of the grain boundaries [Pa] (assumption: 2 x mode I).",
+    )
+    grain_boundary_fracture_energy_I: float = Field(
+        1.0, gt=0, le=100, description="Mode I fracture energy of the grain boundaries [J m-2] (assumption, order "
+        "1 J m-2 for an oxide grain boundary; no measured source checked).",
+    )
+    grain_boundary_fracture_energy_II: float = Field(
+        2.0, gt=0, le=100, description="Mode II fracture energy of the grain boundaries [J m-2] (assumption).",
+    )
+    grain_boundary_max_damage: float = Field(
+        0.999999, gt=0, le=1, description="Largest damage of the grain boundaries [-]: the residual stiffness "
+        "(1 - d_max) K of a separated boundary must be small against E/h of the grains (1e14 Pa m-1 at the default "
+        "penalty, 1e-4 of E/h for E = 375 GPa, h = 0.5 um; the particle/binder max_damage 0.999 would leave 1e17).",
+    )
     collector_normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength of the "
                                              "collector bond [Pa].")
     collector_shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength of the "
@@ -133,10 +163,17 @@ class MechanicsSpec(StrictModel):
             checks += [("collector_fracture_energy_I", self.collector_fracture_energy_I, self.collector_normal_strength),
                        ("collector_fracture_energy_II", self.collector_fracture_energy_II,
                         self.collector_shear_strength)]
-        for name, g, s in checks:
-            if not g > s * s / (2 * self.penalty):
-                raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 penalty) = "
-                                 f"{s * s / (2 * self.penalty):.3g} J m-2 (raise penalty or the fracture energy)")
+        checks = [(n, g, s, self.penalty, "penalty") for n, g, s in checks]
+        if getattr(self, "grain_boundary", "bonded") == "cohesive":
+            K = self.grain_boundary_penalty
+            checks += [("grain_boundary_fracture_energy_I", self.grain_boundary_fracture_energy_I,
+                        self.grain_boundary_normal_strength, K, "grain_boundary_penalty"),
+                       ("grain_boundary_fracture_energy_II", self.grain_boundary_fracture_energy_II,
+                        self.grain_boundary_shear_strength, K, "grain_boundary_penalty")]
+        for name, g, s, K, kname in checks:
+            if not g > s * s / (2 * K):
+                raise ValueError(f"mechanics.{name} = {g}: must exceed strength^2 / (2 {kname}) = "
+                                 f"{s * s / (2 * K):.3g} J m-2 (raise {kname} or the fracture energy)")
         return self
 
     @model_validator(mode="after")
@@ -148,7 +185,24 @@ class MechanicsSpec(StrictModel):
         if self.collector_interface == "cohesive" and not self.skeleton:
             raise ValueError("mechanics.collector_interface = 'cohesive' needs mechanics.skeleton = true (allowed "
                              "without the skeleton: 'clamped')")
+        if self.grain_boundary == "cohesive":
+            bad = [f"{k} = {v!r}" for k, v, ok in (("skeleton", self.skeleton, True),
+                                                   ("collector_interface", self.collector_interface, "clamped"),
+                                                   ("gap_reaction", self.gap_reaction, False))
+                   if v != ok]
+            if bad:
+                raise ValueError("mechanics.grain_boundary = 'cohesive' needs mechanics.skeleton = true, "
+                                 "collector_interface = 'clamped' and gap_reaction = false (got "
+                                 + ", ".join(bad) + "); allowed otherwise: grain_boundary = 'bonded'")
         return self
+
+    def grain_boundary_parameters(self) -> dict:
+        """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the grain boundaries
+        (mixed-mode rule and viscosity shared with the particle/binder interface)."""
+        return {**self.cohesive_parameters(), "K": self.grain_boundary_penalty,
+                "N": self.grain_boundary_normal_strength, "S": self.grain_boundary_shear_strength,
+                "G_Ic": self.grain_boundary_fracture_energy_I, "G_IIc": self.grain_boundary_fracture_energy_II,
+                "d_max": self.grain_boundary_max_damage}
 
     def collector_cohesive_parameters(self) -> dict:
         """Keyword arguments of :class:`cellsim.physics.cohesive.CohesiveParameters` of the collector bond

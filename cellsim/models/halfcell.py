@@ -93,6 +93,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         phys = case.physics
         self.mech = phys.mechanics
         self.skeleton = bool(self.mech and case.mechanics.skeleton)
+        self.grain_cohesive = self.skeleton and case.mechanics.grain_boundary == "cohesive"
         mat = self.mat = case.material.resolve()
         self.c_max = mat.c_max
         self.props = nyman2008.properties(case.electrolyte.parameters)
@@ -188,6 +189,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
                 if gcount(f):
                     add(f, cells, ROLLER_TAGS[block])
                     self._roller_blocks.append(block)
+        if self.grain_cohesive:  # colour blocks of grains and their facet data (halfcell_grain_boundaries)
+            self.setup_grain_blocks(add, gcount, f_pb, solid_cells)
         f_li = facets("lithium_separator")
         if gcount(f_li) == 0:
             raise HalfCellError("the mesh has no lithium_separator facets (no lithium-metal counter electrode)")
@@ -320,7 +323,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.c_s_old, self.c_e_old = self.old["c_s"], self.old["c_e"]
         self.phi_b = self.u.get("phi_b")
         if self.mech:
-            self.U, self.S = self.u["u"], self.u["sigma_h"]
+            self.U, self.S = self.u.get("u"), self.u["sigma_h"]
+        #: the particles' displacement blocks (one, or one per grain colour)
+        self.particle_u_blocks = list(self.grain_blocks) if self.grain_cohesive else (["u"] if self.mech else [])
         self.forms = self.compose(terms, weights)
         self.entity_maps += [c.entity_map for c in self.cohesives]
         self.j, self.eta, self.j_li = self.kinetics.j, self.kinetics.eta, self.lithium.j
@@ -335,7 +340,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.problem, self.snes = self.solver.problem, self.solver.snes
         self._clean_matrix_pattern()
         if sv.linear_solver == "iterative":
-            self.solver.configure_fieldsplit(FIELDSPLIT_GROUPS)
+            self.solver.configure_fieldsplit({**FIELDSPLIT_GROUPS, "u": ("u", "u_b", *self.grain_blocks)})
         self._setup_diagnostics()
         if self.skeleton:
             self._setup_skeleton_diagnostics()
@@ -357,7 +362,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             if n in self.u:
                 self.u[n].x.array[:] = 0.01 * rng.random(self.u[n].x.array.size)
         if self.mech:
-            self.U.x.array[:] = 1e-3 * rng.random(self.U.x.array.size)
+            for n in self.particle_u_blocks:
+                self.u[n].x.array[:] = 1e-3 * rng.random(self.u[n].x.array.size)
             self.S.x.array[:] = 1e-4 * rng.random(self.S.x.array.size)
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 1e-3 * rng.random(self.u["u_b"].x.array.size)
@@ -400,7 +406,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
                 self.u[n].x.array[:] = 0.0
         self.V_set.value = U0
         if self.mech:
-            self.U.x.array[:] = 0.0
+            for n in self.particle_u_blocks:
+                self.u[n].x.array[:] = 0.0
             self.S.x.array[:] = 0.0
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 0.0

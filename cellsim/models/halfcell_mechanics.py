@@ -63,6 +63,7 @@ from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
 from .cohesive_history import CohesiveHistoryMixin
+from .halfcell_grain_boundaries import GrainBoundaryMixin
 from .halfcell_grains import particle_omega
 from .halfcell_network import ConductanceGraph
 from .halfcell_output import StressFields
@@ -102,17 +103,27 @@ def lateral_facets(parent, cells) -> np.ndarray:
     return np.asarray(bf[side & mask[first]], dtype=np.int32)
 
 
-class SkeletonMixin(CohesiveHistoryMixin):
+class SkeletonMixin(GrainBoundaryMixin, CohesiveHistoryMixin):
     """Skeleton terms and the bookkeeping; the cohesive history (state, checkpoints, damage
-    control, damage-jump rejection) is :class:`CohesiveHistoryMixin`'s."""
+    control, damage-jump rejection) is :class:`CohesiveHistoryMixin`'s, the cohesive grain
+    boundaries :class:`GrainBoundaryMixin`'s."""
 
-    cohesive = None  # the particle/binder interface
+    cohesive = None  # the particle/binder interface (bonded grains: one term)
+    pb_cohesives: list = []  # the particle/binder terms (cohesive grain boundaries: one per colour)
     collector_cohesives = ()  # [(potential block, Cohesive)] of a cohesive collector bond
 
     @property
     def cohesives(self) -> list:
-        """Every cohesive interface term: particle/binder first, then the collector bonds."""
-        return ([self.cohesive] if self.cohesive is not None else []) + [c for _, c in self.collector_cohesives]
+        """Every cohesive interface term: particle/binder first, then the grain boundaries and the
+        collector bonds."""
+        return list(self.pb_cohesives) + list(self.gb_cohesives) + [c for _, c in self.collector_cohesives]
+
+    lateral_facets = staticmethod(lateral_facets)
+
+    def _pb_cat(self, fn) -> np.ndarray:
+        """``fn(interface)`` of the particle/binder terms' owned facets, concatenated."""
+        return np.concatenate([np.asarray(fn(c.itf)) for c in self.pb_cohesives]) if self.pb_cohesives else \
+            np.zeros(0)
 
     def collector_bonds(self, dS, plus_cells: dict) -> list:
         """The collector contacts for the Collector term; with ``collector_interface =
@@ -151,6 +162,10 @@ class SkeletonMixin(CohesiveHistoryMixin):
         rp, rb = self.sub["particle"], self.sub["binder"]
         E_s = mat.youngs_modulus
         Vu = ("Lagrange", disc.displacement_degree, (self.gdim,))
+        k = ms.clamp_penalty * E_s / self.R_ref
+        self.support_stiffness = k
+        if self.grain_cohesive:
+            return self._grain_skeleton(dxB, x0, Vu, k, data_pe_pb_measure)
         # the weak foundation of the free particles stays (relative stiffness RBM_SPRING): the
         # tied skeleton does not need it, a particle of a generated electrode that touches no
         # binder would be singular without it
@@ -158,12 +173,7 @@ class SkeletonMixin(CohesiveHistoryMixin):
                             spring=(dxP, RBM_SPRING * E_s / self.R_ref**2))
         mech_p.declared = [Unknown("u", fem.functionspace(rp.mesh, Vu), scale=self.R_ref, role="displacement"),
                            Unknown("sigma_h", fem.functionspace(rp.mesh, ("Lagrange", 1)), scale=E_s, role="stress")]
-        self.swelling = fem.Constant(self.parent, float(ms.binder_swelling_strain))
-        mech_b = Elasticity([(dxB, ms.binder_youngs_modulus, ms.binder_poisson_ratio, 0.0, 0.0)], c=None, u="u_b",
-                            sigma_h=None, eigenstrain=self.swelling)
-        mech_b.declared = [Unknown("u_b", fem.functionspace(rb.mesh, Vu), scale=self.R_ref, role="displacement")]
-        k = ms.clamp_penalty * E_s / self.R_ref
-        self.support_stiffness = k
+        mech_b = self._binder_elasticity(dxB, Vu)
         supports = []
         for block, phi in (("u", "phi_s"), ("u_b", "phi_b")):
             clamps = [(c[1], c[2]) for c in self.contacts if c[0] == phi and len(c) == 3]
@@ -175,6 +185,7 @@ class SkeletonMixin(CohesiveHistoryMixin):
             params = CohesiveParameters(**ms.cohesive_parameters())
             self.cohesive = Cohesive("u", "u_b", f_pb, rp.parent_cells, params, data_pe_pb_measure, 2,
                                      name="particle_binder", damage_update=ms.damage_update)
+            self.pb_cohesives = [self.cohesive]
             self.damaged_contact = DamagedContact("phi_s", "phi_b", G0, self.dG_pb, self.cohesive,
                                                   p=ms.conductance_exponent, G_res=ms.residual_conductance * G0)
             terms += [self.cohesive, self.damaged_contact]
@@ -188,6 +199,28 @@ class SkeletonMixin(CohesiveHistoryMixin):
         scale = self.I_ref / self.vol_particles
         w = scale * self.R_ref / E_s
         return terms, ["u", "sigma_h", "u_b"], {"u": w, "sigma_h": scale / E_s, "u_b": w}
+
+    def _binder_elasticity(self, dxB, Vu):
+        ms = self.case.mechanics
+        self.swelling = fem.Constant(self.parent, float(ms.binder_swelling_strain))
+        mech_b = Elasticity([(dxB, ms.binder_youngs_modulus, ms.binder_poisson_ratio, 0.0, 0.0)], c=None, u="u_b",
+                            sigma_h=None, eigenstrain=self.swelling)
+        mech_b.declared = [Unknown("u_b", fem.functionspace(self.sub["binder"].mesh, Vu), scale=self.R_ref,
+                                   role="displacement")]
+        return mech_b
+
+    def _grain_skeleton(self, dxB, x0, Vu, k, dS):
+        """The skeleton with cohesive grain boundaries (:class:`GrainBoundaryMixin`)."""
+        E_s = self.mat.youngs_modulus
+        terms, order = self.grain_skeleton_terms(particle_omega(self, x0), x0, Vu, k, dS)
+        mech_b = self._binder_elasticity(dxB, Vu)
+        clamps = [(c[1], c[2]) for c in self.contacts if c[0] == "phi_b" and len(c) == 3]
+        rollers = [(self._ds_all(ROLLER_TAGS["u_b"]), False)] if "u_b" in self._roller_blocks else []
+        terms += [mech_b, ElasticSupport("u_b", k, clamps=clamps, rollers=rollers)]
+        self.elasticity, self.elasticity_b = self.grain_elasticities[0], mech_b
+        scale = self.I_ref / self.vol_particles
+        w = scale * self.R_ref / E_s
+        return terms, order + ["u_b"], {**{b: w for b in self.grain_blocks}, "sigma_h": scale / E_s, "u_b": w}
 
     # ------------------------------------------------------------------ bookkeeping
     def _owned_facets(self, it) -> np.ndarray:
@@ -217,14 +250,15 @@ class SkeletonMixin(CohesiveHistoryMixin):
                 self._clamped_edges.append((n, np.full(len(n), g.collector), np.full(len(n), np.inf)))
         self._collector_nodes = [g.solid_node(self._owned_facets(c.itf)) for _, c in self.collector_cohesives]
         self._pb_particle = None
-        if self.cohesive is None:
+        if self.gb_cohesives:
+            self._setup_grain_diagnostics()
+        if not self.pb_cohesives:
             return
-        it = self.cohesive.itf
-        a, b = g.facet_nodes(self._owned_facets(it))
+        a, b = g.facet_nodes(self._pb_cat(self._owned_facets).astype(np.int32))
         part = np.where((a >= 0) & (a < g.npart), a, b)
         self._pb_nodes = (part, np.where(part == a, b, a))
         self._pb_particle = np.where((part >= 0) & (part < g.npart), part, -1)
-        self._pb_area = self._sum_by_particle(it.area)
+        self._pb_area = self._sum_by_particle(self._pb_cat(lambda it: it.area))
 
     def _sum_by_particle(self, vals) -> np.ndarray:
         out = np.zeros(len(self._ptags))
@@ -239,19 +273,19 @@ class SkeletonMixin(CohesiveHistoryMixin):
     def particle_connectivity(self) -> tuple[np.ndarray, np.ndarray]:
         """(connected flags, damaged area fraction) per particle (collective; identical on every rank)."""
         npart = len(self._ptags)
-        if self.cohesive is None and not self.collector_cohesives:
+        if not self.pb_cohesives and not self.collector_cohesives:
             return np.ones(npart, bool), np.zeros(npart)
         ms, sol = self.case.mechanics, self.case.solid
         edges = list(self._clamped_edges)
         dam = np.zeros(npart)
-        if self.cohesive is not None:
-            it = self.cohesive.itf
-            d = it.d.x.array[: it._nown]
+        if self.pb_cohesives:
+            d = self._pb_cat(lambda it: it.d.x.array[: it._nown])
+            area = self._pb_cat(lambda it: it.area)
             G0 = sol.particle_binder_conductance
             G = contact_conductance(d, G0, ms.conductance_exponent, ms.residual_conductance * G0)
-            edges.append((*self._pb_nodes, it.area * G))
+            edges.append((*self._pb_nodes, area * G))
             with np.errstate(invalid="ignore", divide="ignore"):
-                dam = np.nan_to_num(self._sum_by_particle(it.area * (d > 0)) / self._pb_area)
+                dam = np.nan_to_num(self._sum_by_particle(area * (d > 0)) / self._pb_area)
         else:  # bonded particle/binder interface: intact contacts
             f = self.tm.facets("particle_binder", owned=True) if "particle_binder" in self.tm.interfaces else []
             a, b = self._graph.facet_nodes(f)
@@ -263,31 +297,42 @@ class SkeletonMixin(CohesiveHistoryMixin):
             edges.append((nodes, np.full(len(nodes), self._graph.collector), it.area * G))
         return self._graph.connected(edges, self.one_c_currents(), ms.isolation_voltage), dam
 
-    def _collector_diagnostics(self) -> dict:
-        """The collector bond's damaged / debonded area fractions, dissipated energy, max opening."""
-        areas = [c.itf.total_area for _, c in self.collector_cohesives]
-        diags = [c.diagnostics() for _, c in self.collector_cohesives]
+    @staticmethod
+    def _joined_diagnostics(terms, prefix: str = "") -> dict:
+        """Damaged / debonded area fractions, dissipated energy, max opening of several cohesive
+        terms together (collective)."""
+        areas = [c.itf.total_area for c in terms]
+        diags = [c.diagnostics() for c in terms]
         A = sum(areas)
         out = {}
         for k in ("damaged area fraction [-]", "debonded area fraction [-]"):
-            out[f"collector {k}"] = sum(a * dg[k] for a, dg in zip(areas, diags)) / A
-        out["collector dissipated energy [J]"] = sum(dg["dissipated energy [J]"] for dg in diags)
-        out["collector max opening [m]"] = max(dg["max opening [m]"] for dg in diags)
+            out[f"{prefix}{k}"] = sum(a * dg[k] for a, dg in zip(areas, diags)) / A
+        out[f"{prefix}dissipated energy [J]"] = sum(dg["dissipated energy [J]"] for dg in diags)
+        out[f"{prefix}max opening [m]"] = max(dg["max opening [m]"] for dg in diags)
         return out
+
+    def _collector_diagnostics(self) -> dict:
+        """The collector bond's damaged / debonded area fractions, dissipated energy, max opening."""
+        return self._joined_diagnostics([c for _, c in self.collector_cohesives], "collector ")
 
     def skeleton_diagnostics(self) -> dict:
         """Bookkeeping of the skeleton and its interfaces (collective); see the module docstring."""
         d = {}
-        fp = self._mech_fields()
-        d["max von mises stress particle [Pa]"] = self.comm.allreduce(
-            float(np.max(fp[3].x.array, initial=0.0)), op=MPI.MAX)
+        if self.grain_cohesive:
+            d["max von mises stress particle [Pa]"] = self.max_grain_von_mises()
+        else:
+            fp = self._mech_fields()
+            d["max von mises stress particle [Pa]"] = self.comm.allreduce(
+                float(np.max(fp[3].x.array, initial=0.0)), op=MPI.MAX)
         fb = self._binder_mech_fields()
         d["max von mises stress binder [Pa]"] = self.comm.allreduce(
             float(np.max(fb[3].x.array, initial=0.0)), op=MPI.MAX)
         if not self.cohesives:
             return d
-        if self.cohesive is not None:
-            d.update(self.cohesive.diagnostics())
+        if self.pb_cohesives:
+            d.update(self._joined_diagnostics(self.pb_cohesives))
+        if self.gb_cohesives:
+            d.update(self.grain_boundary_diagnostics())
         if self.collector_cohesives:
             d.update(self._collector_diagnostics())
         if getattr(self, "gap", False):
@@ -303,10 +348,10 @@ class SkeletonMixin(CohesiveHistoryMixin):
             FARADAY * np.sum(np.maximum(x[iso] - mat.x_100, 0.0) * self.c_max * V[iso]) / A / 3.6)
         d["capacity lost [mA h m-2]"] = float(FARADAY * self.c_max * abs(mat.x_0 - mat.x_100) * np.sum(V[iso]) / A / 3.6)
         deb = np.zeros(len(conn))
-        if self.cohesive is not None:
-            it = self.cohesive.itf
+        if self.pb_cohesives:
             with np.errstate(invalid="ignore", divide="ignore"):
-                deb = np.nan_to_num(self._sum_by_particle(it.area * it.debonded()) / self._pb_area)
+                deb = np.nan_to_num(self._sum_by_particle(self._pb_cat(lambda it: it.area * it.debonded()))
+                                    / self._pb_area)
         strand = FARADAY * np.maximum(x - mat.x_100, 0.0) * self.c_max * V * iso / A / 3.6
         for (name, _), c, f, b, s in zip(self.particles, conn, dam, deb, strand):
             nm = name.replace("_", " ")
@@ -320,9 +365,11 @@ class SkeletonMixin(CohesiveHistoryMixin):
         cols = ["max von mises stress particle [Pa]", "max von mises stress binder [Pa]"]
         if not self.cohesives:
             return cols
-        if self.cohesive is not None:
+        if self.pb_cohesives:
             cols += ["damaged area fraction [-]", "debonded area fraction [-]", "dissipated energy [J]",
                      "max opening [m]"]
+        if self.gb_cohesives:
+            cols += self.grain_boundary_columns()
         if self.collector_cohesives:
             cols += ["collector damaged area fraction [-]", "collector debonded area fraction [-]",
                      "collector dissipated energy [J]", "collector max opening [m]"]
@@ -348,6 +395,12 @@ class SkeletonMixin(CohesiveHistoryMixin):
         out = {"binder": self._binder_mech_fields()}
         if self.cohesive is not None:
             out["particle_binder_interface"] = [self.cohesive.damage]
+        elif self.grain_cohesive:
+            for k, fs in enumerate(self.grain_stress_fields()):
+                out[f"particle_grains_{k}"] = fs
+            for c in self.cohesives:
+                out[f"{c.name}_interface"] = [c.damage]
+            return out
         for _, c in self.collector_cohesives:
             out[f"{c.name}_interface"] = [c.damage]
         return out

@@ -224,7 +224,7 @@ class HalfCellOutputs:
         if self._collector_field is not None:
             self._collector_field.x.array[:] = self.voltage()
             out["current_collector"] = [self._collector_field]
-        if self.mech:
+        if self.mech and not self.grain_cohesive:  # (coloured grains: per colour, skeleton_fields)
             out["particle"] += self._mech_fields()
         if self.skeleton:
             for region, fs in self.skeleton_fields().items():
