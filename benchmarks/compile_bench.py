@@ -4,10 +4,14 @@ compiled modules (forms and expressions) that this needs. One JSON line:
 
     python benchmarks/compile_bench.py cases/particle_polycrystal.toml
     python benchmarks/compile_bench.py cases/particle_polycrystal.toml --warm   # the same, cache kept
+    python benchmarks/compile_bench.py cases/particle_polycrystal.toml --no-batch   # one module per form
 
 The cache is a fresh temporary folder (``XDG_CACHE_HOME``, set before DOLFINx is imported;
 ``dolfinx.jit.get_options()["cache_dir"]`` follows it); ``--warm`` repeats the set-up in the
-same process with that cache filled (the part of the set-up that is not compilation).
+same process with that cache filled (the part of the set-up that is not compilation);
+``--no-batch`` sets ``CELLSIM_JIT_BATCH=0`` (DOLFINx's one module per form, as before
+:mod:`cellsim.jit`). ``batch`` reports what :mod:`cellsim.jit` did (batch modules compiled,
+forms in them, forms handed to DOLFINx from a batch).
 ``cpu_s`` counts this process and its children (gcc). Not a test: timings depend on the
 machine and its load.
 """
@@ -55,7 +59,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("case")
     ap.add_argument("--warm", action="store_true", help="repeat the set-up with the filled cache")
+    ap.add_argument("--no-batch", action="store_true", help="one module per form (CELLSIM_JIT_BATCH=0)")
     args = ap.parse_args(argv)
+    if args.no_batch:
+        os.environ["CELLSIM_JIT_BATCH"] = "0"
     cache = tempfile.mkdtemp(prefix="cellsim-jit-")
     os.environ["XDG_CACHE_HOME"] = cache
     if "dolfinx" in sys.modules:
@@ -71,6 +78,9 @@ def main(argv=None) -> int:
     assert Path(get_options()["cache_dir"]).resolve().is_relative_to(Path(cache).resolve()), get_options()
     out = {"case": args.case, "ranks": comm.size, **setup(args.case, comm)}
     out["jit_modules"] = len(list(Path(get_options()["cache_dir"]).rglob("*.so")))
+    from cellsim import jit
+
+    out["batch"] = dict(jit.stats)
     if args.warm:
         out["warm"] = setup(args.case, comm)
     if comm.rank == 0:

@@ -22,7 +22,8 @@ differently. A batch module is named from the forms it holds (so a warm cache fi
 compiles nothing); an index file per form (``cellsim-batch/<form module name>`` in the
 cache folder: batch module, form name) lets a later batch with other forms reuse the ones
 already compiled and compile only the rest. Forms compiled alone (outside any batch) are
-found where DOLFINx puts them. In parallel rank 0 decides what is missing and compiles
+found where DOLFINx puts them. ``CELLSIM_JIT_BATCH=0`` in the environment switches batching
+off. In parallel rank 0 decides what is missing and compiles
 (DOLFINx's ``mpi_jit_decorator``: rank 0 first, then the other ranks load the module from
 the cache); the decision is broadcast, so every rank takes the same path.
 """
@@ -48,6 +49,8 @@ import ufl  # noqa: E402
 from dolfinx import default_scalar_type  # noqa: E402
 
 INDEX = "cellsim-batch"
+#: ``CELLSIM_JIT_BATCH=0`` switches batching off (DOLFINx compiles one module per form)
+ENABLED = os.environ.get("CELLSIM_JIT_BATCH", "1").strip() not in ("0", "false", "no", "off")
 _ORIG_FFCX_JIT = dolfinx.jit.ffcx_jit
 _ORIG_FORM = dolfinx.fem.form
 #: form module name -> (ufcx form, cffi module) of forms compiled in a batch (this process)
@@ -201,6 +204,9 @@ def residual_and_jacobian(F, u) -> list:
 def batch(comm, F, u=None, **kw):
     """Compile ``F`` (and, with ``u``, the Jacobian a NonlinearProblem derives from it) in
     one module; inside the context DOLFINx finds them compiled (collective)."""
+    if not ENABLED:
+        yield
+        return
     forms = residual_and_jacobian(F, u) if u is not None else F
     compile_batch(comm, forms, **kw)
     with _patched():
@@ -265,6 +271,9 @@ def _deferred_form(form, *args, **kwargs):
 def deferred():
     """Inside: ``dolfinx.fem.form`` defers compilation; on leaving (or at the first use of
     a deferred form), every deferred form is compiled in one module (collective)."""
+    if not ENABLED:
+        yield
+        return
     outer = dolfinx.fem.form is _deferred_form
     dolfinx.fem.form = _deferred_form
     try:
