@@ -14,7 +14,8 @@ forms from that module instead of compiling each again::
 
 :func:`deferred` does the same for forms whose list is not known in advance: inside it,
 ``dolfinx.fem.form`` returns forms that compile on first use, all pending ones together
-(and all that are still pending when the context closes).
+(and all that are still pending when the context closes). That first use is then
+collective, as ``fem.form`` itself is (DOLFINx compiles on rank 0 and broadcasts).
 
 Cache: a form is looked up by the name DOLFINx would give its own module (FFCx's
 signature of the form, the FFCx options and the compiler flags), so nothing else is keyed
@@ -47,6 +48,7 @@ import ffcx.codegeneration.jit as _fj  # noqa: E402
 import ffcx.naming  # noqa: E402
 import ufl  # noqa: E402
 from dolfinx import default_scalar_type  # noqa: E402
+from mpi4py import MPI  # noqa: E402
 
 INDEX = "cellsim-batch"
 #: ``CELLSIM_JIT_BATCH=0`` switches batching off (DOLFINx compiles one module per form)
@@ -159,10 +161,18 @@ def compile_batch(comm, forms, form_compiler_options=None, jit_options=None, dty
     for key, where in plan.items():
         if isinstance(where, tuple):
             by_module.setdefault(where[0], []).append((key, where[1]))
+    loaded, ok = {}, 1
     for module, entries in by_module.items():
-        objs, mod = _load(cache, module, [n for _, n in entries])
-        for (key, _), obj in zip(entries, objs):
-            _compiled[key] = (obj, mod)
+        try:
+            objs, mod = _load(cache, module, [n for _, n in entries])
+        except (ImportError, OSError, AttributeError):  # this rank's cache lacks it (node-local caches)
+            ok = 0
+            break
+        loaded.update({key: (obj, mod) for (key, _), obj in zip(entries, objs)})
+    if comm.allreduce(ok, op=MPI.MIN):
+        _compiled.update(loaded)
+    else:  # compile them again, on every rank alike
+        plan = {k: (None if isinstance(w, tuple) else w) for k, w in plan.items()}
     missing = [k for k in keys if plan[k] is None]
     if len(missing) < 2:  # one form: its own module, where DOLFINx would put it
         return 0
