@@ -8,6 +8,7 @@ modules (``*.so``) that appear there.
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 from pathlib import Path
 
@@ -156,3 +157,44 @@ def test_halfcell_set_up_compiles_few_modules(cache):
     print("half-cell set-up modules:", n)
     assert n <= 12, n
     model.close()
+
+
+_PLAIN = """
+import sys
+try:
+    import dolfinx_solver  # noqa: F401
+except ImportError:
+    pass
+from mpi4py import MPI
+import numpy as np, ufl, ffcx, ffcx.naming, ffcx.codegeneration.jit as fj
+from dolfinx import fem, jit, mesh
+msh = mesh.create_unit_cube(MPI.COMM_SELF, 2, 2, 2)
+u = fem.Function(fem.functionspace(msh, ("Lagrange", 2, (3,))))
+v = ufl.TestFunction(u.function_space)
+F = ufl.inner(ufl.grad(u) + ufl.exp(ufl.div(u)) * ufl.Identity(3), ufl.grad(v)) * ufl.dx + ufl.inner(u, v) * ufl.ds
+p, pj = ffcx.get_options({"scalar_type": np.float64}), jit.get_options()
+sig = fj._compute_option_signature(p) + fj._compilation_signature(pj["cffi_extra_compile_args"], pj["cffi_debug"])
+print("libffcx_forms_" + ffcx.naming.compute_signature([ufl.derivative(F, u)], sig))
+"""
+
+
+def test_shared_cells_keep_the_module_names_of_plain_dolfinx():
+    """One ufl.Cell per cell name (cellsim.jit) names a form's module as plain DOLFINx does,
+    so a cache filled without cellsim.jit is found."""
+    import subprocess
+    import sys
+
+    import basix.ufl
+
+    e1, e2 = basix.ufl.element("Lagrange", "tetrahedron", 2), basix.ufl.element("N1curl", "tetrahedron", 1)
+    assert e1.cell is e2.cell and e1.cell == ufl.Cell("tetrahedron")
+    exec_ns: dict = {}
+    code = _PLAIN.rsplit("print(", 1)[0]
+    exec(code, exec_ns)  # noqa: S102 - the same lines, in this process (cells shared)
+    F, u, sig = exec_ns["F"], exec_ns["u"], exec_ns["sig"]
+    ours = "libffcx_forms_" + jit.ffcx.naming.compute_signature([ufl.derivative(F, u)], sig)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA", "MPI"))}
+    plain = subprocess.run([sys.executable, "-c", _PLAIN], capture_output=True, text=True, timeout=300,
+                           env={**env, "PYTHONPATH": ""})  # a process without cellsim
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert plain.stdout.split()[-1] == ours
