@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from .dolfinx_env import require_dolfinx

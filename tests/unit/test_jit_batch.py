@@ -194,7 +194,7 @@ def test_shared_cells_keep_the_module_names_of_plain_dolfinx():
     F, u, sig = exec_ns["F"], exec_ns["u"], exec_ns["sig"]
     ours = "libffcx_forms_" + jit.ffcx.naming.compute_signature([ufl.derivative(F, u)], sig)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA", "MPI"))}
-    plain = subprocess.run([sys.executable, "-c", _PLAIN], capture_output=True, text=True, timeout=300,
+    plain = subprocess.run([sys.executable, "-c", _PLAIN], check=False, capture_output=True, text=True, timeout=300,
                            env={**env, "PYTHONPATH": ""})  # a process without cellsim
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert plain.stdout.split()[-1] == ours
