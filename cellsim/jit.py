@@ -273,7 +273,7 @@ class _LazyForm(dolfinx.fem.Form):
         return self._force()._cpp_object
 
     def __getattr__(self, name):  # _ufcx_form, _code, _module (instance attributes of a Form)
-        if name in ("_lazy", "_real"):
+        if name in ("_lazy", "_real") or name.startswith("__"):  # protocol probes do not compile
             raise AttributeError(name)
         return getattr(self._force(), name)
 
