@@ -4,10 +4,15 @@ compiled modules (forms and expressions) that this needs. One JSON line:
 
     python benchmarks/compile_bench.py cases/particle_polycrystal.toml
     python benchmarks/compile_bench.py cases/particle_polycrystal.toml --warm   # the same, cache kept
+    python benchmarks/compile_bench.py cases/particle_polycrystal.toml --no-batch   # one module per form
+    python benchmarks/compile_bench.py my_case.toml --cache DIR   # into DIR (kept), e.g. after another case
 
 The cache is a fresh temporary folder (``XDG_CACHE_HOME``, set before DOLFINx is imported;
 ``dolfinx.jit.get_options()["cache_dir"]`` follows it); ``--warm`` repeats the set-up in the
-same process with that cache filled (the part of the set-up that is not compilation).
+same process with that cache filled (the part of the set-up that is not compilation);
+``--no-batch`` sets ``CELLSIM_JIT_BATCH=0`` (DOLFINx's one module per form, as before
+:mod:`cellsim.jit`). ``batch`` reports what :mod:`cellsim.jit` did (batch modules compiled,
+forms in them, forms handed to DOLFINx from a batch).
 ``cpu_s`` counts this process and its children (gcc). Not a test: timings depend on the
 machine and its load.
 """
@@ -55,8 +60,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("case")
     ap.add_argument("--warm", action="store_true", help="repeat the set-up with the filled cache")
+    ap.add_argument("--no-batch", action="store_true", help="one module per form (CELLSIM_JIT_BATCH=0)")
+    ap.add_argument("--cache", help="use (and keep) this cache folder instead of a fresh one")
     args = ap.parse_args(argv)
-    cache = tempfile.mkdtemp(prefix="cellsim-jit-")
+    if args.no_batch:
+        os.environ["CELLSIM_JIT_BATCH"] = "0"
+    cache = args.cache or tempfile.mkdtemp(prefix="cellsim-jit-")
+    n_before = len(list(Path(cache, "fenics").rglob("*.so")))
     os.environ["XDG_CACHE_HOME"] = cache
     if "dolfinx" in sys.modules:
         raise RuntimeError("compile_bench must set the JIT cache before DOLFINx is imported")
@@ -70,7 +80,10 @@ def main(argv=None) -> int:
     comm = MPI.COMM_WORLD
     assert Path(get_options()["cache_dir"]).resolve().is_relative_to(Path(cache).resolve()), get_options()
     out = {"case": args.case, "ranks": comm.size, **setup(args.case, comm)}
-    out["jit_modules"] = len(list(Path(get_options()["cache_dir"]).rglob("*.so")))
+    out["jit_modules"] = len(list(Path(get_options()["cache_dir"]).rglob("*.so"))) - n_before
+    from cellsim import jit
+
+    out["batch"] = dict(jit.stats)
     if args.warm:
         out["warm"] = setup(args.case, comm)
     if comm.rank == 0:

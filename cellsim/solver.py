@@ -46,7 +46,7 @@ import weakref
 
 import numpy as np
 
-from . import newton
+from . import jit, newton
 from .assembly import BlockAssembler
 from .dolfinx_env import require_dolfinx
 from .newton import StepResult
@@ -115,8 +115,9 @@ class NewtonSolver:
         _count[0] += 1
         prefix = f"cellsim_{name}{_count[0]}_"
         kw = {"entity_maps": entity_maps} if entity_maps else {}
-        self.problem = NonlinearProblem(forms, model.unknowns, kind="mpi", petsc_options_prefix=prefix,
-                                        petsc_options=snes_options(spec, atol_scale), **kw)
+        with jit.batch(self.comm, forms, model.unknowns):  # one compiled module for F and J
+            self.problem = NonlinearProblem(forms, model.unknowns, kind="mpi", petsc_options_prefix=prefix,
+                                            petsc_options=snes_options(spec, atol_scale), **kw)
         self.snes = self.problem.solver
         self.assembler = BlockAssembler(self.problem, model.unknowns)
         self.snes.setFunction(_weak(self.assembler.residual), self.problem.b)

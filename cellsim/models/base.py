@@ -22,6 +22,7 @@ Models implement the protocol hooks the time driver calls (:mod:`cellsim.simulat
 
 from __future__ import annotations
 
+from .. import jit
 from ..dolfinx_env import require_dolfinx
 from ..physics.term import add_rows
 
@@ -36,6 +37,12 @@ class Model:
 
     #: Newton iterations above which the driver does not let dt grow beyond 0.7x
     slow_newton = 6
+
+    def __init_subclass__(cls, **kwargs):
+        # every model's set-up compiles the diagnostics forms it makes in one module
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = jit.deferring(cls.__init__)
 
     def __init__(self, case, tm, comm):
         self.case, self.tm, self.comm = case, tm, comm

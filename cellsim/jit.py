@@ -1,0 +1,334 @@
+"""Batched form compilation: many forms in one compiled module, one C compiler call.
+
+DOLFINx 0.11 compiles every form on its own: FFCx generates C for it and cffi builds one
+shared library per form (gcc called through setuptools: compile, then link). A model
+builds tens of forms (the half-cell's Newton alone: 6 residual blocks and 36 Jacobian
+blocks), so a first run on an empty cache spends most of its set-up in that fixed
+per-module cost. :func:`batch` compiles a list of forms into ONE module
+(``ffcx.codegeneration.jit.compile_forms`` takes a list) before DOLFINx asks for them,
+and, while the context is open, makes ``dolfinx.jit.ffcx_jit`` hand out the compiled
+forms from that module instead of compiling each again::
+
+    with cellsim.jit.batch(comm, residuals, unknowns):     # F blocks + derived J blocks
+        problem = NonlinearProblem(residuals, unknowns, ...)
+
+:func:`deferred` does the same for forms whose list is not known in advance: inside it,
+``dolfinx.fem.form`` returns forms that compile on first use, all pending ones together
+(and all that are still pending when the context closes). That first use is then
+collective, as ``fem.form`` itself is (DOLFINx compiles on rank 0 and broadcasts).
+
+Cache: a form is looked up by the name DOLFINx would give its own module (FFCx's
+signature of the form, the FFCx options and the compiler flags), so nothing else is keyed
+differently. A batch module is named from the forms it holds (so a warm cache finds it and
+compiles nothing); an index file per form (``cellsim-batch/<form module name>`` in the
+cache folder: batch module, form name) lets a later batch with other forms reuse the ones
+already compiled and compile only the rest. Forms compiled alone (outside any batch) are
+found where DOLFINx puts them. ``CELLSIM_JIT_BATCH=0`` in the environment switches batching
+off. In parallel rank 0 decides what is missing and compiles
+(DOLFINx's ``mpi_jit_decorator``: rank 0 first, then the other ranks load the module from
+the cache); the decision is broadcast, so every rank takes the same path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .dolfinx_env import require_dolfinx
+
+require_dolfinx()
+import dolfinx.fem  # noqa: E402
+import dolfinx.fem.forms  # noqa: E402
+import dolfinx.jit  # noqa: E402
+import ffcx  # noqa: E402
+import ffcx.codegeneration.jit as _fj  # noqa: E402
+import ffcx.naming  # noqa: E402
+import ufl  # noqa: E402
+from dolfinx import default_scalar_type  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+
+INDEX = "cellsim-batch"
+#: ``CELLSIM_JIT_BATCH=0`` switches batching off (DOLFINx compiles one module per form)
+ENABLED = os.environ.get("CELLSIM_JIT_BATCH", "1").strip() not in ("0", "false", "no", "off")
+_ORIG_FFCX_JIT = dolfinx.jit.ffcx_jit
+_ORIG_FORM = dolfinx.fem.form
+#: form module name -> (ufcx form, cffi module) of forms compiled in a batch (this process)
+_compiled: dict[str, tuple] = {}
+#: counters for tests and benchmarks: batch modules compiled / loaded, forms served
+stats = {"compiled_modules": 0, "compiled_forms": 0, "loaded_modules": 0, "served": 0}
+_active = [0]  # open batch/deferred contexts (ffcx_jit is patched while > 0)
+
+
+def _share_cells() -> None:
+    """Make basix elements hand out one ``ufl.Cell`` per cell name.
+
+    ``basix.ufl`` elements build a new ``ufl.Cell`` every time their ``cell`` is read, and a
+    ``ufl.Cell`` builds all its sub-entity cells (a tetrahedron: about 70 objects, 0.6 ms);
+    UFL and FFCx read it thousands of times per model (16,600 times in the polycrystal's
+    cold set-up: 31.2 -> 28.9 CPU s with this). A cell is immutable and compares by its
+    name, so one instance per name is the same cell."""
+    import basix.ufl
+
+    base = basix.ufl._ElementBase
+    if getattr(base, "_cellsim_shared_cells", False):
+        return
+    cells: dict[str, ufl.Cell] = {}
+
+    def cell(self) -> ufl.Cell:
+        c = cells.get(self._cellname)
+        if c is None:
+            c = cells[self._cellname] = ufl.cell.Cell(self._cellname)
+        return c
+
+    base.cell = property(cell, doc="Cell of the finite element (one shared instance per cell name).")
+    base._cellsim_shared_cells = True
+
+
+_share_cells()
+
+
+def _options(form_compiler_options=None, jit_options=None):
+    return ffcx.get_options(form_compiler_options), dolfinx.jit.get_options(jit_options)
+
+
+def form_key(form: ufl.Form, p_ffcx: dict, p_jit: dict) -> str:
+    """The module name DOLFINx/FFCx would give ``form`` compiled alone with these options."""
+    sig = (_fj._compute_option_signature(p_ffcx)
+           + _fj._compilation_signature(p_jit["cffi_extra_compile_args"], p_jit["cffi_debug"]))
+    return "libffcx_forms_" + ffcx.naming.compute_signature([form], sig)
+
+
+def _jit_kwargs(p_jit: dict, n: int) -> dict:
+    kw = dict(p_jit)
+    # another process compiling the same batch: wait for it longer than for one form
+    kw["timeout"] = max(int(kw.get("timeout", 10)), 10 + 5 * n)
+    return kw
+
+
+def _write_index(cache: Path, entries: dict) -> None:
+    folder = cache / INDEX
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, (module, name) in entries.items():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{module} {name}\n")
+        os.replace(tmp, folder / key)
+
+
+def _plan(keys: list[str], cache: Path) -> dict:
+    """key -> "single" (a module of its own in the cache), (module, name) from the index,
+    or None (to compile). Reads the cache folder only."""
+    out = {}
+    for key in keys:
+        if key in _compiled:
+            out[key] = "memory"
+        elif (cache / f"{key}.c.cached").is_file():
+            out[key] = "single"
+        else:
+            out[key] = None
+            idx = cache / INDEX / key
+            if idx.is_file():
+                try:
+                    module, name = idx.read_text().split()
+                except ValueError:
+                    continue
+                if (cache / f"{module}.c.cached").is_file():
+                    out[key] = (module, name)
+    return out
+
+
+def _load(cache: Path, module: str, names: list[str]):
+    objs, mod = _fj._load_objects(cache, module, names)
+    stats["loaded_modules"] += 1
+    return objs, mod
+
+
+def _compile_local(forms, keys, p_ffcx, p_jit):
+    """Compile ``forms`` into one module on this rank (or load it from the cache)."""
+    objs, mod, code = _fj.compile_forms(list(forms), options=p_ffcx, **_jit_kwargs(p_jit, len(forms)))
+    if code[0] is not None:  # compiled here, not found in the cache
+        stats["compiled_modules"] += 1
+        stats["compiled_forms"] += len(forms)
+        module = mod.__name__.rsplit(".", 1)[-1]
+        names = [ffcx.naming.form_name(f, i, module) for i, f in enumerate(forms)]
+        _write_index(Path(p_jit["cache_dir"]), {k: (module, n) for k, n in zip(keys, names)})
+    return objs, mod
+
+
+_mpi_compile = dolfinx.jit.mpi_jit_decorator(_compile_local)
+
+
+def _ufl_forms(obj, out: list) -> list:
+    """The ufl.Form objects (with integrals) in a form or nested list of forms."""
+    if isinstance(obj, ufl.Form):
+        if obj.integrals():
+            out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            _ufl_forms(o, out)
+    return out
+
+
+def compile_batch(comm, forms, form_compiler_options=None, jit_options=None, dtype=default_scalar_type) -> int:
+    """Compile ``forms`` (a form or nested lists) that are not yet compiled in one module
+    (collective on ``comm``). Returns the number of forms compiled here now."""
+    fco = dict(form_compiler_options or {})
+    fco["scalar_type"] = dtype
+    p_ffcx, p_jit = _options(fco, jit_options)
+    cache = Path(p_jit["cache_dir"])
+    uniq = {}
+    for f in _ufl_forms(forms, []):
+        uniq.setdefault(form_key(f, p_ffcx, p_jit), f)
+    keys = list(uniq)
+    plan = _plan(keys, cache) if comm.rank == 0 else None
+    plan = comm.bcast(plan, root=0)
+    by_module = {}
+    for key, where in plan.items():
+        if isinstance(where, tuple):
+            by_module.setdefault(where[0], []).append((key, where[1]))
+    loaded, ok = {}, 1
+    for module, entries in by_module.items():
+        try:
+            objs, mod = _load(cache, module, [n for _, n in entries])
+        except (ImportError, OSError, AttributeError):  # this rank's cache lacks it (node-local caches)
+            ok = 0
+            break
+        loaded.update({key: (obj, mod) for (key, _), obj in zip(entries, objs)})
+    if comm.allreduce(ok, op=MPI.MIN):
+        _compiled.update(loaded)
+    else:  # compile them again, on every rank alike
+        plan = {k: (None if isinstance(w, tuple) else w) for k, w in plan.items()}
+    missing = [k for k in keys if plan[k] is None]
+    if len(missing) < 2:  # one form: its own module, where DOLFINx would put it
+        return 0
+    objs, mod = _mpi_compile(comm, [uniq[k] for k in missing], missing, p_ffcx, p_jit)
+    for key, obj in zip(missing, objs):
+        _compiled[key] = (obj, mod)
+    return len(missing)
+
+
+def _ffcx_jit(comm, ufl_object, form_compiler_options=None, jit_options=None):
+    """``dolfinx.jit.ffcx_jit`` that serves forms compiled in a batch."""
+    if isinstance(ufl_object, ufl.Form) and _compiled:
+        hit = _compiled.get(form_key(ufl_object, *_options(form_compiler_options, jit_options)))
+        if hit is not None:
+            stats["served"] += 1
+            return hit[0], hit[1], (None, None)
+    return _ORIG_FFCX_JIT(comm, ufl_object, form_compiler_options=form_compiler_options,
+                          jit_options=jit_options)
+
+
+@contextlib.contextmanager
+def _patched():
+    _active[0] += 1
+    dolfinx.jit.ffcx_jit = _ffcx_jit
+    try:
+        yield
+    finally:
+        _active[0] -= 1
+        if not _active[0]:
+            dolfinx.jit.ffcx_jit = _ORIG_FFCX_JIT
+
+
+def residual_and_jacobian(F, u) -> list:
+    """The forms a ``NonlinearProblem(F, u)`` compiles: ``F`` and its derived Jacobian."""
+    return [F, dolfinx.fem.forms.derivative_block(F, u)]
+
+
+@contextlib.contextmanager
+def batch(comm, F, u=None, **kw):
+    """Compile ``F`` (and, with ``u``, the Jacobian a NonlinearProblem derives from it) in
+    one module; inside the context DOLFINx finds them compiled (collective)."""
+    if not ENABLED:
+        yield
+        return
+    forms = residual_and_jacobian(F, u) if u is not None else F
+    compile_batch(comm, forms, **kw)
+    with _patched():
+        yield
+
+
+#: forms made inside :func:`deferred` and not compiled yet
+_pending: list = []
+
+
+class _LazyForm(dolfinx.fem.Form):
+    """A ``dolfinx.fem.Form`` whose compilation waits for its first use: then every pending
+    form is compiled in one batch. Everything a Form has is read from the compiled one."""
+
+    def __init__(self, form, kwargs):  # noqa: D107 - Form.__init__ runs on the real one
+        self._lazy = (form, kwargs)
+        self._real = None
+        _pending.append(self)
+
+    def _force(self):
+        if self._real is None:
+            flush()
+        return self._real
+
+    @property
+    def _cpp_object(self):
+        return self._force()._cpp_object
+
+    def __getattr__(self, name):  # _ufcx_form, _code, _module (instance attributes of a Form)
+        if name in ("_lazy", "_real") or name.startswith("__"):  # protocol probes do not compile
+            raise AttributeError(name)
+        return getattr(self._force(), name)
+
+
+def _comm_of(form: ufl.Form):
+    (domain,) = list(form.subdomain_data().keys())
+    return domain.ufl_cargo().comm
+
+
+def flush() -> None:
+    """Compile every pending deferred form in one module (collective: every rank holds the
+    same pending forms, made in the same order)."""
+    while _pending:
+        todo = list(_pending)
+        _pending.clear()
+        compile_batch(_comm_of(todo[0]._lazy[0]), [p._lazy[0] for p in todo])
+        with _patched():
+            for p in todo:
+                form, kwargs = p._lazy
+                p._real = _ORIG_FORM(form, **kwargs)
+
+
+def _deferred_form(form, *args, **kwargs):
+    """``dolfinx.fem.form`` inside :func:`deferred`: a single form with the default
+    options is returned uncompiled (a :class:`_LazyForm`); anything else compiles now."""
+    if args or set(kwargs) - {"entity_maps"} or not isinstance(form, ufl.Form) or not form.integrals():
+        return _ORIG_FORM(form, *args, **kwargs)
+    return _LazyForm(form, kwargs)
+
+
+@contextlib.contextmanager
+def deferred():
+    """Inside: ``dolfinx.fem.form`` defers compilation; on leaving (or at the first use of
+    a deferred form), every deferred form is compiled in one module (collective)."""
+    if not ENABLED:
+        yield
+        return
+    outer = dolfinx.fem.form is _deferred_form
+    dolfinx.fem.form = _deferred_form
+    try:
+        yield
+        flush()
+    finally:
+        if not outer:
+            dolfinx.fem.form = _ORIG_FORM
+            _pending.clear()
+
+
+def deferring(init):
+    """Decorator: run ``init`` (a model's ``__init__``) inside :func:`deferred`."""
+    import functools
+
+    @functools.wraps(init)
+    def wrapped(*args, **kwargs):
+        with deferred():
+            return init(*args, **kwargs)
+
+    return wrapped

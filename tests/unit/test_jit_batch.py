@@ -1,0 +1,200 @@
+"""cellsim.jit: many forms in one compiled module, the same numbers as one module per form.
+
+Each test compiles into an empty JIT cache of its own (the default ``cache_dir`` of
+DOLFINx's options pointed at a temporary folder, the same on every rank) and counts the
+modules (``*.so``) that appear there.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from cellsim.dolfinx_env import require_dolfinx
+
+require_dolfinx()
+import dolfinx.jit  # noqa: E402
+import ufl  # noqa: E402
+from dolfinx import fem, mesh  # noqa: E402
+from dolfinx.fem.petsc import NonlinearProblem, assemble_matrix, assemble_vector  # noqa: E402
+
+from cellsim import jit  # noqa: E402
+
+COMM = MPI.COMM_WORLD
+
+
+@pytest.fixture
+def cache(monkeypatch):
+    """An empty JIT cache folder (shared by all ranks) as DOLFINx's default."""
+    path = tempfile.mkdtemp(prefix="cellsim-jit-test-") if COMM.rank == 0 else None
+    path = Path(COMM.bcast(path, root=0))
+    doc = dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS["cache_dir"][1]
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cache_dir", (path, doc))
+    monkeypatch.setattr(jit, "_compiled", {})
+    assert Path(dolfinx.jit.get_options()["cache_dir"]) == path
+    yield path
+    gc.collect()
+    COMM.barrier()
+
+
+def modules(path: Path) -> int:
+    return len(list(path.rglob("*.so")))
+
+
+def problem():
+    """A two-field nonlinear residual with cell, boundary and interior-facet integrals."""
+    msh = mesh.create_unit_square(COMM, 6, 5, ghost_mode=mesh.GhostMode.shared_facet)
+    V, W = fem.functionspace(msh, ("Lagrange", 1)), fem.functionspace(msh, ("Lagrange", 2))
+    u, w = fem.Function(V), fem.Function(W)
+    x = ufl.SpatialCoordinate(msh)
+    u.interpolate(lambda X: 0.3 + X[0] * X[1])
+    w.interpolate(lambda X: np.sin(2 * X[0]) + X[1] ** 2)
+    v, q = ufl.TestFunction(V), ufl.TestFunction(W)
+    k = fem.Constant(msh, 1.7)
+    n = ufl.FacetNormal(msh)
+    F0 = (ufl.exp(u) * ufl.inner(ufl.grad(u), ufl.grad(v)) + u * w * v - x[0] * v) * ufl.dx + k * u**2 * v * ufl.ds
+    F1 = (ufl.inner((1 + w**2) * ufl.grad(w), ufl.grad(q)) + ufl.sin(u) * q) * ufl.dx \
+        + ufl.inner(ufl.jump(ufl.grad(w), n), ufl.avg(q)) * ufl.dS
+    return [F0, F1], [u, w]
+
+
+def assembled(F, u):
+    pb = NonlinearProblem(F, u, kind="mpi", petsc_options_prefix="jitbatch_test_")
+    b = assemble_vector(pb.F, kind="mpi")
+    A = assemble_matrix(pb.J, kind="mpi")
+    A.assemble()
+    out = b.norm(), A.norm(), b.getArray().copy(), A.convert("dense").getDenseArray().copy() if COMM.size == 1 else None
+    A.destroy()
+    b.destroy()
+    return out
+
+
+@pytest.mark.mpi
+def test_batch_is_one_module_with_the_same_residual_and_jacobian(cache):
+    F, u = problem()
+    ref = assembled(F, u)  # DOLFINx alone: one module per form
+    per_form = modules(cache)
+    assert per_form == 6  # 2 residual blocks + 4 Jacobian blocks
+    jit._compiled.clear()
+    other = cache / "batched"
+    dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS["cache_dir"] = (other, "")
+    F, u = problem()
+    before = dict(jit.stats)
+    with jit.batch(COMM, F, u):
+        got = assembled(F, u)
+    assert modules(other) == 1
+    assert jit.stats["served"] - before["served"] == 6
+    assert got[0] == pytest.approx(ref[0], rel=1e-14) and got[1] == pytest.approx(ref[1], rel=1e-14)
+    assert np.allclose(got[2], ref[2], rtol=1e-14, atol=1e-14 * np.abs(ref[2]).max())
+    if COMM.size == 1:
+        assert np.allclose(got[3], ref[3], rtol=1e-14, atol=1e-14 * np.abs(ref[3]).max())
+
+
+@pytest.mark.mpi
+def test_warm_cache_compiles_nothing_and_new_forms_alone(cache):
+    F, u = problem()
+    assert jit.compile_batch(COMM, jit.residual_and_jacobian(F, u)) == 6
+    assert modules(cache) == 1
+    jit._compiled.clear()  # a new process: the cache only
+    F, u = problem()
+    assert jit.compile_batch(COMM, jit.residual_and_jacobian(F, u)) == 0  # found through the index
+    assert modules(cache) == 1
+    # a batch with two forms more: the six from the index, only the new two compiled
+    msh = u[0].function_space.mesh
+    extra = [u[0] ** 3 * ufl.dx, ufl.cos(u[1]) * ufl.ds(domain=msh)]
+    jit._compiled.clear()
+    assert jit.compile_batch(COMM, [F, extra]) == 2
+    assert modules(cache) == 2
+    with jit._patched():
+        vals = [COMM.allreduce(fem.assemble_scalar(fem.form(e)), op=MPI.SUM) for e in extra]
+    assert modules(cache) == 2  # served from the batch
+    ref = [COMM.allreduce(fem.assemble_scalar(fem.form(e)), op=MPI.SUM) for e in extra]  # compiled alone
+    assert modules(cache) == 4 and vals == pytest.approx(ref, rel=1e-14)
+
+
+@pytest.mark.mpi
+def test_deferred_forms_compile_together_with_the_right_values(cache):
+    msh = mesh.create_unit_square(COMM, 4, 4)
+    x = ufl.SpatialCoordinate(msh)
+    with jit.deferred():
+        forms = [fem.form(x[0] * ufl.dx), fem.form(x[0] * x[1] * ufl.dx), fem.form(x[1] ** 2 * ufl.ds)]
+        assert modules(cache) == 0 and isinstance(forms[0], fem.Form)
+    assert modules(cache) == 1
+    vals = [COMM.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for f in forms]
+    # int x = 1/2, int xy = 1/4; int y^2 ds over the boundary: 1 (top) + 2 * 1/3 (sides)
+    assert vals == pytest.approx([0.5, 0.25, 1 + 2 / 3], rel=1e-12)
+    with jit.deferred():  # first use inside the context compiles what is pending
+        f = fem.form(x[0] ** 3 * ufl.dx)
+        g = fem.form(x[1] ** 3 * ufl.dx)
+        assert COMM.allreduce(fem.assemble_scalar(f), op=MPI.SUM) == pytest.approx(0.25, rel=1e-12)
+        assert modules(cache) == 2
+    assert COMM.allreduce(fem.assemble_scalar(g), op=MPI.SUM) == pytest.approx(0.25, rel=1e-12)
+    assert fem.form is jit._ORIG_FORM
+
+
+@pytest.mark.mpi
+def test_halfcell_set_up_compiles_few_modules(cache):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "halfcell"))
+    import meshes
+    from cellsim.case.halfcell import HalfCellCase
+    from cellsim.models.halfcell import HalfCellModel
+
+    case = HalfCellCase.model_validate({"model": "halfcell", "output": {"fields": False}},
+                                       context={"mesh_given": True})
+    tm = meshes.build(meshes.square_lattice_2d(), h=1.0e-6, comm=COMM)
+    model = HalfCellModel(case, tm, COMM)
+    n = modules(cache)
+    # one module for the Newton (residual + Jacobian), one for the diagnostics made in the
+    # set-up, and the few forms the set-up assembles at once (sizes, areas, indicators)
+    print("half-cell set-up modules:", n)
+    assert n <= 12, n
+    model.close()
+
+
+_PLAIN = """
+import sys
+try:
+    import dolfinx_solver  # noqa: F401
+except ImportError:
+    pass
+from mpi4py import MPI
+import numpy as np, ufl, ffcx, ffcx.naming, ffcx.codegeneration.jit as fj
+from dolfinx import fem, jit, mesh
+msh = mesh.create_unit_cube(MPI.COMM_SELF, 2, 2, 2)
+u = fem.Function(fem.functionspace(msh, ("Lagrange", 2, (3,))))
+v = ufl.TestFunction(u.function_space)
+F = ufl.inner(ufl.grad(u) + ufl.exp(ufl.div(u)) * ufl.Identity(3), ufl.grad(v)) * ufl.dx + ufl.inner(u, v) * ufl.ds
+p, pj = ffcx.get_options({"scalar_type": np.float64}), jit.get_options()
+sig = fj._compute_option_signature(p) + fj._compilation_signature(pj["cffi_extra_compile_args"], pj["cffi_debug"])
+print("libffcx_forms_" + ffcx.naming.compute_signature([ufl.derivative(F, u)], sig))
+"""
+
+
+def test_shared_cells_keep_the_module_names_of_plain_dolfinx():
+    """One ufl.Cell per cell name (cellsim.jit) names a form's module as plain DOLFINx does,
+    so a cache filled without cellsim.jit is found."""
+    import subprocess
+    import sys
+
+    import basix.ufl
+
+    e1, e2 = basix.ufl.element("Lagrange", "tetrahedron", 2), basix.ufl.element("N1curl", "tetrahedron", 1)
+    assert e1.cell is e2.cell and e1.cell == ufl.Cell("tetrahedron")
+    exec_ns: dict = {}
+    code = _PLAIN.rsplit("print(", 1)[0]
+    exec(code, exec_ns)  # noqa: S102 - the same lines, in this process (cells shared)
+    F, u, sig = exec_ns["F"], exec_ns["u"], exec_ns["sig"]
+    ours = "libffcx_forms_" + jit.ffcx.naming.compute_signature([ufl.derivative(F, u)], sig)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "HYDRA", "MPI"))}
+    plain = subprocess.run([sys.executable, "-c", _PLAIN], check=False, capture_output=True, text=True, timeout=300,
+                           env={**env, "PYTHONPATH": ""})  # a process without cellsim
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert plain.stdout.split()[-1] == ours
