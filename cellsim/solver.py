@@ -165,6 +165,11 @@ class NewtonSolver:
         for _, IS in getattr(self, "fieldsplit", []):
             IS.destroy()
         self.fieldsplit = []
+        opts = PETSc.Options()
+        for key in getattr(self, "_split_keys", []):  # a solver that never solved leaves them unused
+            if opts.hasName(key):
+                opts.delValue(key)
+        self._split_keys = []
         for obj in (p.solver, p.A, p.b, p.x, p.P_mat):
             if obj is not None:
                 obj.destroy()
@@ -376,6 +381,7 @@ class NewtonSolver:
                 values.update({f"fieldsplit_{g}_{k}": v for k, v in split_options[g].items()})
         for k, v in values.items():
             opts[prefix + k] = v
+        self._split_keys = [prefix + k for k in values]
         # the sub-solvers read their options when the preconditioner is first set up (first
         # solve), so the options stay in the database under this solver's unique prefix
         ksp.setFromOptions()
