@@ -8,7 +8,8 @@ One :class:`NewtonSolver` per model, built from the case's ``[solver]`` section:
   when GMRES slows down (more than 15 iterations per Newton iteration) or a solve fails
   (then the solve is repeated once with fresh factors). With ``"step"`` they are made
   fresh at the first Newton iteration of every solve and kept (GMRES) for its other
-  iterations; a failed linear solve repeats the solve with factors at every iteration;
+  iterations; a failed linear solve repeats the solve with factors at every iteration
+  (with ``iterative`` the same for the fieldsplit preconditioner);
 * ``linear_solver = iterative``: GMRES (unpreconditioned residual norm, restart 200) with
   a multiplicative (block Gauss-Seidel) PCFIELDSPLIT over groups of blocks (the model's
   ``fieldsplit_groups``): one GAMG V-cycle on all potentials (a conduction operator in
@@ -94,6 +95,8 @@ def snes_options(spec, atol_scale: float = 1.0) -> dict:
     if spec.linear_solver == "iterative":
         opts.update({"ksp_type": "gmres", "ksp_rtol": spec.ksp_rtol, "ksp_max_it": 1000,
                      "ksp_gmres_restart": 200, "ksp_norm_type": "unpreconditioned"})
+        if spec.reuse_factorisation == "step":  # the preconditioner of the first iteration
+            opts["snes_lag_preconditioner"] = spec.max_iterations + 1
         return opts
     opts.update({"pc_type": "lu", "pc_factor_mat_solver_type": spec.linear_solver})
     if spec.reuse_factorisation:
@@ -132,9 +135,8 @@ class NewtonSolver:
         self._const_splits, self._sub_ksps, self._jacobians = [], None, 0
         if divergence_tolerance is not None:
             self.snes.setDivergenceTolerance(divergence_tolerance)
-        lu = spec.linear_solver != "iterative"
-        self.reuse = spec.reuse_factorisation is True and lu
-        self.step_factors = spec.reuse_factorisation == "step" and lu
+        self.reuse = spec.reuse_factorisation is True and spec.linear_solver != "iterative"
+        self.step_factors = spec.reuse_factorisation == "step"
         self.fallbacks = 0  # step-factor solves repeated with fresh factors at every iteration
         # the remedy named for an out-of-memory factorisation: only what this model offers
         self._oom_hint = (newton.OOM_HINT if getattr(model, "iterative_available", True)

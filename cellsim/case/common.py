@@ -401,7 +401,8 @@ class SolverSpec(StrictModel):
     reuse_factorisation: Union[bool, Literal["step"]] = Field(
         False, description="LU solvers: true: keep the LU factors across Newton iterations and steps as a GMRES "
         "preconditioner, rebuilt when GMRES slows down or a step fails; 'step': fresh factors at the first Newton "
-        "iteration of every step, kept (GMRES) for its other iterations; false: factorise every Newton iteration.")
+        "iteration of every step, kept (GMRES) for its other iterations (iterative: the same for its preconditioner); "
+        "false: factorise every Newton iteration.")
     ksp_rtol: float = Field(
         1e-10, gt=0, le=0.1, description="Krylov relative tolerance (iterative solver) [-], in (0, 0.1]."
     )
