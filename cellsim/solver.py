@@ -378,7 +378,7 @@ class NewtonSolver:
                     # threshold, 50 with 0.01, 34 with 0.05 (MUMPS on the split: 27)
                     values[f"fieldsplit_{g}_pc_gamg_threshold"] = 0.05
             if split_options and g in split_options:
-                values = {k: v for k, v in values.items() if not k.startswith(f"fieldsplit_{g}_pc_")}
+                values = {k: v for k, v in values.items() if not k.startswith(f"fieldsplit_{g}_")}
                 values[f"fieldsplit_{g}_ksp_type"] = "preonly"
                 values.update({f"fieldsplit_{g}_{k}": v for k, v in split_options[g].items()})
         for k, v in values.items():
@@ -419,7 +419,11 @@ class NewtonSolver:
 
 #: the particle's fieldsplit (iterative solver): split name -> block roles, in the order of
 #: the multiplicative sweep, and the sub-solvers (other names: GAMG, see configure_fieldsplit)
-PARTICLE_SPLITS = {"cs": ("concentration", "potential"), "u": ("displacement",), "sh": ("stress",)}
+#: (u, sigma_h, then c and phi: the rows of c and phi, which read sigma_h and u (stress-
+#: assisted flux, stress in the overpotential), then see the updated stress; only the
+#: chemical strain (u's row reading c) lies above the sweep. Measured on particle_charge,
+#: 10 steps from dt = 2 s to 184 s: 7.7 CPU s against 9.6 s with c first)
+PARTICLE_SPLITS = {"u": ("displacement",), "sh": ("stress",), "cs": ("concentration", "potential")}
 PARTICLE_SPLIT_OPTIONS = {"sh": {"pc_type": "bjacobi", "sub_pc_type": "ilu"}}
 
 
