@@ -45,6 +45,24 @@ def _index_sets(J, axis: int):
     return _cpp.la.petsc.create_index_sets([(V.dofmaps[0].index_map, V.dofmaps[0].index_map_bs) for V in spaces])
 
 
+class InputWatch:
+    """The inputs (constants' values, coefficients' arrays) of some compiled forms;
+    :meth:`changed` says whether any changed since the last call (exact comparison;
+    True at the first call). Local to this rank."""
+
+    def __init__(self, forms):
+        cpp = [f._cpp_object for f in forms]
+        self._consts = list({id(c): c for f in cpp for c in f.constants}.values())
+        self._coeffs = list({id(c): c for f in cpp for c in f.coefficients}.values())
+        self._key = None
+
+    def changed(self) -> bool:
+        key = [np.array(c.value, copy=True) for c in self._consts] + [c.x.array.copy() for c in self._coeffs]
+        same = self._key is not None and all(np.array_equal(a, b) for a, b in zip(key, self._key))
+        self._key = key
+        return not same
+
+
 class BlockAssembler:
     """SNES residual and Jacobian callbacks of ``problem`` (see the module docstring)."""
 

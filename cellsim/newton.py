@@ -27,6 +27,8 @@ class StepResult:
     reason: str
     #: False when a smaller time step cannot help (the linear solver ran out of memory)
     retry: bool = True
+    #: PETSc's SNES converged reason (negative: diverged; -100: a PETSc error)
+    reason_code: int = 0
 
 
 OUT_OF_MEMORY = ": the LU factors do not fit in memory"
@@ -54,7 +56,7 @@ def solve(problem, snes, unknowns, comm, oom_hint: str = OOM_HINT) -> StepResult
     kits = snes.getLinearSolveIterations()
     finite = comm.allreduce(all(np.isfinite(u.x.array).all() for u in unknowns), op=MPI.LAND)
     if reason > 0 and finite:
-        return StepResult(True, its, kits, "")
+        return StepResult(True, its, kits, "", reason_code=reason)
     if reason == -100:
         why = msg
     elif not finite:
@@ -63,7 +65,7 @@ def solve(problem, snes, unknowns, comm, oom_hint: str = OOM_HINT) -> StepResult
         why = f"Newton did not converge (SNES reason {reason}: {snes_reason(reason)}) after {its} iterations"
         if reason == -3:
             why += _linear_failure(snes, PETSc, oom_hint)
-    return StepResult(False, its, kits, why, retry=OUT_OF_MEMORY not in why)
+    return StepResult(False, its, kits, why, retry=OUT_OF_MEMORY not in why, reason_code=reason)
 
 
 def _linear_failure(snes, PETSc, oom_hint: str = OOM_HINT) -> str:

@@ -393,7 +393,8 @@ class SolverSpec(StrictModel):
 
     linear_solver: Literal["mumps", "superlu_dist", "petsc", "iterative"] = Field(
         "mumps", description="'mumps' / 'superlu_dist' / 'petsc': LU factorisation by that package; 'iterative': "
-        "GMRES with a fieldsplit preconditioner (GAMG on the potential blocks; half-cell model)."
+        "GMRES with a fieldsplit preconditioner (half-cell: GAMG on the potential blocks; particle: GAMG with the "
+        "rigid-body modes on the displacement)."
     )
     atol: float = Field(
         1e-10, gt=0, le=1e-4, description="Newton absolute tolerance on the model's scaled residual (half-cell: "
@@ -405,9 +406,11 @@ class SolverSpec(StrictModel):
     max_iterations: int = Field(20, ge=1, le=200, description="Newton iteration limit per time step.")
     line_search: Literal["basic", "bt", "l2"] = Field(
         "basic", description="PETSc SNES line search: basic (full Newton steps), bt (backtracking), l2.")
-    reuse_factorisation: bool = Field(
-        False, description="Keep the LU factors across Newton iterations and steps as a GMRES preconditioner; "
-        "rebuilt when GMRES slows down or a step fails (false: factorise every Newton iteration).")
+    reuse_factorisation: Union[bool, Literal["step"]] = Field(
+        False, description="LU solvers: true: keep the LU factors across Newton iterations and steps as a GMRES "
+        "preconditioner, rebuilt when GMRES slows down or a step fails; 'step': fresh factors at the first Newton "
+        "iteration of every step, kept (GMRES) for its other iterations (iterative: the same for its preconditioner); "
+        "false: factorise every Newton iteration.")
     ksp_rtol: float = Field(
         1e-10, gt=0, le=0.1, description="Krylov relative tolerance (iterative solver) [-], in (0, 0.1]."
     )

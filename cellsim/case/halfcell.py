@@ -123,7 +123,7 @@ class HalfCellStopSpec(with_defaults(StopSpec, "_HalfCellStop", min_voltage=2.5,
     )
 
 
-HalfCellSolverSpec = with_defaults(SolverSpec, "HalfCellSolverSpec")
+HalfCellSolverSpec = with_defaults(SolverSpec, "HalfCellSolverSpec", reuse_factorisation="step")
 HalfCellDiscretisationSpec = with_defaults(DiscretisationSpec, "HalfCellDiscretisationSpec",
                                            volume_quadrature_degree=2)
 

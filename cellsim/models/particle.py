@@ -34,7 +34,7 @@ from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.solid_diffusion import SolidDiffusion
 from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
-from ..solver import NewtonSolver
+from ..solver import NewtonSolver, particle_fieldsplit
 from .base import Model
 from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
                               grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field)
@@ -92,8 +92,8 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
     cracks: list = []
     #: secondary particle: grains as regions, their rotations, the lattice-strain table (or None)
     grains, lattice, R_grain = False, None, None
-    #: no fieldsplit preconditioner for this model (solver.linear_solver = 'iterative' is refused)
-    iterative_available = False
+    #: the fieldsplit preconditioner (solver.linear_solver = 'iterative'): one displacement only
+    iterative_available = property(lambda self: not self.split and self.case.geometry.kind != "porous_particle")
 
     def __init__(self, case, tm, comm=MPI.COMM_WORLD):
         super().__init__(case, tm, comm)
@@ -238,6 +238,8 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         self._w_surface = surface_w(self) if lat and not self.split_c else None
         self.solver = NewtonSolver(self, self.forms, case.solver, "particle", entity_maps=self.entity_maps or None)
         self.problem, self.snes = self.solver.problem, self.solver.snes
+        if case.solver.linear_solver == "iterative":
+            self.solver.configure_fieldsplit(*particle_fieldsplit(self))
         if self.split:
             self.split_solver_options()
         # the last accepted step's change of every unknown (linear extrapolation as the next
