@@ -21,12 +21,6 @@ from pydantic import Field, ValidationError, ValidationInfo, create_model, field
 from ..schema import StrictModel, cap
 from .lattice import LatticeStrainKey, lattice_strain_output
 
-#: the electrolyte property sets, for the half-cell's electrolyte and a porous particle's pores
-ElectrolyteParameters = Annotated[Literal["Chen2020", "Nyman2008"], Field(
-        description="Property set: 'Chen2020' (Nyman kappa and D_e, t+ = 0.2594, thermodynamic factor 1) or "
-        "'Nyman2008' (as Chen2020 with the concentration-dependent t+(c_e) fit).",
-    )]
-
 #: longest run [s] and longest protocol step or time step (about 32 years)
 T_MAX = 1e9
 #: bounds shared by the protocol steps and the particle's [control] (one definition each)

@@ -27,12 +27,13 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from ..geometry.spec import GeometrySpec
 from ..schema import StrictModel
 from .common import (
-    DiscretisationSpec, ElectrolyteParameters, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec,
+    DiscretisationSpec, MaterialSpec, OutputSpec, PhysicsSpec, ProtocolSpec, SolverSpec,
     StopSpec, TimeSpec,
     check_floor, check_protocol_voltages, with_defaults,
 )
 from .dfn import DfnSpec
 from .mechanics import MechanicsSpec
+from .pores import ElectrolyteParameters
 
 
 #: largest current density accepted, as a multiple of the electrode's 1C current density

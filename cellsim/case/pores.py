@@ -5,11 +5,16 @@ concentrated-solution term (:mod:`cellsim.physics.electrolyte`)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ..schema import StrictModel
-from .common import ElectrolyteParameters
+
+#: the electrolyte property sets, for the half-cell's electrolyte and a porous particle's pores
+ElectrolyteParameters = Annotated[Literal["Chen2020", "Nyman2008"], Field(
+    description="Property set: 'Chen2020' (Nyman kappa and D_e, t+ = 0.2594, thermodynamic factor 1) or "
+    "'Nyman2008' (as Chen2020 with the concentration-dependent t+(c_e) fit).")]
 
 
 class PoreElectrolyteSpec(StrictModel):

@@ -161,7 +161,7 @@ def _parse(path: Path):
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BpxError("not a JSON file ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise BpxError(f"not a JSON file ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(doc, dict):
         raise BpxError("the top level must be an object with Header and Parameterisation")
     try:
