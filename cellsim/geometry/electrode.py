@@ -298,7 +298,10 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             f.setNumber(ball, "VIn", float(min(hi, max(0.7 * rho, hi / 4))))
             f.setNumber(ball, "VOut", 1e22)
             extra.append(ball)
-    res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=1)
+    # HXT: 0.8x Delaunay's time for 0.87x the tetrahedra and a better worst element; its
+    # optimiser at 0.2 takes half the time of gmsh's 0.3 for the same worst element
+    res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=10,
+                      hxt_optimize_threshold=0.2)
     res.region_sizes = {"particle": spec.h_interface()}
     if spec.particle_type == "porous":
         res.region_sizes["pore"] = spec.pore_mesh_size(spec.h_interface())
