@@ -298,10 +298,12 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
             f.setNumber(ball, "VIn", float(min(hi, max(0.7 * rho, hi / 4))))
             f.setNumber(ball, "VOut", 1e22)
             extra.append(ball)
-    # HXT: 0.8x Delaunay's time for 0.87x the tetrahedra and a better worst element; its
-    # optimiser at 0.2 takes half the time of gmsh's 0.3 for the same worst element
-    res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra, algorithm3d=10,
-                      hxt_optimize_threshold=0.2)
+    # large electrodes: HXT, 0.8x Delaunay's time for 0.87x the tetrahedra and a better
+    # worst element; its optimiser at 0.2 takes half the time of gmsh's 0.3 for the same
+    # worst element (small ones keep Delaunay: the meshes of the shipped half-cell cases)
+    big = spec.estimated_elements() >= HXT_MIN_ELEMENTS
+    res = BuildResult(tags=tags, info=info, refine_interfaces=refine, extra_fields=extra,
+                      algorithm3d=10 if big else 1, hxt_optimize_threshold=0.2)
     res.region_sizes = {"particle": spec.h_interface()}
     if spec.particle_type == "porous":
         res.region_sizes["pore"] = spec.pore_mesh_size(spec.h_interface())
@@ -484,6 +486,10 @@ def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
 
 
 CUT_BINDER_FIRST = True
+
+#: electrodes and half-cells of at least this estimated number of tetrahedra are meshed
+#: with HXT by default (mesh_algorithm unset), smaller ones with Delaunay
+HXT_MIN_ELEMENTS = 50_000
 
 #: an isolated particle piece smaller than this fraction of its particle's volume (a cap
 #: barely crossing two lateral faces at a corner) is made electrolyte instead of bridged

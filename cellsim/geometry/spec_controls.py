@@ -74,8 +74,9 @@ class MeshControls(StrictModel):
     mesh_algorithm: Literal["delaunay", "hxt"] | None = Field(
         None,
         description="gmsh's 3D mesher: 'delaunay' (gmsh algorithm 1) or 'hxt' (algorithm 10, "
-        "faster, about 13 % fewer tetrahedra for the same sizes). Default: the kind's choice, "
-        "'hxt' for electrode and half_cell, 'delaunay' for every other kind. The surface "
+        "faster, about 10 % fewer tetrahedra for the same sizes). Default: the kind's choice, "
+        "'hxt' for electrode and half_cell of 50,000 or more estimated tetrahedra, 'delaunay' "
+        "for smaller ones and every other kind. The surface "
         "mesher is Frontal-Delaunay either way; a mesh below min_element_quality is meshed "
         "again with other surface meshers and then with the other 3D mesher.",
     )
