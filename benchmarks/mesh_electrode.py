@@ -125,7 +125,10 @@ def main() -> int:
         print(
             f"{r['particles']:4d} particles  {r['tetrahedra']:8d} tets  total {t['total']:6.1f} s "
             f"(plan {t['plan_s']:.1f}, geometry {t['geometry_s']:.1f}, mesh {t['meshing_s']:.1f}, "
-            f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s, load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
+            f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s"
+            + (f" = {t['plan_cpu_s']:.1f} + {t['geometry_cpu_s']:.1f} + {t['meshing_cpu_s']:.1f} + {t['distribute_cpu_s']:.1f}"
+               if "plan_cpu_s" in t else "")
+            + f", load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
             f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
             f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}  "
             f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} repair rounds)"
