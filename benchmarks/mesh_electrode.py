@@ -11,6 +11,7 @@ fractions, connected fraction and the binder bridges added (with the rebuilds th
 
     python benchmarks/mesh_electrode.py                # 25 50 100 200
     python benchmarks/mesh_electrode.py 1000 --json out.json
+    python benchmarks/mesh_electrode.py 50 --mesh-algorithm delaunay   # force a 3D mesher
 
 After the runs, the peak memory is fitted as a + b n (least squares) and the time as
 c n^p, so that the growth with the particle count is read off directly (memory linear:
@@ -53,7 +54,7 @@ def spec_for(n: int) -> dict:
     }
 
 
-def run_one(n: int) -> dict:
+def run_one(n: int, mesh_algorithm: str | None = None) -> dict:
     import resource
 
     from mpi4py import MPI
@@ -63,6 +64,8 @@ def run_one(n: int) -> dict:
 
     comm = MPI.COMM_WORLD
     spec = spec_for(n)
+    if mesh_algorithm:
+        spec["mesh_algorithm"] = mesh_algorithm
     t0 = time.perf_counter()
     c0 = time.process_time()
     tm = build_mesh(spec, comm)
@@ -88,6 +91,7 @@ def run_one(n: int) -> dict:
         "bridges": len(tm.info["connectivity"]["bridges"]),
         "repair_rounds": tm.info["connectivity"]["repair_rounds"],
         "mesh_retries": len(tm.info.get("mesh_retries", [])),
+        "gmsh_algorithms": tm.info["mesh"].get("gmsh_algorithms"),
     }
     return out
 
@@ -96,10 +100,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("sizes", nargs="*", type=int, default=[25, 50, 100, 200])
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--mesh-algorithm", choices=["delaunay", "hxt"], help="[geometry] mesh_algorithm "
+                    "(default: the electrode's choice by size)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one is not None:
-        res = run_one(args.one)
+        res = run_one(args.one, args.mesh_algorithm)
         from mpi4py import MPI
 
         if MPI.COMM_WORLD.rank == 0:
@@ -107,7 +113,8 @@ def main() -> int:
         return 0
     results = []
     for n in args.sizes:
-        p = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True)
+        extra = ["--mesh-algorithm", args.mesh_algorithm] if args.mesh_algorithm else []
+        p = subprocess.run([sys.executable, __file__, "--one", str(n), *extra], capture_output=True, text=True)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if p.returncode != 0 or not line:
             print(f"{n}: failed\n{p.stderr[-2000:]}")
@@ -118,10 +125,14 @@ def main() -> int:
         print(
             f"{r['particles']:4d} particles  {r['tetrahedra']:8d} tets  total {t['total']:6.1f} s "
             f"(plan {t['plan_s']:.1f}, geometry {t['geometry_s']:.1f}, mesh {t['meshing_s']:.1f}, "
-            f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s, load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
+            f"distribute {t['distribute_s']:.1f}; CPU {t['cpu_rank0']:.1f} s"
+            + (f" = {t['plan_cpu_s']:.1f} + {t['geometry_cpu_s']:.1f} + {t['meshing_cpu_s']:.1f} + {t['distribute_cpu_s']:.1f}"
+               if "plan_cpu_s" in t else "")
+            + f", load {r['load_average_1min']:.1f})  peak {r['peak_rss_MiB_rank0']:.0f} MiB  "
             f"q_min {r['quality_min']:.3g} q_mean {r['quality_mean']:.3f}  "
             f"phi {r['fraction_particle']:.3f} binder {r['fraction_binder']:.3f}  "
-            f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} repair rounds)",
+            f"connected {r['connected_fraction']:.3f} ({r['bridges']} bridges, {r['repair_rounds']} repair rounds)"
+            f"  gmsh {r.get('gmsh_algorithms')}",
             flush=True,
         )
     if len(results) >= 2:

@@ -137,4 +137,6 @@ class BuildResult:
     extra_fields: list[int] | None = None
     #: default region sizes found while building [m] (the user's region_mesh_size wins)
     region_sizes: dict[str, float] = field(default_factory=dict)
-    algorithm3d: int = 1  # 1 Delaunay, 10 HXT
+    algorithm3d: int = 1  # 1 Delaunay, 10 HXT (the kind's default; spec.mesh_algorithm wins)
+    #: gmsh's Mesh.OptimizeThreshold when the mesher is HXT (spec.mesh_optimize_threshold wins)
+    hxt_optimize_threshold: float = 0.3

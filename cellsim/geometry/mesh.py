@@ -121,8 +121,30 @@ def plan_geometry(spec) -> Any:
 
 
 #: (2D algorithm, 3D algorithm) tried in turn when gmsh fails (e.g. "PLC Error: two
-#: facets intersect" from a surface mesh of near-tangent CAD features)
-RETRY_ALGORITHMS = ((6, None), (5, None), (1, None), (6, 10))
+#: facets intersect" from a surface mesh of near-tangent CAD features) or leaves slivers:
+#: None = the chosen 3D mesher, "other" = the other one (HXT <-> Delaunay)
+RETRY_ALGORITHMS = ((6, None), (5, None), (1, None), (6, "other"))
+
+#: spec.mesh_algorithm -> gmsh's Mesh.Algorithm3D
+ALGORITHMS_3D = {"delaunay": 1, "hxt": 10}
+
+
+def _chosen_3d(spec, res: BuildResult) -> int:
+    """The gmsh 3D algorithm: the spec's ``mesh_algorithm``, else the kind's choice."""
+    return ALGORITHMS_3D[spec.mesh_algorithm] if spec.mesh_algorithm else res.algorithm3d
+
+
+def _mesher(spec, res: BuildResult, choice) -> tuple[int, float]:
+    """(3D algorithm, optimiser threshold) of a retry entry's 3D choice (None: the chosen
+    mesher, "other": the other one); the threshold is the spec's, else the kind's for HXT,
+    else gmsh's 0.3."""
+    alg3 = _chosen_3d(spec, res)
+    if choice is not None:
+        alg3 = 1 if alg3 == 10 else 10
+    thr = spec.mesh_optimize_threshold
+    if thr is None:
+        thr = res.hxt_optimize_threshold if alg3 == 10 else 0.3
+    return alg3, thr
 
 
 def _min_scaled_jacobians(gmsh_mod):
@@ -155,12 +177,13 @@ def _check_curved(gmsh_mod) -> dict:
     return {"min_scaled_jacobian": float(sj.min()), "inverted_repaired": n0}
 
 
-def _generate(gmsh_mod, spec, alg2: int, alg3: int) -> None:
-    """Mesh the current model in 3D with the given gmsh algorithms (default optimiser,
-    Netgen's on request)."""
+def _generate(gmsh_mod, spec, alg2: int, alg3: int, threshold: float = 0.3) -> None:
+    """Mesh the current model in 3D with the given gmsh algorithms (default optimiser of
+    the tetrahedra below ``threshold``, Netgen's on request)."""
     gmsh_mod.option.setNumber("Mesh.Algorithm", alg2)
     gmsh_mod.option.setNumber("Mesh.Algorithm3D", alg3)
     gmsh_mod.option.setNumber("Mesh.Optimize", 1)
+    gmsh_mod.option.setNumber("Mesh.OptimizeThreshold", threshold)
     gmsh_mod.model.mesh.generate(3)
     if sum(len(t) for t in gmsh_mod.model.mesh.getElements(3)[1]) == 0:
         raise RuntimeError("no tetrahedra generated")
@@ -229,7 +252,7 @@ def build_mesh(
     payload = None
     error = None
     stack = contextlib.ExitStack()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     gmsh_mod = None
     # the plan (packing etc.) runs before gmsh; its ValueErrors reach every rank as such
     if rank == 0:
@@ -240,7 +263,7 @@ def build_mesh(
     error = comm.bcast(error, root=0)
     if error is not None:
         raise error
-    t_plan = time.perf_counter() - t0
+    t_plan, c_plan = time.perf_counter() - t0, time.process_time() - c0
     try:
         if rank == 0:
             try:
@@ -252,17 +275,18 @@ def build_mesh(
                     # gmsh (finalised and initialised again when this function owns it)
                     session = contextlib.ExitStack()
                     gmsh_mod = session.enter_context(gmsh_session(verbose, name=f"cellsim{attempt}"))
-                    t_geo = time.perf_counter()
+                    t_geo, c_geo = time.perf_counter(), time.process_time()
+                    now = (alg2, alg3)
                     try:
                         res: BuildResult = builder(spec, plan)
                         regions, interfaces = res.tags.commit()
                         apply_mesh_sizes(
                             spec, res.tags, res.refine_interfaces, res.extra_fields, res.region_sizes
                         )
-                        t1 = time.perf_counter()
-                        _generate(gmsh_mod, spec, alg2, alg3 or res.algorithm3d)
+                        t1, c1 = time.perf_counter(), time.process_time()
+                        now = (alg2, *_mesher(spec, res, alg3))
+                        _generate(gmsh_mod, spec, *now)
                         # slivers: the same CAD meshed with the remaining algorithms, then refused
-                        now = (alg2, alg3 or res.algorithm3d)
                         for nxt in (*RETRY_ALGORITHMS[attempt + 1:], None):
                             try:
                                 _check_quality(spec, res.tags)
@@ -272,7 +296,7 @@ def build_mesh(
                                 if nxt is None:
                                     raise QualityError(f"{qe} (gmsh algorithms tried: {'; '.join(quality_tries)})",
                                                        qe.qmin) from None
-                                now = (nxt[0], nxt[1] or res.algorithm3d)
+                                now = (nxt[0], *_mesher(spec, res, nxt[1]))
                                 gmsh_mod.model.mesh.clear()
                                 _generate(gmsh_mod, spec, *now)
                         if order > 1:  # curved (isoparametric) elements on the OCC geometry
@@ -282,7 +306,7 @@ def build_mesh(
                         session.close()
                         if isinstance(exc, GeometryError) or "mesh" not in str(exc).lower() and "PLC" not in str(exc) and "tetrahedra" not in str(exc):
                             raise
-                        info_retries.append(f"2D algorithm {alg2}, 3D {alg3 or res.algorithm3d}: {exc}")
+                        info_retries.append(f"2D algorithm {now[0]}, 3D {now[1]}: {exc}")
                         continue
                     stack.push(session)  # keep this gmsh model until it is distributed
                     break
@@ -298,12 +322,18 @@ def build_mesh(
                 info["leaf_interfaces"] = list(res.tags.leaf_interfaces)
                 info["mesh_size"] = spec.h()
                 info["mesh"] = element_quality()
+                info["mesh"]["gmsh_algorithms"] = {"surface": now[0], "volume": now[1], "optimize_threshold": now[2]}
                 if order > 1:
                     info["mesh"]["curved"] = curved
                 info["timing"] = {
                     "plan_s": t_plan,
                     "geometry_s": t1 - t_geo,
                     "meshing_s": time.perf_counter() - t1,
+                    # CPU time of rank 0 (gmsh and OpenCASCADE run in this process): the
+                    # figure to read on a shared machine
+                    "plan_cpu_s": c_plan,
+                    "geometry_cpu_s": c1 - c_geo,
+                    "meshing_cpu_s": time.process_time() - c1,
                 }
                 if msh_file is not None:  # in metres, like every other file a user opens
                     gmsh_mod.option.setNumber("Mesh.ScalingFactor", MODEL_UNIT)
@@ -316,7 +346,7 @@ def build_mesh(
         error = comm.bcast(error, root=0)
         if error is not None:
             raise GeometryError(f"building geometry kind '{spec.kind}' failed: {error}")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         md = dgmsh.model_to_mesh(
             gmsh_mod.model if rank == 0 else None, comm, 0, gdim=3, partitioner=partitioner
         )
@@ -324,6 +354,7 @@ def build_mesh(
         stack.close()
     regions, interfaces, info = comm.bcast(payload, root=0)
     info.setdefault("timing", {})["distribute_s"] = time.perf_counter() - t2
+    info["timing"]["distribute_cpu_s"] = time.process_time() - c2  # this rank's
     msh = md.mesh
     msh.geometry.x[:] *= MODEL_UNIT
     tdim = msh.topology.dim
