@@ -118,8 +118,6 @@ ParticleSolverSpec = with_defaults(SolverSpec, "ParticleSolverSpec", atol=1e-12,
 ParticleDiscretisationSpec = with_defaults(DiscretisationSpec, "ParticleDiscretisationSpec", displacement_degree=2,
                                            quadrature_degree=6)
 
-#: solver.linear_solver of a particle with one continuous displacement when not given
-ITERATIVE_DEFAULT = "iterative"
 
 #: geometry kinds with several touching solid regions (mechanics.interface = 'cohesive')
 COHESIVE_KINDS = ("core_shell", "secondary_particle")
@@ -332,17 +330,7 @@ class ParticleCase(StrictModel):
                                 f"[stop.min_voltage, stop.max_voltage] = [{lo}, {hi}]")
         if problems:
             raise ValueError("\n".join(problems))
-        if "linear_solver" not in self.solver.model_fields_set and self.iterative_default():
-            self.solver.linear_solver = ITERATIVE_DEFAULT
         return self
-
-    def iterative_default(self) -> bool:
-        """Whether the particle gets the iterative solver when ``solver.linear_solver`` is not
-        given: mechanics with one continuous displacement (the P2 displacement's LU factor
-        dominates a step; benchmarks/README.md)."""
-        kind = getattr(self.geometry, "kind", None)
-        return (self.physics.mechanics and kind != "porous_particle"
-                and not (self.mechanics is not None and self.mechanics.interface == "cohesive"))
 
 
 #: the name older code used for the particle case schema
