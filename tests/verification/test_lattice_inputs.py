@@ -162,6 +162,7 @@ def test_the_shipped_table_as_a_user_table_reproduces_the_named_run():
         r = m.step(60.0)
         assert r.converged, r.reason
         out.append((m.diagnostics(), m.X.x.array.copy()))
+        m.close()  # collective, now: left to the garbage collector, ranks may destroy in another order
     (d1, x1), (d2, x2) = out
     assert d1["max von Mises stress [Pa]"] > 1e6  # the grains' mismatch stress
     for k in d1:
@@ -287,6 +288,7 @@ def check_properties(table, x0, euler, seed):
     top = MPI.COMM_WORLD.allreduce(float(np.abs(w_np).max(initial=0.0)), op=MPI.MAX)
     assert top > 0
     assert MPI.COMM_WORLD.allreduce(float(np.abs(w - w_np).max(initial=0.0)), op=MPI.MAX) < 1e-6 * top
+    m.close()  # collective, now (see the shipped-table test)
 
 
 # the same examples on every rank (derandomized, no database, no shrinking), so that the
