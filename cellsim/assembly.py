@@ -81,9 +81,7 @@ class BlockAssembler:
                 linear = not any(c is v for c in deps for v in cpp_u)
                 (self.constant if linear else self.variable).append((i, j, f))
         # the inputs of the constant blocks (compared before every Jacobian)
-        self._c_consts = list({id(c): c for _, _, f in self.constant for c in f._cpp_object.constants}.values())
-        self._c_coeffs = list({id(c): c for _, _, f in self.constant for c in f._cpp_object.coefficients}.values())
-        self._key = None
+        self._inputs = InputWatch([f for _, _, f in self.constant])  # of the constant blocks
         self._Jc = None  # the kept matrix of the constant blocks
         self._Jc_of = None  # handle of the Jacobian matrix it was made for
         self._J_kept = None  # that matrix (held, so its handle cannot be reused)
@@ -125,16 +123,6 @@ class BlockAssembler:
             _cpp.fem.petsc.assemble_matrix(sub, f._cpp_object, pack_constants(f), pack_coefficients(f), [], True)
             A.restoreLocalSubMatrix(self.is0[i], self.is1[j], sub)
 
-    def _inputs_key(self) -> list:
-        return ([np.array(c.value, copy=True) for c in self._c_consts]
-                + [c.x.array.copy() for c in self._c_coeffs])
-
-    def _constant_changed(self, J) -> bool:
-        if self._Jc is None or self._Jc_of != J.handle:
-            return True
-        key = self._inputs_key()
-        return not all(np.array_equal(a, b) for a, b in zip(key, self._key))
-
     def assemble_full(self, A) -> None:
         """Every block into A (zeroed first; assembled afterwards)."""
         A.zeroEntries()
@@ -157,10 +145,11 @@ class BlockAssembler:
             self._Jc = J.duplicate(copy=False)
             self._Jc.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
             self._Jc_of, self._J_kept = J.handle, J
+            self._inputs.changed()  # record the inputs of this assembly
             self._assemble_constant()
             return
         # a changed input on any rank re-assembles on every rank (collective)
-        if J.comm.tompi4py().allreduce(self._constant_changed(J), op=MPI.LOR):
+        if J.comm.tompi4py().allreduce(self._inputs.changed(), op=MPI.LOR):
             self._assemble_constant()
         self._Jc.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self._add_blocks(J, self.variable)
@@ -170,5 +159,4 @@ class BlockAssembler:
         self._Jc.zeroEntries()
         self._add_blocks(self._Jc, self.constant)
         self._Jc.assemble()
-        self._key = self._inputs_key()
         self.constant_assemblies += 1

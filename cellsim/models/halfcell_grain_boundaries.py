@@ -50,7 +50,7 @@ from ..physics.cohesive_term import BondedTie, Cohesive, DamagedContact
 from ..physics.mechanics import RBM_SPRING, ElasticSupport, Elasticity
 from ..physics.term import Unknown
 from .halfcell_grains import grain_regions, relative_lattice_eigenstrain
-from .particle_grains import rotation_field, submesh_field
+from .particle_grains import submesh_field
 from .particle_mechanics import colour_regions, interface_facet_regions, owned_history_facets, touching_pairs
 
 dolfinx = require_dolfinx()
@@ -263,10 +263,7 @@ class GrainBoundaryMixin:
             self._grain_out = []
             mat, rp = self.mat, self.sub["particle"]
             name = self.case.material.lattice_strain
-            Rp = None
-            if name is not None:
-                grains = grain_regions(self.tm)
-                Rp = rotation_field(self.parent, self.tm.cell_tags, [t for t, _ in grains], [R for _, R in grains])
+            Rp = self.R_grain_parent  # the grains' rotations (set with the elasticity's strain)
             for k, r in enumerate(self.colour_sub):
                 sub = r.mesh
                 nc = sub.topology.index_map(sub.topology.dim)

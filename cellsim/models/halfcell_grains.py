@@ -39,7 +39,7 @@ def grain_regions(tm) -> list[tuple[tuple[int, ...], np.ndarray]]:
     return out
 
 
-def relative_lattice_eigenstrain(name: str, R, c_max: float, x0: float) -> TensorEigenstrain:
+def relative_lattice_eigenstrain(name, R, c_max: float, x0: float) -> TensorEigenstrain:
     """eps_ch(c) = R (D(c / c_max) - D(x0)) R^T with D = diag(eps_a, eps_a, eps_c) of the table."""
     table = resolve_lattice_strain(name)
     ea0, ec0 = (float(v) for v in table.strains(x0))
@@ -54,16 +54,18 @@ def relative_lattice_eigenstrain(name: str, R, c_max: float, x0: float) -> Tenso
 def particle_omega(model, x0: float):
     """The chemical-strain argument of the particles' elasticity piece: the material's Omega,
     or (``[material] lattice_strain`` on a secondary-particle mesh) the per-grain lattice
-    strain. Sets ``model.R_grain`` (None without lattice strain)."""
+    strain. Sets ``model.R_grain`` (on the particle submesh) and ``model.R_grain_parent`` (on
+    the parent mesh; both None without lattice strain)."""
     name = model.case.material.lattice_strain
-    model.R_grain = None
+    model.R_grain = model.R_grain_parent = None
     if name is None:
         return model.mat.partial_molar_volume
     grains = grain_regions(model.tm)
     if not grains:
         raise ValueError(f"material.lattice_strain = '{name}': the mesh has no grains (info "
                          "'grain_orientations'); allowed with geometry particle_type = 'secondary'")
-    R = rotation_field(model.parent, model.tm.cell_tags, [t for t, _ in grains], [R for _, R in grains])
+    R = model.R_grain_parent = rotation_field(model.parent, model.tm.cell_tags, [t for t, _ in grains],
+                                              [R for _, R in grains])
     # held on the particle submesh: the forms (parent measures, entity maps) and the output
     # expressions on the submesh (stress fields) both take it there
     rp = model.sub["particle"]
