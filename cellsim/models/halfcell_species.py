@@ -124,7 +124,9 @@ class HalfCellSpeciesMixin:
             return []
         ms = self.case.mechanics
         self.k0 = self.transport_coefficient(x0)
-        self.transports = [GrainTransport(self.block_c(a), self.block_c(b), self.k0, self._dS(tag), coh,
+        # a Constant: the forms do not depend on its value (one compilation for any k_0)
+        self.k0_constant = fem.Constant(self.parent, self.k0)
+        self.transports = [GrainTransport(self.block_c(a), self.block_c(b), self.k0_constant, self._dS(tag), coh,
                                           p=ms.interface_transport_exponent, G_res=ms.interface_transport_residual)
                            for (a, b, _, tag), coh in zip(self._gb_pairs, self.gb_cohesives)]
         return list(self.transports)

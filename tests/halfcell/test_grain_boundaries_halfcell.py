@@ -270,3 +270,141 @@ def test_grain_boundary_options_are_checked_before_any_mesh():
         make_case("cohesive", grain_boundary_penalty=1e12)
     with pytest.raises(ValidationError, match="gap_reaction"):
         make_case("cohesive", gap_reaction=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# lithium per grain colour (interface_transport = "damaged", halfcell_species.py)
+# ---------------------------------------------------------------------------------------------
+UNBREAKABLE = {"grain_boundary_normal_strength": 1e10, "grain_boundary_shear_strength": 1e10}
+N_STEPS, DT = 4, 5.0
+
+
+def _colour_forms(model):
+    """Per colour block: (lithium [mol], its own surface reaction current [A]) forms."""
+    from dolfinx import fem
+
+    from cellsim.materials.base import FARADAY
+
+    em = model.entity_maps
+    out = []
+    for name, dx in model.c_pieces:
+        cur = sum(FARADAY * k.j * k.measure for k in model.surface_kinetics if k.c_s == name)
+        out.append((fem.form(model.u[name] * dx, entity_maps=em),
+                    fem.form(cur, entity_maps=em) if cur != 0 else None))
+    return out
+
+
+def _fixed_charge(model, colour_forms=None):
+    """N_STEPS backward-Euler steps of DT at 1C charge from the uniform initial state: rows, and
+    per step and colour (lithium gained, dt * own surface current / F) [mol]."""
+    from cellsim.materials.base import FARADAY
+
+    model.set_initial_state(X0, model.case.electrolyte.initial_concentration)
+    assert model.solve_initial().converged
+    model.set_current(-model.i_1C)
+    rows, per = [], []
+    for _ in range(N_STEPS):
+        N0 = [model._assemble(fn) for fn, _ in colour_forms or []]
+        assert model.step(DT).converged
+        per.append([(model._assemble(fn) - n0, DT * (model._assemble(fi) if fi else 0.0) / FARADAY)
+                    for (fn, fi), n0 in zip(colour_forms or [], N0)])
+        model.accept()
+        rows.append(model.diagnostics())
+    return rows, per
+
+
+def _split_minus_continuous(split, cont, comm) -> float:
+    """max over colours of |c_k - c| / max |c - c_0| (c the continuous run's field)."""
+    from dolfinx import fem
+
+    num = 0.0
+    for k in range(len(split.colour_sub)):
+        sub_cells, p_cells = _cells_on_particle_submesh(split, k)
+        ck = split.u[split.block_c(k)]
+        cc = fem.Function(ck.function_space)
+        cc.interpolate(cont.c_s, cells0=p_cells, cells1=sub_cells)
+        num = max(num, float(np.max(np.abs(ck.x.array - cc.x.array), initial=0.0)))
+    den = float(np.max(np.abs(cont.c_s.x.array - X0 * cont.c_max), initial=0.0))
+    return comm.allreduce(num, op=MPI.MAX) / comm.allreduce(den, op=MPI.MAX)
+
+
+def _mirror_error(model, comm) -> float:
+    """max |written lithium_concentration - c_k| over the colours' cells [mol m-3]."""
+    from dolfinx import fem
+
+    f = model.output_fields()["particle"][0]
+    assert f.name == "lithium_concentration" and f.function_space.ufl_element().discontinuous
+    err = 0.0
+    for k in range(len(model.colour_sub)):
+        sub_cells, p_cells = _cells_on_particle_submesh(model, k)
+        ck = model.u[model.block_c(k)]
+        back = fem.Function(ck.function_space)
+        back.interpolate(f, cells0=p_cells, cells1=sub_cells)
+        err = max(err, float(np.max(np.abs(back.x.array - ck.x.array), initial=0.0)))
+    return comm.allreduce(err, op=MPI.MAX)
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_lithium_per_grain_colour_bonded_equals_continuous_cracked_blocks():
+    """(a) Intact (unbreakable) boundaries: the per-colour c equals the continuous-c run to
+    O(1/k_0) (fitted: the difference falls 7-13x from k_0 to 10 k_0). (b) Every boundary forced
+    to d = 1 with k_res = 0: no lithium crosses (transport exactly 0, each colour's lithium
+    changes by its own surface reaction to round-off), while intact boundaries pass a lot.
+    (c) The lithium balances every step. (d) 2 ranks = serial. The written
+    lithium_concentration is the blocks' values."""
+    from dolfinx import fem
+
+    comm = MPI.COMM_WORLD
+    tm = build_mesh(GRAINS, comm)
+    cont = HalfCellModel(make_case("cohesive", interface_transport="continuous", **UNBREAKABLE), tm, comm)
+    assert not cont.split_c and cont.block_names[0] == "c_s"
+    rows_c, _ = _fixed_charge(cont)
+    model = HalfCellModel(make_case("cohesive", **UNBREAKABLE), tm, comm)
+    assert model.split_c and len(model.transports) == len(model.gb_cohesives) >= 1
+    assert model.block_names[: len(model.colour_sub)] == [f"c_{k}" for k in range(len(model.colour_sub))]
+    forms = _colour_forms(model)
+    errs, runs = [], {}
+    for f in (1.0, 10.0):
+        model.k0_constant.value = f * model.k0
+        runs[f] = _fixed_charge(model, forms)
+        errs.append(_split_minus_continuous(model, cont, comm))
+        assert _mirror_error(model, comm) <= 1e-12 * model.c_max
+    q = DT * model.I_ref / 96485.33212  # lithium a 1C current moves in one step [mol]
+    intact = max(abs(a - b) for step in runs[1.0][1] for a, b in step) / q
+    # (b) every grain boundary cracked through (history forced to d = 1), no residual transport
+    for c in model.gb_cohesives:
+        it = c.itf
+        it.d.x.array[:], it.d_inv.x.array[:], it.kappa.x.array[:] = 1.0, 1.0, 1.0
+    model.k0_constant.value = model.k0
+    rows_d, per_d = _fixed_charge(model, forms)
+    for c in model.gb_cohesives:
+        assert comm.allreduce(float(np.min(c.itf.d.x.array[: c.itf._nown], initial=1.0)), op=MPI.MIN) == 1.0
+    flux = [model._assemble(fem.form(t.flux(model) * t.dS, entity_maps=model.entity_maps)) for t in model.transports]
+    blocked = max(abs(a - b) for step in per_d for a, b in step) / q
+    if comm.rank == 0:
+        print(f"k0 = {model.k0:.4g} m/s: |c_k - c| / |dc| = {errs[0]:.3g} (k0), {errs[1]:.3g} (10 k0), ratio "
+              f"{errs[0] / errs[1]:.3g}; per-colour imbalance intact {intact:.3g}, cracked {blocked:.3g}; "
+              f"transport flux cracked {flux}")
+    assert 7.0 < errs[0] / errs[1] < 13.0, errs  # first order in 1/k_0
+    assert errs[1] < 2e-3, errs
+    assert intact > 1e-3, intact  # intact boundaries carry lithium between colours
+    assert all(v == 0.0 for v in flux), flux
+    assert blocked < 1e-9, blocked
+    # (c) balances every step of every run
+    for rows in (rows_c, runs[1.0][0], runs[10.0][0], rows_d):
+        for r in rows:
+            for k in ERRORS:
+                assert abs(r[k]) < 1e-9, (k, r[k])
+    # (d) the ranks agree
+    if comm.size > 1:
+        tm1 = build_mesh(GRAINS, MPI.COMM_SELF)
+        m1 = HalfCellModel(make_case("cohesive", **UNBREAKABLE), tm1, MPI.COMM_SELF)
+        rows1, _ = _fixed_charge(m1)
+        for k in ("voltage [V]", "mean stoichiometry [-]", "max lithium concentration [mol m-3]",
+                  "min surface stoichiometry [-]", "max surface stoichiometry [-]", "soc particle 0 [-]"):
+            assert math.isclose(rows1[-1][k], runs[1.0][0][-1][k], rel_tol=1e-9), (k, rows1[-1][k],
+                                                                                  runs[1.0][0][-1][k])
+        m1.close()
+    cont.close()
+    model.close()
