@@ -50,6 +50,7 @@ from .base import Model
 from .halfcell_grains import particle_omega
 from .halfcell_mechanics import ROLLER_TAGS, SkeletonMixin, lateral_facets
 from .halfcell_output import HalfCellOutputs
+from .halfcell_cracks import HalfCellCrackMixin
 from .halfcell_species import HalfCellSpeciesMixin
 
 dolfinx = require_dolfinx()
@@ -77,7 +78,7 @@ def leaf_particles(tm) -> list[tuple[str, int]]:
     return [(n, t[0]) for n, t in itf.particle_groups(tm.regions)]
 
 
-class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model):
+class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, HalfCellCrackMixin, SkeletonMixin, Model):
     """Build the blocked forms once; advance with :meth:`step`; report with :meth:`diagnostics`.
 
     Control: :meth:`set_current` (A m-2, discharge positive) or :meth:`set_voltage`.
@@ -295,7 +296,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model)
         x0 = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else mat.x_100
         if self.skeleton:
             sk_terms, sk_order, sk_w = self.skeleton_terms(dxP, self.dx(B), x0, f_pb, dS)
-            terms += sk_terms + self.transport_terms(x0)
+            terms += sk_terms + self.transport_terms(x0) + self.crack_terms(dS)
             if self.gap:
                 from ..physics.cohesive_term import DebondedReaction
 
@@ -318,7 +319,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model)
             order += ["u", "sigma_h"]
             weights.update({"u": scale * self.R_ref / E_s, "sigma_h": scale / E_s})
             self.elasticity = mechs
-        order.append("V")
+        order += ["V", *self.crack_order()]
         self.terms = terms
         self.declare(terms, order)
         self.phi_s, self.c_e, self.phi_e, self.V = (self.u[n] for n in ("phi_s", "c_e", "phi_e", "V"))
@@ -347,6 +348,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model)
         self._clean_matrix_pattern()
         if sv.linear_solver == "iterative":
             self.solver.configure_fieldsplit({**FIELDSPLIT_GROUPS, "u": ("u", "u_b", *self.grain_blocks),
+                                              "phi": (*FIELDSPLIT_GROUPS["phi"], *self.crack_order()),
                                               "cs": (*self.conc_blocks, "sigma_h")})
         self._setup_diagnostics()
         if self.skeleton:
@@ -375,6 +377,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model)
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 1e-3 * rng.random(self.u["u_b"].x.array.size)
         self.c_e_old.x.array[:] = self.c_e.x.array
+        self.set_crack_state(self.case.electrolyte.initial_concentration, rng)
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
         coh = [c.snapshot() for c in self.cohesives]
         for c in self.cohesives:  # damaged, closed facets couple the displacement components
@@ -419,6 +422,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, SkeletonMixin, Model)
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 0.0
         self.c_e_old.x.array[:] = self.c_e.x.array
+        self.set_crack_state(ce0)
         self.scalars.update({"charge": 0.0,  # C (2D: C m-1) passed, discharge positive
                              "lithium_metal": 0.0})  # mol plated on the lithium metal since the start
         self.lithium0 = self.total_lithium()

@@ -247,6 +247,7 @@ class GrainBoundaryMixin:
             nm = name.replace("_", " ")
             d[f"grain boundary damaged area fraction {nm} [-]"] = float(f[0])
             d[f"grain boundary cracked area fraction {nm} [-]"] = float(f[1])
+        d.update(self.crack_diagnostics())
         return d
 
     def grain_boundary_columns(self) -> list[str]:
@@ -254,7 +255,7 @@ class GrainBoundaryMixin:
         for name, _ in self.particles:
             nm = name.replace("_", " ")
             cols += [f"grain boundary damaged area fraction {nm} [-]", f"grain boundary cracked area fraction {nm} [-]"]
-        return cols
+        return cols + self.crack_columns()
 
     # ------------------------------------------------------------------ fields
     def grain_stress_fields(self) -> list[list]:

@@ -46,7 +46,7 @@ class HalfCellOutputs:
         eps_sep = self.case.separator.porosity
         self._f_Ns = fem.form(self.lithium_integrand(), entity_maps=em)
         ce_l = self.c_e * self.dx(E) + (eps_sep * self.c_e * self.dx(S) if S else 0)
-        I_int = self.surface_sum(lambda k: FARADAY * k.j)
+        I_int = self.surface_sum(lambda k: FARADAY * k.j) + self.crack_current_form()
         if getattr(self, "gap", False):  # the binder's pore electrolyte and the debonded gap's reaction
             ce_l = ce_l + self.case.mechanics.binder_porosity * self.c_e * self.dx(self.tags["binder"])
             I_int = I_int + FARADAY * self.gap_kinetics.j * self.dG_pb
