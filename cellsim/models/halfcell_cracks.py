@@ -111,9 +111,9 @@ class LumpedCrackElectrolyte(Term):
         rows = {}
         for name, field, w in (("crack_ce", "c_e", self.I_ref / (self.ce_ref * Atot)),
                                ("crack_phie", "phi_e", self.I_ref * FARADAY / (R_GAS * float(m.T) * Atot))):
-            rows[name] = w * (ufl.dot(chi, m.q(name)) - m.q(field)("-")) * ufl.dot(chi, m.v[name]("+")) * self.dG
+            rows[name] = w * (ufl.dot(chi, m.q(name)("+")) - m.q(field)("-")) * ufl.dot(chi, m.v[name]("+")) * self.dG
         wI = m.v["crack_current"]
-        I_i = ufl.dot(chi, m.q("crack_current"))
+        I_i = ufl.dot(chi, m.q("crack_current")("+"))
         r = I_i / A_i * ufl.dot(chi, wI("+")) * self.dG
         for f in self.faces:  # drawn from the particle whose electrolyte the face's rate read
             f.build(m)
