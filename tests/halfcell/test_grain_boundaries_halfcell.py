@@ -408,3 +408,84 @@ def test_lithium_per_grain_colour_bonded_equals_continuous_cracked_blocks():
         m1.close()
     cont.close()
     model.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# cracked grain boundaries react (crack_reaction = true, halfcell_cracks.py)
+# ---------------------------------------------------------------------------------------------
+def _crack_run(comm):
+    tm = build_mesh(GRAINS, comm)
+    case = make_case("cohesive", [{"mode": "cc", "c_rate": 1.0, "direction": "charge", "duration": 30.0}],
+                     crack_reaction=True, **WEAK)
+    model = HalfCellModel(case, tm, comm)
+    assert model.cracks and model.block_names[-3:] == ["crack_ce", "crack_phie", "crack_current"]
+    model.solve_initial()
+    res = run_protocol(case, model, keep_rows=True)
+    assert res.status == "completed", res.reason
+    return res.rows, model
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_cracked_grain_boundaries_react_with_the_lumped_electrolyte_and_conserve():
+    """The weak boundaries of the 1C charge crack and react: charge and lithium balances every
+    step (the crack current is in the interface current); reactive area gained = 2 d A of the
+    grain-boundary facets (assembled independently); the crack current drawn from the
+    electrolyte (lumped sink) equals the faces' current of the step; the lumped c_e, phi_e are the means
+    over each particle's surface; 2 ranks = serial."""
+    from dolfinx import fem
+
+    comm = MPI.COMM_WORLD
+    rows, model = _crack_run(comm)
+    for r in rows[1:]:
+        for k in ERRORS:
+            assert abs(r[k]) < 1e-9, (k, r[k])
+    assert rows[0]["crack current [A]"] == 0.0 and rows[0]["reactive area [m2]"] == model.area_pe
+    last = rows[-1]
+    em = model.entity_maps
+    # a row holds the damage its step used (committed before it); after the run's last accept:
+    cracked = sum(model._assemble(fem.form(2.0 * c.itf.d("+") * c.itf.dS, entity_maps=em)) for c in model.gb_cohesives)
+    gained = model.diagnostics()["reactive area [m2]"] - model.area_pe
+    assert last["grain boundary damaged area fraction [-]"] > 0.05 and cracked > 0.05 * model.area_pe, (cracked, last)
+    assert math.isclose(gained, cracked, rel_tol=1e-10), (gained, cracked)
+    # the crack current: a real share of the current, from the faces, and drawn from the electrolyte
+    chi = model.crack_chi("+")
+    A = fem.Constant(model.parent, model.crack_areas)
+    I_sink = model._assemble(fem.form(ufl_dot(chi, model.q("crack_current")("+")) / ufl_dot(chi, A) * model.dG_pe,
+                                      entity_maps=em))
+    assert abs(last["crack current [A]"]) > 1e-3 * model.I_ref, last["crack current [A]"]
+    assert abs(I_sink - last["crack current [A]"]) < 1e-9 * model.I_ref, (I_sink, last["crack current [A]"])
+    for i in range(len(model.particles)):  # the lumped electrolyte: the means over each particle's surface
+        A_i = model.crack_areas[i]
+        ce = model._assemble(fem.form(model.crack_chi[i]("+") * model.c_e("-") * model.dG_pe, entity_maps=em)) / A_i
+        pe = model._assemble(fem.form(model.crack_chi[i]("+") * model.phi_e("-") * model.dG_pe, entity_maps=em)) / A_i
+        vals = [comm.allreduce(float(model.u[n].x.array[i]) if model.u[n].function_space.dofmap.index_map.size_local
+                               else 0.0, op=MPI.SUM) for n in ("crack_ce", "crack_phie")]
+        assert abs(vals[0] - ce) < 1e-9 * ce and abs(vals[1] - pe) < 1e-9, (i, vals, ce, pe)
+    if comm.rank == 0:
+        print(f"crack current {last['crack current [A]']:.4g} A (I_1C {model.I_ref:.4g} A), reactive area "
+              f"{model.area_pe:.4g} -> {last['reactive area [m2]']:.4g} m2")
+    if comm.size > 1:
+        rs, m1 = _crack_run(MPI.COMM_SELF)
+        assert len(rs) == len(rows)
+        for k in ("voltage [V]", "crack current [A]", "reactive area [m2]", "grain boundary damaged area fraction [-]"):
+            assert math.isclose(rs[-1][k], last[k], rel_tol=1e-7), (k, rs[-1][k], last[k])
+        m1.close()
+    model.close()
+
+
+def ufl_dot(a, b):
+    import ufl
+
+    return ufl.dot(a, b)
+
+
+def test_crack_reaction_options_are_checked_before_any_mesh():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="crack_reaction = True.*grain_boundary = 'cohesive'"):
+        make_case("bonded", crack_reaction=True)
+    with pytest.raises(ValidationError, match="crack_reaction = true needs interface_transport = 'damaged'"):
+        make_case("cohesive", crack_reaction=True, interface_transport="continuous")
+    with pytest.raises(ValidationError, match="interface_transport_residual"):
+        make_case("cohesive", interface_transport_residual=-1.0)
