@@ -73,14 +73,14 @@ def fields_picture(run: Path, out: Path) -> None:
     ymid = 0.5 * (part.bounds[2] + part.bounds[3])
     p.subplot(0, 0)
     cut = part.clip(normal=(0, 1, 0), origin=(0, ymid, 0), invert=True)
-    p.add_mesh(cut, scalars="lithium_concentration", cmap="viridis",
+    p.add_mesh(cut, scalars="lithium_concentration [mol m-3]", cmap="viridis",
                scalar_bar_args={"title": "lithium [mol m-3]"})
     p.add_text(f"lithium per grain colour, cut at mid-depth (t = {t:.0f} s)", font_size=10)
     p.view_vector((0.15, -1.0, 0.45), viewup=(0, 0, 1))
     p.subplot(0, 1)
-    p.add_mesh(part.extract_surface(), color="white", opacity=0.12)
+    p.add_mesh(part.extract_surface(algorithm="dataset_surface"), color="grey", style="wireframe", opacity=0.06)
     for g in gbs:
-        p.add_mesh(g, scalars="interface_damage", cmap="inferno", clim=(0, 1),
+        p.add_mesh(g, scalars="interface_damage [-]", cmap="inferno", clim=(0, 1),
                    scalar_bar_args={"title": "grain-boundary damage d"})
     p.add_text("grain-boundary damage at 4.3 V", font_size=10)
     p.view_vector((0.15, -1.0, 0.45), viewup=(0, 0, 1))
