@@ -142,6 +142,27 @@ class MechanicsSpec(StrictModel):
         "(1 - d_max) K of a separated boundary must be small against E/h of the grains (1e14 Pa m-1 at the default "
         "penalty, 1e-4 of E/h for E = 375 GPa, h = 0.5 um; the particle/binder max_damage 0.999 would leave 1e17).",
     )
+    interface_transport: Literal["damaged", "continuous"] = Field(
+        "damaged", description="Lithium across the cohesive grain boundaries (grain_boundary = 'cohesive'): "
+        "'damaged' (each colour of grains its own concentration block, the flux through a boundary k(d) (c_a - c_b) "
+        "with k(d) = (1 - d)^p k_0 + k_res and d its committed damage: a cracked boundary blocks the lithium) or "
+        "'continuous' (one concentration over every particle: lithium crosses any crack).",
+    )
+    interface_transport_coefficient: Optional[float] = Field(
+        None, gt=0, le=1e6, description="k_0 of an intact grain boundary [m s-1]; default (unset): 1e3 D(x_0) / h, h "
+        "the cube root of the mean particle cell volume (a bonded boundary then recovers the continuous "
+        "concentration).",
+    )
+    interface_transport_residual: float = Field(
+        0.0, ge=0, le=1e6, description="k_res: what a fully cracked grain boundary (d = 1) still passes [m s-1].")
+    interface_transport_exponent: float = Field(
+        1.0, gt=0, le=10, description="p of k(d) = (1 - d)^p k_0 + k_res [-] (1: proportional to the bonded area).")
+    crack_reaction: bool = Field(
+        False, description="Cracked grain boundaries (grain_boundary = 'cohesive', interface_transport = "
+        "'damaged') fill with electrolyte and react: Butler-Volmer on both crack faces on the area fraction d of each "
+        "facet, the crack electrolyte of a particle lumped with the electrolyte at its outer surface (the means of "
+        "c_e and phi_e over its particle_electrolyte facets; the crack current drawn uniformly from there).",
+    )
     collector_normal_strength: float = Field(5.0e6, gt=0, le=1e9, description="Mode I strength of the "
                                              "collector bond [Pa].")
     collector_shear_strength: float = Field(10.0e6, gt=0, le=1e9, description="Mode II strength of the "
@@ -194,6 +215,18 @@ class MechanicsSpec(StrictModel):
                 raise ValueError("mechanics.grain_boundary = 'cohesive' needs mechanics.skeleton = true, "
                                  "collector_interface = 'clamped' and gap_reaction = false (got "
                                  + ", ".join(bad) + "); allowed otherwise: grain_boundary = 'bonded'")
+            if self.crack_reaction and self.interface_transport != "damaged":
+                raise ValueError("mechanics.crack_reaction = true needs interface_transport = 'damaged' (got "
+                                 f"{self.interface_transport!r}): each crack face reacts with its own grain's "
+                                 "concentration")
+        else:
+            changed = [f"{k} = {getattr(self, k)!r}" for k, v in (
+                ("crack_reaction", False), ("interface_transport", "damaged"), ("interface_transport_coefficient", None),
+                ("interface_transport_residual", 0.0), ("interface_transport_exponent", 1.0)) if getattr(self, k) != v]
+            if changed:
+                raise ValueError("mechanics." + ", ".join(changed) + ": the grain-boundary transport and crack keys "
+                                 f"need grain_boundary = 'cohesive' (got {self.grain_boundary!r}); allowed with "
+                                 "'bonded': their defaults")
         return self
 
     def grain_boundary_parameters(self) -> dict:

@@ -4,6 +4,8 @@ r"""Resolved half-cell: a composition of physics terms over region submeshes.
 region         blocks (all P1)        terms                                      weight
 =============  =====================  =========================================  ======
 particles P    c_s, phi_s             SolidDiffusion, Conduction, ButlerVolmer    F, 1
+               (c_k per grain colour  GrainTransport (cohesive grain boundaries,
+               instead of c_s)        halfcell_species.py)
                (u, sigma_h)           Elasticity (optional; free particles)
 binder B       phi_b                  Conduction, ContactConductance (P/B)        1
 liquid E u S   c_e, phi_e             Electrolyte (resolved pores: eps = B = 1;   F, 1
@@ -39,10 +41,8 @@ from ..physics import kinetics
 from ..physics.circuit import Collector
 from ..physics.conduction import Conduction, ContactConductance
 from ..physics.electrolyte import Electrolyte
-from ..physics.kinetics import ButlerVolmer
 from ..physics.lithium_metal import LithiumMetal
 from ..physics.mechanics import RBM_SPRING, Elasticity
-from ..physics.solid_diffusion import SolidDiffusion
 from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, clean_jacobian_pattern
@@ -50,6 +50,8 @@ from .base import Model
 from .halfcell_grains import particle_omega
 from .halfcell_mechanics import ROLLER_TAGS, SkeletonMixin, lateral_facets
 from .halfcell_output import HalfCellOutputs
+from .halfcell_cracks import HalfCellCrackMixin
+from .halfcell_species import HalfCellSpeciesMixin
 
 dolfinx = require_dolfinx()
 import basix.ufl  # noqa: E402
@@ -76,7 +78,7 @@ def leaf_particles(tm) -> list[tuple[str, int]]:
     return [(n, t[0]) for n, t in itf.particle_groups(tm.regions)]
 
 
-class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
+class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, HalfCellCrackMixin, SkeletonMixin, Model):
     """Build the blocked forms once; advance with :meth:`step`; report with :meth:`diagnostics`.
 
     Control: :meth:`set_current` (A m-2, discharge positive) or :meth:`set_voltage`.
@@ -94,6 +96,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.mech = phys.mechanics
         self.skeleton = bool(self.mech and case.mechanics.skeleton)
         self.grain_cohesive = self.skeleton and case.mechanics.grain_boundary == "cohesive"
+        # per-colour lithium blocks across the cohesive grain boundaries (halfcell_species)
+        self.split_c = self.grain_cohesive and case.mechanics.interface_transport == "damaged"
         mat = self.mat = case.material.resolve()
         self.c_max = mat.c_max
         self.props = nyman2008.properties(case.electrolyte.parameters)
@@ -191,6 +195,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
                     self._roller_blocks.append(block)
         if self.grain_cohesive:  # colour blocks of grains and their facet data (halfcell_grain_boundaries)
             self.setup_grain_blocks(add, gcount, f_pb, solid_cells)
+            if self.split_c:
+                self.setup_colour_surfaces(add, gcount, f_pe)
         f_li = facets("lithium_separator")
         if gcount(f_li) == 0:
             raise HalfCellError("the mesh has no lithium_separator facets (no lithium-metal counter electrode)")
@@ -249,8 +255,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         sig_p = case.solid.particle_conductivity or mat.electronic_conductivity
         self.sigma_particle = sig_p
         sad = self.mech and phys.stress_assisted_diffusion
-        diff = SolidDiffusion("c_s", [(dxP, mat)], stress="sigma_h" if sad else None)
-        diff.declared = [Unknown("c_s", P1("particle"), history=True, role="concentration", typical=mat.c_max)]
+        sio = self.mech and phys.stress_in_overpotential
+        self._dS = dS
+        species, c_order = self.species_terms(dxP, dS, mat, sad, sio, P1)
         cond_s = Conduction("phi_s", sig_p, dxP)
         cond_s.declared = [Unknown("phi_s", P1("particle"), offset=self.phi_ref, role="potential")]
         pieces = [(dxE, 1.0, 1.0)]
@@ -265,9 +272,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         elec.declared = [Unknown("c_e", P1("liquid"), history=True, role="concentration",
                                  typical=case.electrolyte.initial_concentration),
                          Unknown("phi_e", P1("liquid"), role="potential")]
-        sio = self.mech and phys.stress_in_overpotential
-        self.kinetics = ButlerVolmer(mat, self.dG_pe, c_s="c_s", phi_s="phi_s", c_e="c_e", phi_e="phi_e",
-                                     sigma_h=(lambda m: m.q("sigma_h")("+")) if sio else None, interface=True)
+        self.kinetics = self.surface_kinetics[0]
         self.lithium = LithiumMetal(case.lithium, self.ds_li)
         if self.skeleton:
             self.contacts = self.collector_bonds(dS, {"phi_s": rp.parent_cells, "phi_b": rb.parent_cells})
@@ -276,8 +281,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         coll.declared = [Unknown("V", fem.functionspace(parent, basix.ufl.real_element(
             parent.basix_cell(), dtype=np.float64)), offset=self.phi_ref, role="potential")]
         self.collector = coll
-        terms = [diff, cond_s, elec, self.kinetics, self.lithium, coll]
-        order = ["c_s", "phi_s"]
+        terms = [*species, cond_s, elec, self.lithium, coll]
+        order = [*c_order, "phi_s"]
         if rb:
             cond_b = Conduction("phi_b", case.solid.binder_conductivity, self.dx(B))
             cond_b.declared = [Unknown("phi_b", P1("binder"), offset=self.phi_ref, role="potential")]
@@ -286,12 +291,12 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             if self.has_pb and not self.skeleton:
                 terms.append(ContactConductance("phi_s", "phi_b", case.solid.particle_binder_conductance, self.dG_pb))
         order += ["c_e", "phi_e"]
-        weights = {"c_s": FARADAY, "c_e": FARADAY}
+        weights = {**{c: FARADAY for c in c_order}, "c_e": FARADAY}
         self.elasticity = None
         x0 = phys.initial_stoichiometry if phys.initial_stoichiometry is not None else mat.x_100
         if self.skeleton:
             sk_terms, sk_order, sk_w = self.skeleton_terms(dxP, self.dx(B), x0, f_pb, dS)
-            terms += sk_terms
+            terms += sk_terms + self.transport_terms(x0) + self.crack_terms(dS)
             if self.gap:
                 from ..physics.cohesive_term import DebondedReaction
 
@@ -314,13 +319,15 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             order += ["u", "sigma_h"]
             weights.update({"u": scale * self.R_ref / E_s, "sigma_h": scale / E_s})
             self.elasticity = mechs
-        order.append("V")
+        order += ["V", *self.crack_order()]
         self.terms = terms
         self.declare(terms, order)
-        self.c_s, self.phi_s, self.c_e, self.phi_e, self.V = (self.u[n] for n in ("c_s", "phi_s", "c_e", "phi_e", "V"))
-        self.c_s.name, self.c_e.name = "lithium_concentration", "electrolyte_concentration"
-        self.phi_e.name = "electrolyte_potential"
-        self.c_s_old, self.c_e_old = self.old["c_s"], self.old["c_e"]
+        self.phi_s, self.c_e, self.phi_e, self.V = (self.u[n] for n in ("phi_s", "c_e", "phi_e", "V"))
+        self.c_s = self.u.get("c_s")  # per-colour blocks: a DG mirror (setup_species_readers)
+        if self.c_s is not None:
+            self.c_s.name = "lithium_concentration"
+        self.c_e.name, self.phi_e.name = "electrolyte_concentration", "electrolyte_potential"
+        self.c_e_old = self.old["c_e"]
         self.phi_b = self.u.get("phi_b")
         if self.mech:
             self.U, self.S = self.u.get("u"), self.u["sigma_h"]
@@ -328,7 +335,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.particle_u_blocks = list(self.grain_blocks) if self.grain_cohesive else (["u"] if self.mech else [])
         self.forms = self.compose(terms, weights)
         self.entity_maps += [c.entity_map for c in self.cohesives]
-        self.j, self.eta, self.j_li = self.kinetics.j, self.kinetics.eta, self.lithium.j
+        self.j_li = self.lithium.j
         self.I_cc_form = coll.I_cc
         self.sigma = self.elasticity.stresses(self)[0] if self.mech else None
 
@@ -340,7 +347,9 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         self.problem, self.snes = self.solver.problem, self.solver.snes
         self._clean_matrix_pattern()
         if sv.linear_solver == "iterative":
-            self.solver.configure_fieldsplit({**FIELDSPLIT_GROUPS, "u": ("u", "u_b", *self.grain_blocks)})
+            self.solver.configure_fieldsplit({**FIELDSPLIT_GROUPS, "u": ("u", "u_b", *self.grain_blocks),
+                                              "phi": (*FIELDSPLIT_GROUPS["phi"], *self.crack_order()),
+                                              "cs": (*self.conc_blocks, "sigma_h")})
         self._setup_diagnostics()
         if self.skeleton:
             self._setup_skeleton_diagnostics()
@@ -355,7 +364,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         keep = (float(self.cv.value), float(self.frozen.value), float(self.dt.value), float(self.i_app.value))
         rng = np.random.default_rng(20261121 + self.comm.rank)
         x0 = self.case.physics.initial_stoichiometry or self.mat.x_100
-        self.c_s.x.array[:] = x0 * self.c_max * (1 + 0.01 * rng.random(self.c_s.x.array.size))
+        self.set_conc(lambda n: x0 * self.c_max * (1 + 0.01 * rng.random(n)))
         self.c_e.x.array[:] = self.case.electrolyte.initial_concentration * (
             1 + 0.01 * rng.random(self.c_e.x.array.size))
         for n in ("phi_s", "phi_b", "phi_e", "V"):
@@ -367,8 +376,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             self.S.x.array[:] = 1e-4 * rng.random(self.S.x.array.size)
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 1e-3 * rng.random(self.u["u_b"].x.array.size)
-        self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
+        self.set_crack_state(self.case.electrolyte.initial_concentration, rng)
         self.frozen.value, self.dt.value, self.i_app.value = 0.0, 1.0, self.i_1C
         coh = [c.snapshot() for c in self.cohesives]
         for c in self.cohesives:  # damaged, closed facets couple the displacement components
@@ -397,7 +406,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         """Uniform equilibrium at zero current: c_s = x0 c_max, c_e = ce0, phi_e = 0,
         phi_s = phi_b = V = U(x0)."""
         U0 = float(self.mat.ocp(np.array(x0)))
-        self.c_s.x.array[:] = x0 * self.c_max
+        self.set_conc(lambda n: np.full(n, x0 * self.c_max))
+        self.sync_c_mirror()
         self.c_e.x.array[:] = ce0
         self.phi_e.x.array[:] = 0.0
         self.phi_ref.value = U0
@@ -411,8 +421,8 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
             self.S.x.array[:] = 0.0
         if "u_b" in self.u:
             self.u["u_b"].x.array[:] = 0.0
-        self.c_s_old.x.array[:] = self.c_s.x.array
         self.c_e_old.x.array[:] = self.c_e.x.array
+        self.set_crack_state(ce0)
         self.scalars.update({"charge": 0.0,  # C (2D: C m-1) passed, discharge positive
                              "lithium_metal": 0.0})  # mol plated on the lithium metal since the start
         self.lithium0 = self.total_lithium()
@@ -529,7 +539,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
         """A converged step with concentrations out of range fails too, and one whose interface
         damage jumps too far (:meth:`SkeletonMixin.check_damage_jump`)."""
         lo_ce = self.comm.allreduce(self.c_e.x.array.min(initial=np.inf), op=MPI.MIN)
-        xs = self.c_s.x.array / self.c_max
+        xs = self.conc_values(owned=False) / self.c_max
         lo_x = self.comm.allreduce(xs.min(initial=np.inf), op=MPI.MIN)
         hi_x = self.comm.allreduce(xs.max(initial=-np.inf), op=MPI.MAX)
         if lo_ce > 0.0 and lo_x > 0.0 and hi_x < 1.0:
@@ -552,10 +562,10 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
 
     def max_change(self) -> dict:
         """Largest change over the last step: stoichiometry, and relative c_e."""
-        dx = np.abs(self.c_s.x.array - self.c_s_old.x.array).max(initial=0.0) / self.c_max
+        dx = self.max_conc_change() / self.c_max
         dce = (np.abs(self.c_e.x.array - self.c_e_old.x.array) / np.maximum(self.c_e_old.x.array, 1e-12)).max(
             initial=0.0)
         ts = self.case.time
-        return {"stoichiometry": (self.comm.allreduce(dx, op=MPI.MAX), ts.max_change),
+        return {"stoichiometry": (dx, ts.max_change),
                 "electrolyte": (self.comm.allreduce(dce, op=MPI.MAX), ts.max_electrolyte_change),
                 **self.damage_change()}

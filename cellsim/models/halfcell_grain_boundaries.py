@@ -8,9 +8,11 @@ adjacency of the whole mesh (touching grains differ; greedy Welsh-Powell colouri
 :func:`cellsim.models.particle_mechanics.colour_regions`, as the single particle's grains):
 all grains of colour k, of every particle, form one submesh with one displacement block
 ``u_k`` (vector P1). Grains of different particles touch only where two particles touch;
-such a facet is a grain boundary of the same law. The rest of the particles' unknowns stay
-one field per particle: c_s, phi_s and the projected hydrostatic stress ``sigma_h`` (P1 on
-the particle submesh, the L2 projection of the piecewise tr(sigma)/3 of all colours).
+such a facet is a grain boundary of the same law. The lithium is one block per colour too
+(``interface_transport = "damaged"``, the default; :mod:`.halfcell_species`), or one field
+(``"continuous"``). phi_s and the projected hydrostatic stress ``sigma_h`` stay one field over
+the particles (P1 on the particle submesh; sigma_h the L2 projection of the piecewise
+tr(sigma)/3 of all colours).
 
 =================  ============================================================================
 term               on
@@ -66,7 +68,7 @@ GB_COLUMNS = ["grain boundary damaged area fraction [-]", "grain boundary cracke
               "grain boundary max opening [m]"]
 
 
-def _facet_colour(parent, facets, colour_of_cell) -> np.ndarray:
+def facet_colour(parent, facets, colour_of_cell) -> np.ndarray:
     """The largest colour of the (one or two) cells of each facet (-1: no coloured cell)."""
     tdim = parent.topology.dim
     f2c = parent.topology.connectivity(tdim - 1, tdim)
@@ -109,8 +111,9 @@ class GrainBoundaryMixin:
         for k, r in enumerate(self.colour_sub):
             col[r.parent_cells] = k
         self.colour_cells = [r.parent_cells for r in self.colour_sub]
+        self._cell_colour = col  # colour of every local parent cell (-1: not a grain)
         rp = self.sub["particle"]
-        fc = _facet_colour(parent, f_pb, col)
+        fc = facet_colour(parent, f_pb, col)
         self._pb_colour = []  # (colour, facets, tag)
         for k in range(ncol):
             f = np.asarray(f_pb[fc == k], dtype=np.int32)
@@ -121,7 +124,7 @@ class GrainBoundaryMixin:
         for name, block, f, _ in self._contact_facets:
             if block != "phi_s":
                 continue
-            fcc = _facet_colour(parent, f, col)
+            fcc = facet_colour(parent, f, col)
             for k in range(ncol):
                 fk = np.asarray(f[fcc == k], dtype=np.int32)
                 if gcount(fk):
@@ -162,7 +165,7 @@ class GrainBoundaryMixin:
         terms, els = [], []
         for k, r in enumerate(self.colour_sub):
             dxk = self.dx(self.colour_tags[k])
-            el = Elasticity([(dxk, E_s, mat.poisson_ratio, omega, x0 * self.c_max)], c="c_s", u=f"u_{k}",
+            el = Elasticity([(dxk, E_s, mat.poisson_ratio, omega, x0 * self.c_max)], c=self.block_c(k), u=f"u_{k}",
                             spring=(dxk, RBM_SPRING * E_s / R**2))
             el.declared = [Unknown(f"u_{k}", fem.functionspace(r.mesh, Vu), scale=R, role="displacement")]
             if k == 0:  # one sigma_h over the particles: every colour adds its rows
@@ -244,6 +247,7 @@ class GrainBoundaryMixin:
             nm = name.replace("_", " ")
             d[f"grain boundary damaged area fraction {nm} [-]"] = float(f[0])
             d[f"grain boundary cracked area fraction {nm} [-]"] = float(f[1])
+        d.update(self.crack_diagnostics())
         return d
 
     def grain_boundary_columns(self) -> list[str]:
@@ -251,7 +255,7 @@ class GrainBoundaryMixin:
         for name, _ in self.particles:
             nm = name.replace("_", " ")
             cols += [f"grain boundary damaged area fraction {nm} [-]", f"grain boundary cracked area fraction {nm} [-]"]
-        return cols
+        return cols + self.crack_columns()
 
     # ------------------------------------------------------------------ fields
     def grain_stress_fields(self) -> list[list]:
@@ -280,7 +284,10 @@ class GrainBoundaryMixin:
                 self._grain_out.append((k, c_sub, cells_p, sf))
         out = []
         for k, c_sub, cells_p, sf in self._grain_out:
-            c_sub.interpolate(self.c_s, cells0=cells_p, cells1=np.arange(len(cells_p), dtype=np.int32))
+            if self.split_c:  # the colour's own concentration block (same submesh)
+                c_sub.interpolate(self.u[self.block_c(k)])
+            else:
+                c_sub.interpolate(self.c_s, cells0=cells_p, cells1=np.arange(len(cells_p), dtype=np.int32))
             out.append(sf.update(self.R_ref * self.u[f"u_{k}"].x.array))
         return out
 
@@ -289,4 +296,4 @@ class GrainBoundaryMixin:
         return self.comm.allreduce(m, op=MPI.MAX)
 
 
-__all__ = ["GrainBoundaryMixin", "GB_COLUMNS"]
+__all__ = ["GrainBoundaryMixin", "GB_COLUMNS", "facet_colour"]

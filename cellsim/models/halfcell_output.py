@@ -44,9 +44,9 @@ class HalfCellOutputs:
         P, E, S = self.tags["particle"], self.tags["electrolyte"], self.tags["separator"]
         dxP = self.dx(P)
         eps_sep = self.case.separator.porosity
-        self._f_Ns = fem.form(self.c_s * dxP, entity_maps=em)
+        self._f_Ns = fem.form(self.lithium_integrand(), entity_maps=em)
         ce_l = self.c_e * self.dx(E) + (eps_sep * self.c_e * self.dx(S) if S else 0)
-        I_int = FARADAY * self.j * self.dG_pe
+        I_int = self.surface_sum(lambda k: FARADAY * k.j) + self.crack_current_form()
         if getattr(self, "gap", False):  # the binder's pore electrolyte and the debonded gap's reaction
             ce_l = ce_l + self.case.mechanics.binder_porosity * self.c_e * self.dx(self.tags["binder"])
             I_int = I_int + FARADAY * self.gap_kinetics.j * self.dG_pb
@@ -57,16 +57,18 @@ class HalfCellOutputs:
         self._f_I_cc = fem.form(self.I_cc_form, entity_maps=em)
         self._f_phie_li = fem.form(self.phi_e * self.ds_li, entity_maps=em)
         self._f_ce_li = fem.form(self.c_e * self.ds_li, entity_maps=em)
-        xs = ufl.min_value(ufl.max_value(self.c_s("+") / self.c_max, X_CLIP), 1 - X_CLIP)
-        self._f_ocp = fem.form(self.mat.ocp(xs) * self.dG_pe, entity_maps=em)
-        self._f_eta = fem.form(self.eta * self.dG_pe, entity_maps=em)
-        self._f_cs_surf = fem.form(self.c_s("+") * self.dG_pe, entity_maps=em)
-        self._f_ce_surf = fem.form(self.c_e("-") * self.dG_pe, entity_maps=em)
+        def xs(k):  # the surface stoichiometry, clipped as inside the kinetics
+            return ufl.min_value(ufl.max_value(self.u[k.c_s]("+") / self.c_max, X_CLIP), 1 - X_CLIP)
+
+        self._f_ocp = fem.form(self.surface_sum(lambda k: self.mat.ocp(xs(k))), entity_maps=em)
+        self._f_eta = fem.form(self.surface_sum(lambda k: k.eta), entity_maps=em)
+        self._f_cs_surf = fem.form(self.surface_sum(lambda k: self.u[k.c_s]("+")), entity_maps=em)
+        self._f_ce_surf = fem.form(self.surface_sum(lambda k: self.c_e("-")), entity_maps=em)
         # per-particle lithium: cell integrals of c_s against a DG0 test function, summed by tag
         rp = self.sub["particle"]
         Q0 = fem.functionspace(rp.mesh, ("DG", 0))
         q = ufl.TestFunction(Q0)
-        self._f_cell_Ns = fem.form(self.c_s * q * dxP, entity_maps=em)
+        self._f_cell_Ns = fem.form(self.lithium_integrand(q), entity_maps=em)
         vol = fem.assemble_vector(fem.form(q * dxP, entity_maps=em)).array
         nloc = Q0.dofmap.index_map.size_local
         parent_cells = rp.entity_map.sub_topology_to_topology(np.arange(nloc, dtype=np.int32), False)
@@ -78,12 +80,7 @@ class HalfCellOutputs:
         self._cell_particle = itf.tag_to_particle(list(zip(self._ptags, self.particle_tags)), ctag)
         self._nloc_q = nloc
         self.particle_volumes = self.comm.allreduce(self._by_particle(vol[:nloc]), op=MPI.SUM)
-        # surface dofs of c_s: rows touched by the interface measure
-        wc = ufl.TestFunction(self.c_s.function_space)
-        ind = fem.assemble_vector(fem.form(wc("+") * self.dG_pe, entity_maps=em))
-        ind.scatter_reverse(dolfinx.la.InsertMode.add)
-        n_own = self.c_s.function_space.dofmap.index_map.size_local
-        self._surf_dofs = np.flatnonzero(ind.array[:n_own] > 0)
+        self.setup_species_readers()  # surface dofs of the concentration blocks, the mirror field
         # the collector is an equipotential at V: written as a constant field of its region
         self._collector_field = None
         C = tuple(self.tm.regions.get("current_collector", ()))
@@ -139,9 +136,9 @@ class HalfCellOutputs:
         if self.not_connected and self.vol_connected > 0:  # the state of charge of the connected particles
             keep = np.array([int(n.rsplit("_", 1)[-1]) not in self.not_connected for n, _ in self.particles])
             x_soc = float(np.sum((xp * self.particle_volumes)[keep]) / np.sum(self.particle_volumes[keep]))
-        cs = self.c_s.x.array[: self.c_s.function_space.dofmap.index_map.size_local]
+        cs = self.conc_values()
         ce = self.c_e.x.array[: self.c_e.function_space.dofmap.index_map.size_local]
-        xs = cs[self._surf_dofs] / self.c_max
+        xs = self.surface_conc_values() / self.c_max
         d = {
             "voltage [V]": self.voltage(),
             "current density [A m-2]": I_cc / A,
@@ -217,6 +214,7 @@ class HalfCellOutputs:
                 self._out_phi_b = fem.Function(self.phi_b.function_space, name="solid_potential")
         ref = float(self.phi_ref.value)
         self._out_phi_s.x.array[:] = self.phi_s.x.array + ref
+        self.sync_c_mirror()
         out = {"particle": [self.c_s, self._out_phi_s], "electrolyte": [self.c_e, self.phi_e]}
         if self.phi_b is not None:
             self._out_phi_b.x.array[:] = self.phi_b.x.array + ref
