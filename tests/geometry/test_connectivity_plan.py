@@ -1,0 +1,160 @@
+"""Connectivity predicted from the plan (before any CAD) agrees with the CAD check, so the
+repair bridges go into the first build; and the binder cut that also clips at the lateral
+faces (large electrodes) gives the same regions, volumes and areas as the fragment that
+left pieces outside the box, with a conforming mesh."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from cellsim.geometry.connectivity_plan import box_fraction, predict_isolated
+
+pytest.importorskip("gmsh")
+
+#: the connectivity sweep's geometry (tests/geometry/test_connectivity.py)
+SWEEP = dict(
+    kind="electrode", thickness=12e-6, width=10e-6, depth=10e-6, collector_thickness=1e-6,
+    volume_fraction=0.35, binder_fraction=0.05,
+    radius_distribution={"kind": "lognormal", "mean": 2.5e-6, "std": 0.25e-6},
+    mesh_size=1.3e-6, interface_mesh_size=0.8e-6,
+)  # fmt: skip
+
+
+def test_box_fraction_closed_forms():
+    c = np.array([5.0, 5.0, 5.0])
+    assert box_fraction(c, 1.0, 10, 10, 10) == pytest.approx(1.0, rel=1e-4)
+    for h in (0.05, 0.2, 1.0, 1.7):  # a cap of height h inside x > 0, and the ball less it
+        cap = math.pi * h * h * (3 - h) / 3 / (4 / 3 * math.pi)
+        assert box_fraction(np.array([h - 1.0, 5, 5]), 1.0, 10, 10, 10) == pytest.approx(cap, rel=2e-3)
+        assert box_fraction(np.array([1.0 - h, 5, 5]), 1.0, 10, 10, 10) == pytest.approx(1 - cap, rel=1e-4)
+    assert box_fraction(np.array([0.0, 0.0, 5.0]), 1.0, 10, 10, 10) == pytest.approx(0.25, rel=1e-4)
+    assert box_fraction(np.array([0.0, 0.0, 0.0]), 1.0, 10, 10, 10) == pytest.approx(0.125, rel=1e-4)
+    assert box_fraction(np.array([-2.0, 5, 5]), 1.0, 10, 10, 10) == 0.0
+
+
+def test_predicted_graph_of_simple_arrangements():
+    """Units: um. A collector neck grounds the low particle, a pair neck its neighbour; a
+    particle far above is isolated; a particle cut by x = 0 has two pieces, and only the
+    one its neck reaches is grounded (the mesh is not periodic)."""
+    box = (20.0, 10.0, 20.0)
+    centres = np.array([[5.0, 5.0, 2.5], [9.6, 5.0, 2.5], [5.0, 5.0, 16.0], [1.0, 5.0, 9.0]])
+    radii = np.array([2.0, 2.0, 2.0, 2.0])
+    necks = [((5.0, 5.0, 0.0), 1.2), ((7.3, 5.0, 2.5), 0.7)]
+    iso, grounded = predict_isolated(centres, radii, necks, box, 1e-3)
+    assert sorted(i for i, _ in grounded) == [0, 1]
+    assert sorted(sorted(i for i, _ in comp) for comp in iso) == [[2], [3], [3]]
+    # a chain of three balls from the collector to the piece of particle 3 at x = 1
+    chain = [((1.6, 5.0, 6.3), 1.5), ((1.6, 5.0, 3.6), 1.5), ((1.6, 5.0, 0.8), 1.5)]
+    iso, grounded = predict_isolated(centres, radii, necks + chain, box, 1e-3)
+    assert sorted((i, round(float(c[0]), 6)) for i, c in grounded) == [(0, 5.0), (1, 9.6), (3, 1.0)]
+    assert sorted((i, round(float(c[0]), 6)) for comp in iso for i, c in comp) == [(2, 5.0), (3, 21.0)]
+
+
+def _cad(spec_dict, predict=True, clip=None):
+    """The CAD build only (no mesh): the builder's result and the region volumes."""
+    from cellsim.geometry import electrode
+    from cellsim.geometry.gmsh_model import gmsh_session
+    from cellsim.geometry.mesh import plan_geometry
+    from cellsim.geometry.spec import parse_geometry
+
+    spec = parse_geometry(spec_dict)
+    plan = plan_geometry(spec)
+    old = electrode.PREDICT_BRIDGES, electrode.HXT_MIN_ELEMENTS
+    electrode.PREDICT_BRIDGES = predict
+    if clip is not None:  # the clipped binder cut is the path of large electrodes
+        electrode.HXT_MIN_ELEMENTS = 0 if clip else 10**12
+    try:
+        with gmsh_session(False) as gmsh:
+            res = electrode.build_electrode(spec, plan)
+    finally:
+        electrode.PREDICT_BRIDGES, electrode.HXT_MIN_ELEMENTS = old
+    return res, plan
+
+
+@pytest.mark.parametrize("seed", [pytest.param(1, marks=pytest.mark.slow), 5])
+def test_prediction_finds_what_the_cad_finds(seed):
+    """Seeds 1 (no particle reaches the collector) and 5 (corner pieces cut by two lateral
+    faces): the isolated particles predicted from the plan are those of the CAD check of
+    the necks alone, and with the prediction the first build is the repaired one: no
+    rebuild, the same bridges as the CAD-planned repair."""
+    from cellsim.geometry.base import MODEL_UNIT
+    from cellsim.geometry.electrode import TINY_PIECE, _model_units
+
+    spec = dict(SWEEP, seed=seed)
+    cad_alone, plan = _cad(dict(spec, allow_isolated_particles=True), predict=False)
+    half, (W, D, T, _tcc), centres, radii = _model_units(_spec(spec), plan)
+    balls = [(np.asarray(p0) / MODEL_UNIT, rb / MODEL_UNIT) for (p0, _p1, _l), rb in zip(plan["binder"]["segments"], plan["binder"]["radii"])]
+    iso, _ = predict_isolated(centres, radii, balls, (W, D, T), TINY_PIECE)
+    predicted = sorted({i for comp in iso for i, _ in comp})
+    assert predicted == cad_alone.info["connectivity"]["particles_not_connected"] != []
+    old, _ = _cad(spec, predict=False)
+    new, _ = _cad(spec, predict=True)
+    co, cn = old.info["connectivity"], new.info["connectivity"]
+    assert co["repair_rounds"] >= 1 and cn["repair_rounds"] == 0
+    assert cn["bridges_predicted"] == len(cn["bridges"]) == len(co["bridges"])
+    for a, b in zip(co["bridges"], cn["bridges"]):
+        assert (a["from"], a["to"], a["kind"]) == (b["from"], b["to"], b["kind"])
+        assert np.allclose(a["start"], b["start"], rtol=0, atol=1e-15) and np.allclose(a["end"], b["end"], rtol=0, atol=1e-15)
+    assert cn["particles_not_connected"] == [] and cn["connected_fraction"] == 1.0
+    assert new.info["exact_volume"] == pytest.approx(old.info["exact_volume"], rel=1e-12)
+
+
+def _spec(d):
+    from cellsim.geometry.spec import parse_geometry
+
+    return parse_geometry(d)
+
+
+def test_clipped_binder_cut_gives_the_same_cad():
+    """Necks crossing the lateral faces (seed 6): clipping the binder in its cut leaves no
+    volume outside the box and the same leaf regions and interfaces with the same CAD
+    volumes and areas as the fragment whose outside pieces were removed."""
+    spec = dict(SWEEP, seed=6)
+    a, _ = _cad(spec, clip=False)
+    b, _ = _cad(spec, clip=True)
+    box = SWEEP["width"] * SWEEP["depth"] * (SWEEP["thickness"] + SWEEP["collector_thickness"])
+    for r in (a, b):  # every volume is named (the builder checks), and they fill the box
+        assert sum(r.info["exact_volume"][n] for n in r.tags.leaf_regions) == pytest.approx(box, rel=1e-9)
+    assert list(a.tags.leaf_regions) == list(b.tags.leaf_regions)
+    assert list(a.tags.leaf_interfaces) == list(b.tags.leaf_interfaces)
+    # (OCC integrates the areas of trimmed faces numerically: faces split differently
+    # differ in the ninth digit; the volumes agree to 1e-9)
+    for key, rel in (("exact_volume", 1e-9), ("exact_area", 1e-7)):
+        assert a.info[key].keys() == b.info[key].keys()
+        for name, v in a.info[key].items():
+            assert b.info[key][name] == pytest.approx(v, rel=rel, abs=1e-24), (key, name)
+
+
+@pytest.mark.mpi
+def test_clipped_cut_mesh_is_conforming_and_fills_the_box(monkeypatch):
+    """The large-electrode path (clipped binder cut, HXT) on a small electrode: every
+    particle/electrolyte and particle/binder facet lies between its two regions, the
+    regions fill the box exactly and measure their CAD volumes, on any number of ranks."""
+    pytest.importorskip("cellsim.dolfinx_env").require_dolfinx()
+    from cellsim.geometry import electrode, measure
+    from cellsim.geometry.mesh import build_mesh
+
+    monkeypatch.setattr(electrode, "HXT_MIN_ELEMENTS", 0)
+    tm = build_mesh(dict(SWEEP, seed=6), MPI.COMM_WORLD)
+    assert tm.info["mesh"]["gmsh_algorithms"]["volume"] == 10 and tm.info["mesh"]["quality_min"] > 0.0
+    ev = tm.info["exact_volume"]
+    vols = {n: measure.region_volume(tm, n) for n in tm.info["leaf_regions"]}
+    box = SWEEP["width"] * SWEEP["depth"] * (SWEEP["thickness"] + SWEEP["collector_thickness"])
+    assert sum(vols.values()) == pytest.approx(box, rel=1e-9)
+    for name, v in vols.items():
+        assert abs(v / ev[name] - 1) < 0.05, (name, v, ev[name])
+    regions = tm.regions
+    e, b = regions["electrolyte"][0], regions["binder"][0]
+    nb = 0
+    for name in tm.info["leaf_interfaces"]:
+        if name.startswith("particle_") and name.endswith(("_electrolyte", "_binder")):
+            part = name.rsplit("_", 1)[0]
+            other = e if name.endswith("_electrolyte") else b
+            nb += name.endswith("_binder")
+            sides = measure.interface_sides(tm, name)
+            assert sides == {tuple(sorted((regions[part][0], other))): measure.count_facets(tm, name)}, name
+    assert nb > 0
