@@ -419,20 +419,8 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         # remove the parts of the binder tools inside particles and inside the collector
         # first: no cylinder tips, shell cores or neck-ball halves inside them (they would
         # make thin slabs, needless interior surfaces and slivers)
-        frame = []
-        if CLIP_BINDER_IN_CUT and spec.estimated_elements() >= HXT_MIN_ELEMENTS:
-            # and their parts beyond the lateral faces (the fragment would make them pieces
-            # outside every object, whose removal from the OCC model grows as n^2.5)
-            big = 4 * max(W, D, T)
-            z0, z1 = -tcc - big, T + big
-            frame = [(3, occ.addBox(-big, -big, z0, big, D + 2 * big, z1 - z0)),
-                     (3, occ.addBox(W, -big, z0, big, D + 2 * big, z1 - z0)),
-                     (3, occ.addBox(0, -big, z0, W, big, z1 - z0)),
-                     (3, occ.addBox(0, D, z0, W, big, z1 - z0))]
-        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)] + frame, removeObject=True,
+        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)], removeObject=True,
                                   removeTool=False)
-        if frame:
-            occ.remove(frame, recursive=True)
     tools = [(3, p) for p in parts] + [(3, p) for p in pores] + binder_tools
     _, maps = occ.fragment(objs, tools)
     owners: dict[int, set[int]] = {}
@@ -520,12 +508,6 @@ def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
 
 
 CUT_BINDER_FIRST = True
-
-#: the binder cut of large electrodes (HXT_MIN_ELEMENTS) also removes what lies beyond
-#: the lateral faces: no pieces outside the box after the fragment, whose removal from the
-#: OCC model grew as n^2.5 (4.2 s at 211 particles); small ones (the shipped half-cell
-#: cases) keep their CAD and meshes
-CLIP_BINDER_IN_CUT = True
 
 #: plan the repair bridges from the plan's spheres before the first CAD build
 PREDICT_BRIDGES = True

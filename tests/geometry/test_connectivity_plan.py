@@ -1,7 +1,5 @@
 """Connectivity predicted from the plan (before any CAD) agrees with the CAD check, so the
-repair bridges go into the first build; and the binder cut that also clips at the lateral
-faces (large electrodes) gives the same regions, volumes and areas as the fragment that
-left pieces outside the box, with a conforming mesh."""
+repair bridges go into the first build (no rebuild, the same bridges, the same model)."""
 
 from __future__ import annotations
 
@@ -9,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from mpi4py import MPI
 
 from cellsim.geometry.connectivity_plan import box_fraction, predict_isolated
 
@@ -54,7 +51,7 @@ def test_predicted_graph_of_simple_arrangements():
     assert sorted((i, round(float(c[0]), 6)) for comp in iso for i, c in comp) == [(2, 5.0), (3, 21.0)]
 
 
-def _cad(spec_dict, predict=True, clip=None):
+def _cad(spec_dict, predict=True):
     """The CAD build only (no mesh): the builder's result and the region volumes."""
     from cellsim.geometry import electrode
     from cellsim.geometry.gmsh_model import gmsh_session
@@ -63,15 +60,13 @@ def _cad(spec_dict, predict=True, clip=None):
 
     spec = parse_geometry(spec_dict)
     plan = plan_geometry(spec)
-    old = electrode.PREDICT_BRIDGES, electrode.HXT_MIN_ELEMENTS
+    old = electrode.PREDICT_BRIDGES
     electrode.PREDICT_BRIDGES = predict
-    if clip is not None:  # the clipped binder cut is the path of large electrodes
-        electrode.HXT_MIN_ELEMENTS = 0 if clip else 10**12
     try:
         with gmsh_session(False) as gmsh:
             res = electrode.build_electrode(spec, plan)
     finally:
-        electrode.PREDICT_BRIDGES, electrode.HXT_MIN_ELEMENTS = old
+        electrode.PREDICT_BRIDGES = old
     return res, plan
 
 
@@ -107,54 +102,3 @@ def _spec(d):
     from cellsim.geometry.spec import parse_geometry
 
     return parse_geometry(d)
-
-
-def test_clipped_binder_cut_gives_the_same_cad():
-    """Necks crossing the lateral faces (seed 6): clipping the binder in its cut leaves no
-    volume outside the box and the same leaf regions and interfaces with the same CAD
-    volumes and areas as the fragment whose outside pieces were removed."""
-    spec = dict(SWEEP, seed=6)
-    a, _ = _cad(spec, clip=False)
-    b, _ = _cad(spec, clip=True)
-    box = SWEEP["width"] * SWEEP["depth"] * (SWEEP["thickness"] + SWEEP["collector_thickness"])
-    for r in (a, b):  # every volume is named (the builder checks), and they fill the box
-        assert sum(r.info["exact_volume"][n] for n in r.tags.leaf_regions) == pytest.approx(box, rel=1e-9)
-    assert list(a.tags.leaf_regions) == list(b.tags.leaf_regions)
-    assert list(a.tags.leaf_interfaces) == list(b.tags.leaf_interfaces)
-    # (OCC integrates the areas of trimmed faces numerically: faces split differently
-    # differ in the ninth digit; the volumes agree to 1e-9)
-    for key, rel in (("exact_volume", 1e-9), ("exact_area", 1e-7)):
-        assert a.info[key].keys() == b.info[key].keys()
-        for name, v in a.info[key].items():
-            assert b.info[key][name] == pytest.approx(v, rel=rel, abs=1e-24), (key, name)
-
-
-@pytest.mark.mpi
-def test_clipped_cut_mesh_is_conforming_and_fills_the_box(monkeypatch):
-    """The large-electrode path (clipped binder cut, HXT) on a small electrode: every
-    particle/electrolyte and particle/binder facet lies between its two regions, the
-    regions fill the box exactly and measure their CAD volumes, on any number of ranks."""
-    pytest.importorskip("cellsim.dolfinx_env").require_dolfinx()
-    from cellsim.geometry import electrode, measure
-    from cellsim.geometry.mesh import build_mesh
-
-    monkeypatch.setattr(electrode, "HXT_MIN_ELEMENTS", 0)
-    tm = build_mesh(dict(SWEEP, seed=6), MPI.COMM_WORLD)
-    assert tm.info["mesh"]["gmsh_algorithms"]["volume"] == 10 and tm.info["mesh"]["quality_min"] > 0.0
-    ev = tm.info["exact_volume"]
-    vols = {n: measure.region_volume(tm, n) for n in tm.info["leaf_regions"]}
-    box = SWEEP["width"] * SWEEP["depth"] * (SWEEP["thickness"] + SWEEP["collector_thickness"])
-    assert sum(vols.values()) == pytest.approx(box, rel=1e-9)
-    for name, v in vols.items():
-        assert abs(v / ev[name] - 1) < 0.05, (name, v, ev[name])
-    regions = tm.regions
-    e, b = regions["electrolyte"][0], regions["binder"][0]
-    nb = 0
-    for name in tm.info["leaf_interfaces"]:
-        if name.startswith("particle_") and name.endswith(("_electrolyte", "_binder")):
-            part = name.rsplit("_", 1)[0]
-            other = e if name.endswith("_electrolyte") else b
-            nb += name.endswith("_binder")
-            sides = measure.interface_sides(tm, name)
-            assert sides == {tuple(sorted((regions[part][0], other))): measure.count_facets(tm, name)}, name
-    assert nb > 0
