@@ -12,13 +12,7 @@ from cellsim.geometry.connectivity_plan import box_fraction, predict_isolated
 
 pytest.importorskip("gmsh")
 
-#: the connectivity sweep's geometry (tests/geometry/test_connectivity.py)
-SWEEP = dict(
-    kind="electrode", thickness=12e-6, width=10e-6, depth=10e-6, collector_thickness=1e-6,
-    volume_fraction=0.35, binder_fraction=0.05,
-    radius_distribution={"kind": "lognormal", "mean": 2.5e-6, "std": 0.25e-6},
-    mesh_size=1.3e-6, interface_mesh_size=0.8e-6,
-)  # fmt: skip
+from tests.geometry.test_connectivity import SWEEP  # noqa: E402  (the connectivity sweep's geometry)
 
 
 def test_box_fraction_closed_forms():
