@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
+from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
 from cellsim.geometry.cad_features import image_neighbours, sphere_axes
-from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -90,7 +90,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         # singular block of the potential equations. They are pore space for the physics:
         # merged into the electrolyte, their volume reported.
         merged = _merge_floating_binder(vol_leaf, mass)
-        conn = cad_connectivity(vol_leaf, n, lambda v: mass[v] * MODEL_UNIT**3)
+        conn = cad_connectivity(vol_leaf, n, lambda v, m=mass: m[v] * MODEL_UNIT**3)
         isolated = conn.pop("_isolated")
         if isolated and not spec.allow_isolated_particles:
             # isolated slivers of particles barely crossing a lateral corner (below
@@ -103,7 +103,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
                     vol_leaf[v] = "electrolyte"
                 merged = _merge_floating_binder(vol_leaf, mass)
                 slivers = {"pieces": len(tiny), "volume": tiny_volume}
-                conn = cad_connectivity(vol_leaf, n, lambda v: mass[v] * MODEL_UNIT**3)
+                conn = cad_connectivity(vol_leaf, n, lambda v, m=mass: m[v] * MODEL_UNIT**3)
                 isolated = conn.pop("_isolated")
         if not isolated or spec.allow_isolated_particles:
             break
@@ -478,7 +478,7 @@ def _merge_floating_binder(vol_leaf: dict[int, str], mass: dict[int, float]) -> 
 def _predicted_bridges(spec: Electrode, plan: dict) -> list[dict]:
     """Repair bridges for the particle pieces that the plan's spheres leave isolated
     (:func:`~cellsim.geometry.connectivity_plan.predict_isolated`), model units."""
-    half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
+    _half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
     bplan = plan.get("binder")
     balls = []
     if bplan is not None and bplan["morphology"] == "coating":

@@ -12,7 +12,7 @@ from cellsim.geometry.connectivity_plan import box_fraction, predict_isolated
 
 pytest.importorskip("gmsh")
 
-from tests.geometry.test_connectivity import SWEEP  # noqa: E402  (the connectivity sweep's geometry)
+from tests.geometry.test_connectivity import SWEEP  # the connectivity sweep's geometry
 
 
 def test_box_fraction_closed_forms():
@@ -57,7 +57,7 @@ def _cad(spec_dict, predict=True):
     old = electrode.PREDICT_BRIDGES
     electrode.PREDICT_BRIDGES = predict
     try:
-        with gmsh_session(False) as gmsh:
+        with gmsh_session(False):
             res = electrode.build_electrode(spec, plan)
     finally:
         electrode.PREDICT_BRIDGES = old
@@ -75,7 +75,7 @@ def test_prediction_finds_what_the_cad_finds(seed):
 
     spec = dict(SWEEP, seed=seed)
     cad_alone, plan = _cad(dict(spec, allow_isolated_particles=True), predict=False)
-    half, (W, D, T, _tcc), centres, radii = _model_units(_spec(spec), plan)
+    _half, (W, D, T, _tcc), centres, radii = _model_units(_spec(spec), plan)
     balls = [(np.asarray(p0) / MODEL_UNIT, rb / MODEL_UNIT) for (p0, _p1, _l), rb in zip(plan["binder"]["segments"], plan["binder"]["radii"])]
     iso, _ = predict_isolated(centres, radii, balls, (W, D, T), TINY_PIECE)
     predicted = sorted({i for comp in iso for i, _ in comp})
