@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
+from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
 from cellsim.geometry.cad_features import image_neighbours, sphere_axes
-from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
     MAX_REPAIR_ROUNDS,
@@ -26,6 +26,7 @@ from cellsim.geometry.connectivity import (
     label_components,
     plan_bridges,
 )
+from cellsim.geometry.connectivity_plan import predict_isolated
 from cellsim.geometry.gmsh_model import (
     aggregate_areas,
     aggregate_volumes,
@@ -75,30 +76,34 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
     n = len(radii)
     bplan = plan.get("binder")
-    bridges: list[dict] = []
-    raw_leaf, part_pieces = _build_cad(spec, plan)
+    # the bridges that the plan's spheres say are needed go into the first build (the CAD
+    # check below stays the judge: a packing it still finds isolated is built again)
+    bridges: list[dict] = _predicted_bridges(spec, plan) if PREDICT_BRIDGES and not spec.allow_isolated_particles else []
+    predicted = len(bridges)
+    raw_leaf, part_pieces = _build_cad(spec, plan, bridges)
     for rounds in range(MAX_REPAIR_ROUNDS + 1):
         slivers = {"pieces": 0, "volume": 0.0}
         vol_leaf = dict(raw_leaf)
+        mass = {v: occ.getMass(3, v) for v in vol_leaf}  # CAD volumes of this build, once
         # Binder pieces that touch no particle and no collector (remnants of a neck cut by
         # the particles) carry no current and have no defined potential: a floating,
         # singular block of the potential equations. They are pore space for the physics:
         # merged into the electrolyte, their volume reported.
-        merged = _merge_floating_binder(vol_leaf)
-        conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
+        merged = _merge_floating_binder(vol_leaf, mass)
+        conn = cad_connectivity(vol_leaf, n, lambda v, m=mass: m[v] * MODEL_UNIT**3)
         isolated = conn.pop("_isolated")
         if isolated and not spec.allow_isolated_particles:
             # isolated slivers of particles barely crossing a lateral corner (below
             # TINY_PIECE of the particle volume) are not worth a bridge: electrolyte
             tiny = [v for comp in isolated for v in comp if vol_leaf[v].startswith("particle_")
-                    and occ.getMass(3, v) < TINY_PIECE * 4 / 3 * math.pi * radii[int(vol_leaf[v][9:])] ** 3]
+                    and mass[v] < TINY_PIECE * 4 / 3 * math.pi * radii[int(vol_leaf[v][9:])] ** 3]
             if tiny:
-                tiny_volume = sum(occ.getMass(3, v) for v in tiny) * MODEL_UNIT**3
+                tiny_volume = sum(mass[v] for v in tiny) * MODEL_UNIT**3
                 for v in tiny:
                     vol_leaf[v] = "electrolyte"
-                merged = _merge_floating_binder(vol_leaf)
+                merged = _merge_floating_binder(vol_leaf, mass)
                 slivers = {"pieces": len(tiny), "volume": tiny_volume}
-                conn = cad_connectivity(vol_leaf, n, lambda v: occ.getMass(3, v) * MODEL_UNIT**3)
+                conn = cad_connectivity(vol_leaf, n, lambda v, m=mass: m[v] * MODEL_UNIT**3)
                 isolated = conn.pop("_isolated")
         if not isolated or spec.allow_isolated_particles:
             break
@@ -120,6 +125,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         gmsh.model.setCurrent(name)
         raw_leaf, part_pieces = _build_cad(spec, plan, bridges)
     conn["repair_rounds"] = rounds
+    conn["bridges_predicted"] = predicted
     conn["particle_slivers_made_electrolyte"] = slivers
     conn["allow_isolated_particles"] = spec.allow_isolated_particles
     conn["bridges"] = [
@@ -222,7 +228,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     agg("collector_electrode", ["collector_electrolyte", "collector_binder", "collector_particle"])
     agg("electrode_separator", ["separator_electrolyte", "separator_binder"])
 
-    cad = cad_volumes(class_leaf)
+    cad = cad_volumes(class_leaf, mass)
     areas = cad_areas(surfs)
     Vb = spec.box_volume()
     info = {
@@ -457,7 +463,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
     return vol_leaf, part_pieces
 
 
-def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
+def _merge_floating_binder(vol_leaf: dict[int, str], mass: dict[int, float]) -> dict:
     """Binder volumes whose component holds no particle and no collector -> electrolyte."""
     nodes, ea, eb = cad_graph(vol_leaf)
     lab = label_components(len(nodes), ea, eb)
@@ -465,8 +471,24 @@ def _merge_floating_binder(vol_leaf: dict[int, str]) -> dict:
     isolated_binder = sorted(v for k, v in enumerate(nodes) if vol_leaf[v] == "binder" and lab[k] not in anchored)
     for v in isolated_binder:
         vol_leaf[v] = "electrolyte"
-    volume = sum(_occ().getMass(3, v) for v in isolated_binder) * MODEL_UNIT**3
+    volume = sum(mass[v] for v in isolated_binder) * MODEL_UNIT**3
     return {"pieces": len(isolated_binder), "volume": volume}
+
+
+def _predicted_bridges(spec: Electrode, plan: dict) -> list[dict]:
+    """Repair bridges for the particle pieces that the plan's spheres leave isolated
+    (:func:`~cellsim.geometry.connectivity_plan.predict_isolated`), model units."""
+    _half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
+    bplan = plan.get("binder")
+    balls = []
+    if bplan is not None and bplan["morphology"] == "coating":
+        balls = [(c, r + um(bplan["thickness"])) for c, r in zip(centres, radii)]
+    elif bplan is not None:
+        balls = [(np.asarray(p0) / MODEL_UNIT, um(rb)) for (p0, _p1, _lab), rb in zip(bplan["segments"], bplan["radii"])]
+    isolated, grounded = predict_isolated(centres, radii, balls, (W, D, T), TINY_PIECE)
+    if not isolated:
+        return []
+    return plan_bridges(isolated, grounded, centres, radii, (W, D, T), tcc)[0]
 
 
 def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
@@ -486,6 +508,9 @@ def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
 
 
 CUT_BINDER_FIRST = True
+
+#: plan the repair bridges from the plan's spheres before the first CAD build
+PREDICT_BRIDGES = True
 
 #: electrodes and half-cells of at least this estimated number of tetrahedra are meshed
 #: with HXT by default (mesh_algorithm unset), smaller ones with Delaunay

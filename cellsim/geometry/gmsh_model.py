@@ -68,12 +68,13 @@ def classify_surfaces(vol_leaf: dict[int, str], rule: Callable) -> dict[str, lis
     return out
 
 
-def cad_volumes(vol_leaf: dict[int, str]) -> dict[str, float]:
-    """CAD (exact geometry) volume of each leaf region [m^3]."""
+def cad_volumes(vol_leaf: dict[int, str], mass: dict[int, float] | None = None) -> dict[str, float]:
+    """CAD (exact geometry) volume of each leaf region [m^3]; ``mass``: the volumes' CAD
+    volumes in model units where already measured."""
     o = occ()
     out: dict[str, float] = {}
     for v, n in vol_leaf.items():
-        out[n] = out.get(n, 0.0) + o.getMass(3, v) * MODEL_UNIT**3
+        out[n] = out.get(n, 0.0) + (mass[v] if mass and v in mass else o.getMass(3, v)) * MODEL_UNIT**3
     return out
 
 
