@@ -37,7 +37,8 @@ from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, particle_fieldsplit
 from .base import Model
 from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
-                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field)
+                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, own_ids,
+                              rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 from .particle_species import BlockParticlePotential, BlockSpeciesMixin
 
@@ -124,8 +125,8 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         one = fem.Constant(msh, 1.0)
         self.volume = comm.allreduce(fem.assemble_scalar(fem.form(one * self.dx_all)), op=MPI.SUM)
         self.area = comm.allreduce(fem.assemble_scalar(fem.form(one * self.ds_s)), op=MPI.SUM)
-        self._region_volumes = [comm.allreduce(fem.assemble_scalar(fem.form(one * dx(tuple(tags)))), op=MPI.SUM)
-                                for tags, _ in self.regions]
+        self._region_volumes = [comm.allreduce(fem.assemble_scalar(fem.form(one * own_ids(msh, dx, tm.cell_tags, tags))),
+                                               op=MPI.SUM) for tags, _ in self.regions]
         L = self.L = (3.0 * self.volume / (4.0 * np.pi)) ** (1.0 / 3.0)
         cs = self.cs = core.c_max
         Es = self.Es = core.youngs_modulus
