@@ -89,6 +89,23 @@ def _share_cells() -> None:
 _share_cells()
 
 
+#: (module, name) -> FFCx's own function, where cellsim.jit put a faster one with the same results
+_ffcx_originals: dict = {}
+
+
+@contextlib.contextmanager
+def ffcx_originals():
+    """FFCx's own functions in place of cellsim.jit's faster ones (tests: the same C code)."""
+    ours = {k: getattr(*k) for k in _ffcx_originals}
+    for (mod, name), f in _ffcx_originals.items():
+        setattr(mod, name, f)
+    try:
+        yield
+    finally:
+        for (mod, name), f in ours.items():
+            setattr(mod, name, f)
+
+
 def _fast_facet_points() -> None:
     """FFCx maps the facet quadrature points of every element table onto every facet of the
     reference cell with a Python loop over the points (``ffcx.element_interface.
@@ -119,10 +136,70 @@ def _fast_facet_points() -> None:
         return np.asarray(np.tile(v[0], (len(p), 1)) + acc, dtype=np.float64)
 
     map_facet_points._cellsim = True
+    _ffcx_originals[(fr, "map_facet_points")] = fr.map_facet_points
     fr.map_facet_points = map_facet_points
 
 
 _fast_facet_points()
+
+
+def _memo_tables() -> None:
+    """FFCx builds the element tables of every integral anew (``ffcx.ir.elementtables``):
+    tabulation on every entity, clamping to -1/0/1 and the classification of the table
+    (zeros, ones, piecewise, ...), each a pure function of its inputs, the same tables over
+    and over for the blocks of a model (about 10 % of the cold set-up of the polycrystal).
+    Remembered here by their inputs (the arrays by their bytes); a copy is handed out, so
+    nothing FFCx does to a result changes the remembered one."""
+    import copy
+
+    import ffcx.ir.elementtables as et
+    import numpy as np
+
+    if getattr(et.get_ffcx_table_values, "_cellsim", False):
+        return
+    values, clamped, types, permuted = {}, {}, {}, {}
+    orig_values, orig_clamp = et.get_ffcx_table_values, et.clamp_table_small_numbers
+    orig_type, orig_perm = et.analyse_table_type, et.is_permuted_table
+
+    def akey(a):
+        a = np.asarray(a)
+        return (a.dtype.str, a.shape, a.tobytes())
+
+    def get_ffcx_table_values(points, cell, integral_type, element, avg, entity_type, derivative_counts,
+                              flat_component, codim):
+        key = (None if points is None else akey(points), cell.cellname, integral_type, element, avg,
+               entity_type, tuple(derivative_counts), flat_component, codim)
+        hit = values.get(key)
+        if hit is None:
+            hit = values[key] = orig_values(points, cell, integral_type, element, avg, entity_type,
+                                            derivative_counts, flat_component, codim)
+        return copy.deepcopy(hit)
+
+    def clamp_table_small_numbers(table, rtol=et.default_rtol, atol=et.default_atol, numbers=(-1.0, 0.0, 1.0)):
+        key = (akey(table), rtol, atol, tuple(numbers))
+        hit = clamped.get(key)
+        if hit is None:
+            hit = clamped[key] = orig_clamp(np.array(table), rtol=rtol, atol=atol, numbers=numbers)
+        return hit.copy()
+
+    def cached(orig, memo):
+        def fn(table, rtol=et.default_rtol, atol=et.default_atol):
+            key = (akey(table), rtol, atol)
+            if key not in memo:
+                memo[key] = orig(table, rtol=rtol, atol=atol)
+            return memo[key]
+        return fn
+
+    get_ffcx_table_values._cellsim = True
+    _ffcx_originals.update({(et, "get_ffcx_table_values"): orig_values, (et, "clamp_table_small_numbers"): orig_clamp,
+                            (et, "analyse_table_type"): orig_type, (et, "is_permuted_table"): orig_perm})
+    et.get_ffcx_table_values = get_ffcx_table_values
+    et.clamp_table_small_numbers = clamp_table_small_numbers
+    et.analyse_table_type = cached(orig_type, types)
+    et.is_permuted_table = cached(orig_perm, permuted)
+
+
+_memo_tables()
 
 
 def _options(form_compiler_options=None, jit_options=None):
