@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -200,6 +201,72 @@ def _memo_tables() -> None:
 
 
 _memo_tables()
+
+_KERNEL = re.compile(r"^void (tabulate_tensor_integral_\w+)\(", re.M)
+
+
+def dedup_kernels(code: str) -> tuple[str, int]:
+    """C code of FFCx with each kernel function whose text (arguments and body) repeats an
+    earlier one's left out and its uses pointed at the earlier one; returns (code, number
+    left out). The blocks of a model differ in subdomains and coefficients, not in their
+    integrands: the polycrystal's Newton module held 182 kernels of 32 different texts (94 %
+    of its 4 MB of C), all of which gcc compiled. A kernel's text is the whole of what it
+    computes (its tables are static inside it), so the same text is the same kernel."""
+    spans, start = [], 0
+    for m in _KERNEL.finditer(code):
+        if m.start() < start:
+            continue
+        i = code.index("{", m.end())
+        depth, j = 0, i
+        while True:  # the matching brace (FFCx writes no brace in comments or strings)
+            c = code[j]
+            depth += (c == "{") - (c == "}")
+            j += 1
+            if depth == 0:
+                break
+        end = j + 1 if code[j : j + 1] == "\n" else j
+        spans.append((m.group(1), m.start(), end, code[m.end() : end]))
+        start = end
+    first, alias = {}, {}
+    for name, _, _, text in spans:
+        keep = first.setdefault(text, name)
+        if keep != name:
+            alias[name] = keep
+    if not alias:
+        return code, 0
+    out, pos = [], 0
+    for name, a, b, _ in spans:
+        if name in alias:
+            out.append(code[pos:a])
+            pos = b
+    out.append(code[pos:])
+    code = "".join(out)
+    code = re.sub(r"\btabulate_tensor_integral_\w+\b", lambda m: alias.get(m.group(0), m.group(0)), code)
+    return code, len(alias)
+
+
+def _dedup_generated_code() -> None:
+    """FFCx's ``compile_ufl_objects`` as the JIT calls it, with :func:`dedup_kernels` applied
+    to the C code it hands to the compiler (``CELLSIM_JIT_DEDUP=0`` switches it off)."""
+    import ffcx.compiler as fc
+
+    if getattr(fc.compile_ufl_objects, "_cellsim", False) or os.environ.get(
+            "CELLSIM_JIT_DEDUP", "1").strip() in ("0", "false", "no", "off"):
+        return
+    orig = fc.compile_ufl_objects
+
+    def compile_ufl_objects(*args, **kwargs):
+        code, rest = orig(*args, **kwargs)
+        body, n = dedup_kernels(code[1])
+        stats["deduplicated_kernels"] = stats.get("deduplicated_kernels", 0) + n
+        return (code[0], body), rest
+
+    compile_ufl_objects._cellsim = True
+    _ffcx_originals[(fc, "compile_ufl_objects")] = orig
+    fc.compile_ufl_objects = compile_ufl_objects
+
+
+_dedup_generated_code()
 
 
 def _options(form_compiler_options=None, jit_options=None):
