@@ -17,6 +17,18 @@ forms from that module instead of compiling each again::
 (and all that are still pending when the context closes). That first use is then
 collective, as ``fem.form`` itself is (DOLFINx compiles on rank 0 and broadcasts).
 
+Inside :func:`batch`, the NonlinearProblem's Jacobian is :func:`block_jacobian`: a block
+J_ij whose residual row holds no integral with u_j is None (DOLFINx neither compiles nor
+assembles it; it was an empty form before, so the matrix is the same), and a block is the
+derivative of only those integrals of F_i that contain u_j (the same kernels, less for FFCx
+to process). Three things in FFCx itself, each with the same output: facet quadrature
+points are mapped onto the reference cell's facets point-wise in one numpy expression
+(:func:`_fast_facet_points`), element tables are remembered by their inputs
+(:func:`_memo_tables`), and a kernel whose C text repeats an earlier one's in the same
+module is left out (:func:`dedup_kernels`; ``CELLSIM_JIT_DEDUP=0`` switches it off):
+tests/unit/test_jit_batch.py compares the C code with FFCx's own and the assembled
+matrices with DOLFINx's.
+
 Cache: a form is looked up by the name DOLFINx would give its own module (FFCx's
 signature of the form, the FFCx options and the compiler flags), so nothing else is keyed
 differently. A batch module is named from the forms it holds (so a warm cache finds it and
