@@ -221,8 +221,8 @@ def dedup_kernels(code: str) -> tuple[str, int]:
     """C code of FFCx with each kernel function whose text (arguments and body) repeats an
     earlier one's left out and its uses pointed at the earlier one; returns (code, number
     left out). The blocks of a model differ in subdomains and coefficients, not in their
-    integrands: the polycrystal's Newton module held 182 kernels of 32 different texts (94 %
-    of its 4 MB of C), all of which gcc compiled. A kernel's text is the whole of what it
+    integrands: the polycrystal's Newton module held 182 kernels, 64 of them the text of an
+    earlier one (4.2 MB of C, 2.9 MB without them), all of which gcc compiled. A kernel's text is the whole of what it
     computes (its tables are static inside it), so the same text is the same kernel."""
     spans, start = [], 0
     for m in _KERNEL.finditer(code):
