@@ -17,6 +17,18 @@ forms from that module instead of compiling each again::
 (and all that are still pending when the context closes). That first use is then
 collective, as ``fem.form`` itself is (DOLFINx compiles on rank 0 and broadcasts).
 
+Inside :func:`batch`, the NonlinearProblem's Jacobian is :func:`block_jacobian`: a block
+J_ij whose residual row holds no integral with u_j is None (DOLFINx neither compiles nor
+assembles it; it was an empty form before, so the matrix is the same), and a block is the
+derivative of only those integrals of F_i that contain u_j (the same kernels, less for FFCx
+to process). Three things in FFCx itself, each with the same output: facet quadrature
+points are mapped onto the reference cell's facets point-wise in one numpy expression
+(:func:`_fast_facet_points`), element tables are remembered by their inputs
+(:func:`_memo_tables`), and a kernel whose C text repeats an earlier one's in the same
+module is left out (:func:`dedup_kernels`; ``CELLSIM_JIT_DEDUP=0`` switches it off):
+tests/unit/test_jit_batch.py compares the C code with FFCx's own and the assembled
+matrices with DOLFINx's.
+
 Cache: a form is looked up by the name DOLFINx would give its own module (FFCx's
 signature of the form, the FFCx options and the compiler flags), so nothing else is keyed
 differently. A batch module is named from the forms it holds (so a warm cache finds it and
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -87,6 +100,185 @@ def _share_cells() -> None:
 
 
 _share_cells()
+
+
+#: (module, name) -> FFCx's own function, where cellsim.jit put a faster one with the same results
+_ffcx_originals: dict = {}
+
+
+@contextlib.contextmanager
+def ffcx_originals():
+    """FFCx's own functions in place of cellsim.jit's faster ones (tests: the same C code)."""
+    ours = {k: getattr(*k) for k in _ffcx_originals}
+    for (mod, name), f in _ffcx_originals.items():
+        setattr(mod, name, f)
+    try:
+        yield
+    finally:
+        for (mod, name), f in ours.items():
+            setattr(mod, name, f)
+
+
+def _fast_facet_points() -> None:
+    """FFCx maps the facet quadrature points of every element table onto every facet of the
+    reference cell with a Python loop over the points (``ffcx.element_interface.
+    map_facet_points``: 37,500 calls, 8.5 of 50 profiled seconds in the polycrystal's
+    Newton batch). The same sums, point-wise in the same order, over all points at once
+    (numpy's element-wise arithmetic is IEEE like the scalar one: the same numbers, bit for
+    bit), with the facet vertices looked up once per cell and facet."""
+    import basix
+    import ffcx.element_interface as fe
+    import ffcx.ir.representationutils as fr
+    import numpy as np
+
+    if getattr(fr.map_facet_points, "_cellsim", False):
+        return
+    verts: dict = {}
+
+    def map_facet_points(points, facet: int, cellname: str):
+        key = (cellname, facet)
+        v = verts.get(key)
+        if v is None:
+            ct = fe._CellType[cellname]
+            geom = np.asarray(basix.geometry(ct))
+            v = verts[key] = [geom[i] for i in basix.topology(ct)[-2][facet]]
+        p = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+        acc = 0  # zip(vertices[1:], point) of FFCx: as many vertices as point coordinates
+        for k, vk in enumerate(v[1 : 1 + p.shape[1]]):
+            acc = acc + (vk - v[0])[None, :] * p[:, k : k + 1]
+        return np.asarray(np.tile(v[0], (len(p), 1)) + acc, dtype=np.float64)
+
+    map_facet_points._cellsim = True
+    _ffcx_originals[(fr, "map_facet_points")] = fr.map_facet_points
+    fr.map_facet_points = map_facet_points
+
+
+_fast_facet_points()
+
+
+def _memo_tables() -> None:
+    """FFCx builds the element tables of every integral anew (``ffcx.ir.elementtables``):
+    tabulation on every entity, clamping to -1/0/1 and the classification of the table
+    (zeros, ones, piecewise, ...), each a pure function of its inputs, the same tables over
+    and over for the blocks of a model (about 10 % of the cold set-up of the polycrystal).
+    Remembered here by their inputs (the arrays by their bytes); a copy is handed out, so
+    nothing FFCx does to a result changes the remembered one."""
+    import copy
+
+    import ffcx.ir.elementtables as et
+    import numpy as np
+
+    if getattr(et.get_ffcx_table_values, "_cellsim", False):
+        return
+    values, clamped, types, permuted = {}, {}, {}, {}
+    orig_values, orig_clamp = et.get_ffcx_table_values, et.clamp_table_small_numbers
+    orig_type, orig_perm = et.analyse_table_type, et.is_permuted_table
+
+    def akey(a):
+        a = np.asarray(a)
+        return (a.dtype.str, a.shape, a.tobytes())
+
+    def get_ffcx_table_values(points, cell, integral_type, element, avg, entity_type, derivative_counts,
+                              flat_component, codim):
+        key = (None if points is None else akey(points), cell.cellname, integral_type, element, avg,
+               entity_type, tuple(derivative_counts), flat_component, codim)
+        hit = values.get(key)
+        if hit is None:
+            hit = values[key] = orig_values(points, cell, integral_type, element, avg, entity_type,
+                                            derivative_counts, flat_component, codim)
+        return copy.deepcopy(hit)
+
+    def clamp_table_small_numbers(table, rtol=et.default_rtol, atol=et.default_atol, numbers=(-1.0, 0.0, 1.0)):
+        key = (akey(table), rtol, atol, tuple(numbers))
+        hit = clamped.get(key)
+        if hit is None:
+            hit = clamped[key] = orig_clamp(np.array(table), rtol=rtol, atol=atol, numbers=numbers)
+        return hit.copy()
+
+    def cached(orig, memo):
+        def fn(table, rtol=et.default_rtol, atol=et.default_atol):
+            key = (akey(table), rtol, atol)
+            if key not in memo:
+                memo[key] = orig(table, rtol=rtol, atol=atol)
+            return memo[key]
+        return fn
+
+    get_ffcx_table_values._cellsim = True
+    _ffcx_originals.update({(et, "get_ffcx_table_values"): orig_values, (et, "clamp_table_small_numbers"): orig_clamp,
+                            (et, "analyse_table_type"): orig_type, (et, "is_permuted_table"): orig_perm})
+    et.get_ffcx_table_values = get_ffcx_table_values
+    et.clamp_table_small_numbers = clamp_table_small_numbers
+    et.analyse_table_type = cached(orig_type, types)
+    et.is_permuted_table = cached(orig_perm, permuted)
+
+
+_memo_tables()
+
+_KERNEL = re.compile(r"^void (tabulate_tensor_integral_\w+)\(", re.M)
+
+
+def dedup_kernels(code: str) -> tuple[str, int]:
+    """C code of FFCx with each kernel function whose text (arguments and body) repeats an
+    earlier one's left out and its uses pointed at the earlier one; returns (code, number
+    left out). The blocks of a model differ in subdomains and coefficients, not in their
+    integrands: the polycrystal's Newton module held 182 kernels, 64 of them the text of an
+    earlier one (4.2 MB of C, 2.9 MB without them), all of which gcc compiled. A kernel's text is the whole of what it
+    computes (its tables are static inside it), so the same text is the same kernel."""
+    spans, start = [], 0
+    for m in _KERNEL.finditer(code):
+        if m.start() < start:
+            continue
+        i = code.index("{", m.end())
+        depth, j = 0, i
+        while True:  # the matching brace (FFCx writes no brace in comments or strings)
+            c = code[j]
+            depth += (c == "{") - (c == "}")
+            j += 1
+            if depth == 0:
+                break
+        end = j + 1 if code[j : j + 1] == "\n" else j
+        spans.append((m.group(1), m.start(), end, code[m.end() : end]))
+        start = end
+    first, alias = {}, {}
+    for name, _, _, text in spans:
+        keep = first.setdefault(text, name)
+        if keep != name:
+            alias[name] = keep
+    if not alias:
+        return code, 0
+    out, pos = [], 0
+    for name, a, b, _ in spans:
+        if name in alias:
+            out.append(code[pos:a])
+            pos = b
+    out.append(code[pos:])
+    code = "".join(out)
+    code = re.sub(r"\btabulate_tensor_integral_\w+\b", lambda m: alias.get(m.group(0), m.group(0)), code)
+    return code, len(alias)
+
+
+def _dedup_generated_code() -> None:
+    """FFCx's ``compile_ufl_objects`` as the JIT calls it, with :func:`dedup_kernels` applied
+    to the C code it hands to the compiler (``CELLSIM_JIT_DEDUP=0`` switches it off)."""
+    import ffcx.compiler as fc
+
+    if getattr(fc.compile_ufl_objects, "_cellsim", False) or os.environ.get(
+            "CELLSIM_JIT_DEDUP", "1").strip() in ("0", "false", "no", "off"):
+        return
+    orig = fc.compile_ufl_objects
+
+    def compile_ufl_objects(*args, **kwargs):
+        code, rest = orig(*args, **kwargs)
+        body, n = dedup_kernels(code[1])
+        stats["deduplicated_kernels"] = stats.get("deduplicated_kernels", 0) + n
+        return (code[0], body), rest
+
+    compile_ufl_objects._cellsim = True
+    _ffcx_originals[(fc, "compile_ufl_objects")] = orig
+    fc.compile_ufl_objects = compile_ufl_objects
+
+
+_dedup_generated_code()
 
 
 def _options(form_compiler_options=None, jit_options=None):
@@ -232,21 +424,80 @@ def _patched():
             dolfinx.jit.ffcx_jit = _ORIG_FFCX_JIT
 
 
+def _integrals_with(Fi: ufl.Form, uj, cache: dict):
+    """``Fi`` itself, a form of those of its integrals that contain ``uj``, or None."""
+    ints = Fi.integrals()
+    keep = []
+    for itg in ints:
+        have = cache.get(id(itg))
+        if have is None:
+            have = cache[id(itg)] = (itg, set(ufl.algorithms.extract_coefficients(itg.integrand())))
+        if uj in have[1]:
+            keep.append(itg)
+    if len(keep) == len(ints):
+        return Fi
+    return ufl.Form(keep) if keep else None
+
+
+def block_jacobian(F, u) -> list:
+    """The block Jacobian J_ij = dF_i/du_j of DOLFINx's ``derivative_block``, differentiating
+    only the integrals of F_i that contain u_j (the others have a zero derivative, which
+    UFL drops after processing all of them: the compiled kernels are the same), and None for
+    a structurally zero block (no integral of F_i contains u_j): DOLFINx then neither
+    compiles nor assembles it (an empty compiled form adds no matrix entry either)."""
+    if not isinstance(F, (list, tuple)) or not isinstance(u, (list, tuple)):
+        return dolfinx.fem.forms.derivative_block(F, u)
+    du = [ufl.TrialFunction(uj.function_space) for uj in u]
+    out, cache = [], {}
+    for Fi in F:
+        row = []
+        for uj, duj in zip(u, du):
+            part = _integrals_with(Fi, uj, cache)
+            row.append(None if part is None else ufl.derivative(part, uj, duj))
+        out.append(row)
+    for k in range(len(u)):  # DOLFINx needs one block per row and column (its spaces); keep the zero one
+        if all(row[k] is None for row in out):
+            out[k][k] = ufl.derivative(F[k], u[k], du[k])
+    for k, row in enumerate(out):
+        if all(f is None for f in row):
+            row[k] = ufl.derivative(F[k], u[k], du[k])
+    return out
+
+
 def residual_and_jacobian(F, u) -> list:
-    """The forms a ``NonlinearProblem(F, u)`` compiles: ``F`` and its derived Jacobian."""
-    return [F, dolfinx.fem.forms.derivative_block(F, u)]
+    """The forms a ``NonlinearProblem(F, u)`` compiles inside :func:`batch`: ``F`` and its
+    derived Jacobian (structurally zero blocks None, :func:`block_jacobian`)."""
+    return [F, block_jacobian(F, u)]
+
+
+@contextlib.contextmanager
+def _jacobian_of(F, J):
+    """Make DOLFINx's NonlinearProblem take ``J`` as the Jacobian of ``F`` (this very list)."""
+    import dolfinx.fem.petsc as fp
+
+    orig = fp.derivative_block
+
+    def derivative_block(F_, u_, du=None):
+        return J if F_ is F and du is None else orig(F_, u_, du)
+
+    fp.derivative_block = derivative_block
+    try:
+        yield
+    finally:
+        fp.derivative_block = orig
 
 
 @contextlib.contextmanager
 def batch(comm, F, u=None, **kw):
-    """Compile ``F`` (and, with ``u``, the Jacobian a NonlinearProblem derives from it) in
-    one module; inside the context DOLFINx finds them compiled (collective)."""
+    """Compile ``F`` (and, with ``u``, the Jacobian a NonlinearProblem derives from it, its
+    structurally zero blocks left out) in one module; inside the context DOLFINx finds them
+    compiled and a ``NonlinearProblem(F, u)`` gets that Jacobian (collective)."""
     if not ENABLED:
         yield
         return
     forms = residual_and_jacobian(F, u) if u is not None else F
     compile_batch(comm, forms, **kw)
-    with _patched():
+    with _patched(), (_jacobian_of(F, forms[1]) if u is not None else contextlib.nullcontext()):
         yield
 
 

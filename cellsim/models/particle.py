@@ -37,7 +37,8 @@ from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, particle_fieldsplit
 from .base import Model
 from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
-                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, rotation_field)
+                              grain_rotations, isotropic_start_strain, lattice_eigenstrain, own_ids,
+                              rotation_field)
 from .particle_mechanics import INTERFACE_COLUMNS, SplitMechanicsMixin
 from .particle_species import BlockParticlePotential, BlockSpeciesMixin
 
@@ -122,10 +123,12 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         self.dx_all = dx(tuple(t for tags, _ in self.regions for t in tags))
         self.ds_s = ds(tuple(tm.interfaces["particle_electrolyte"]))
         one = fem.Constant(msh, 1.0)
-        self.volume = comm.allreduce(fem.assemble_scalar(fem.form(one * self.dx_all)), op=MPI.SUM)
-        self.area = comm.allreduce(fem.assemble_scalar(fem.form(one * self.ds_s)), op=MPI.SUM)
-        self._region_volumes = [comm.allreduce(fem.assemble_scalar(fem.form(one * dx(tuple(tags)))), op=MPI.SUM)
-                                for tags, _ in self.regions]
+        # made before the first is assembled: they compile together (one module, jit.deferred)
+        f_vol, f_area = fem.form(one * self.dx_all), fem.form(one * self.ds_s)
+        f_regions = [fem.form(one * own_ids(msh, dx, tm.cell_tags, tags)) for tags, _ in self.regions]
+        self.volume = comm.allreduce(fem.assemble_scalar(f_vol), op=MPI.SUM)
+        self.area = comm.allreduce(fem.assemble_scalar(f_area), op=MPI.SUM)
+        self._region_volumes = [comm.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for f in f_regions]
         L = self.L = (3.0 * self.volume / (4.0 * np.pi)) ** (1.0 / 3.0)
         cs = self.cs = core.c_max
         Es = self.Es = core.youngs_modulus

@@ -82,6 +82,23 @@ def submesh_field(field, sub, parent_cells):
     return f
 
 
+def own_ids(msh, dx, cell_tags, tags):
+    """``dx(tags)`` as ``dx((1, ..., n))`` over cell tags of its own (the same cells, the same
+    order: tag k of the sorted ``tags`` is id k + 1): regions whose forms differ only in their
+    tags (the grains' volumes) then have one form, compiled once."""
+    import ufl
+    from dolfinx import mesh as dmesh
+
+    tags = sorted(int(t) for t in tags)
+    cells = [cell_tags.find(t) for t in tags]
+    idx = np.concatenate(cells).astype(np.int32) if cells else np.zeros(0, np.int32)
+    val = np.concatenate([np.full(len(c), k + 1, dtype=np.int32) for k, c in enumerate(cells)]) if cells else idx
+    order = np.argsort(idx, kind="stable")
+    mt = dmesh.meshtags(msh, cell_tags.dim, idx[order], val[order])
+    return ufl.Measure("dx", domain=msh, subdomain_data=mt, metadata=dx.metadata())(
+        tuple(range(1, len(tags) + 1)))
+
+
 def lattice_eigenstrain(name: str, R, c_max: float) -> TensorEigenstrain:
     """eps_ch(c) = R diag(eps_a, eps_a, eps_c)(c / c_max) R^T of the table ``name``."""
     table = resolve_lattice_strain(name)
@@ -129,7 +146,8 @@ def isotropic_start_strain(case, mat, x0: float) -> float:
     return float(resolve_lattice_strain(name).volumetric(x0)) / 3.0
 
 
-__all__ = ["grain_names", "grain_rotations", "rotation_field", "submesh_field", "lattice_eigenstrain",
+__all__ = ["grain_names", "grain_rotations", "rotation_field", "submesh_field", "own_ids",
+           "lattice_eigenstrain",
            "coupling_potential", "CouplingProjection",
            "isotropic_start_strain", "fill_dg0"]
 

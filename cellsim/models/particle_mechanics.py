@@ -310,7 +310,10 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
             coh = Cohesive(blocks[a].u, blocks[b].u, f, colour_cells[a], params, dS, tag,
                            name=names[0] if len(names) == 1 else f"interfaces_{a}_{b}",
                            damage_update=ms.damage_update)
-            coh.reaction_measure = dS(tag)  # the cracked grain boundaries' reaction (crack_reaction)
+            # the cracked grain boundaries' reaction (crack_reaction) and the transport across them: interface
+            # integrals at [discretisation] quadrature_degree, as the outer surface's (without it UFL
+            # estimated degree 25 from exp and powers: 120 points per facet, over half of the compiled code)
+            coh.reaction_measure = dS(tag, metadata={"quadrature_degree": disc.quadrature_degree})
             coh.pairs = list(zip(names, members))  # the region pairs it integrates
             coh.colours = (a, b)  # its blocks ("+" = a): the concentration blocks of the transport
             self.cohesives.append(coh)

@@ -402,11 +402,15 @@ class CohesiveInterface:
 
         em = self.entity_maps
         q, qv = ufl.TestFunction(V0), ufl.TestFunction(W0)
-        self._f_area_vec = fem.form(q("+") * self.dS, entity_maps=em)
-        self._f_jump = fem.form(ufl.inner(jump, qv("+")) * self.dS, entity_maps=em)
-        self._f_normal = fem.form(ufl.inner(n, qv("+")) * self.dS, entity_maps=em)
-        self._f_stored = fem.form(st.stored * self.dS, entity_maps=em)
-        self._f_traction = [fem.form(self.traction[i] * self.dS, entity_maps=em) for i in range(gdim)]
+        # the interface's own forms on a measure of its own facets as subdomain 1 (the same
+        # integration data as its tag in ``measure``): forms that differ only in the tag of
+        # the interface compile to one (an interface per colour pair of a polycrystal)
+        dS1 = ufl.Measure("dS", domain=parent, subdomain_data=[(1, data)])(1, metadata={"quadrature_degree": 1})
+        self._f_area_vec = fem.form(q("+") * dS1, entity_maps=em)
+        self._f_jump = fem.form(ufl.inner(jump, qv("+")) * dS1, entity_maps=em)
+        self._f_normal = fem.form(ufl.inner(n, qv("+")) * dS1, entity_maps=em)
+        self._f_stored = fem.form(st.stored * dS1, entity_maps=em)
+        self._f_traction = [fem.form(self.traction[i] * dS1, entity_maps=em) for i in range(gdim)]
         nown = V0.dofmap.index_map.size_local
         self._nown = nown
         # blocked DG0 dofs of W0 in the dof order of V0 (both one dof per facet-cell)
