@@ -45,6 +45,7 @@ on failure.
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import numpy as np
@@ -53,6 +54,7 @@ from . import jit, newton
 from .assembly import BlockAssembler, InputWatch, Owned, release_garbage, watch
 from .dolfinx_env import require_dolfinx
 from .newton import StepResult
+from .predictor import Predictor
 
 require_dolfinx()
 from dolfinx.fem.petsc import NonlinearProblem  # noqa: E402
@@ -173,6 +175,9 @@ class NewtonSolver:
                      divergence_tolerance if divergence_tolerance is not None else 1e4)
         self._f0 = self._fprev = None
         self.snes.setConvergenceTest(_weak(self._converged))
+        # (CELLSIM_NEWTON_PREDICTOR=0 turns it off: benchmarks compare the two)
+        use = getattr(model, "newton_predictor", False) and os.environ.get("CELLSIM_NEWTON_PREDICTOR", "1") != "0"
+        self.predictor = Predictor(self) if use else None
 
     def close(self) -> None:
         """Destroy this solver's PETSc objects now (collective; the solver cannot be used
@@ -305,6 +310,11 @@ class NewtonSolver:
 
     def solve(self) -> StepResult:
         """One Newton solve; the model's state is unchanged on failure."""
+        if self.predictor is not None:
+            return self.predictor.solve(self._solve)
+        return self._solve()
+
+    def _solve(self) -> StepResult:
         if self.step_factors:
             return self._solve_step_factors()
         if not self.reuse:

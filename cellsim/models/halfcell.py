@@ -83,6 +83,7 @@ class HalfCellModel(HalfCellOutputs, SkeletonMixin, Model):
     """
 
     slow_newton = 8
+    newton_predictor = True  # start each step's Newton from the extrapolated last step (cellsim.predictor)
 
     def __init__(self, case, tm, comm=None):
         comm = comm or tm.mesh.comm
