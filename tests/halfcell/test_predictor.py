@@ -81,7 +81,7 @@ def test_resumed_run_predicts_as_the_uninterrupted_one(tmp_path_factory):
     case = _case(checkpoint_every=1)
     assert simulation.run_case(case, tmp / "ref", comm=comm, tm=_mesh(comm)).status == "completed"
     ref = comm.bcast(read_timeseries(tmp / "ref") if comm.rank == 0 else None, root=0)
-    with sigterm_at(6):  # in the CC step, after several predicted steps
+    with sigterm_at(15):  # in the CC step, after several predicted steps
         r = simulation.run_case(case, tmp / "run", comm=comm, tm=_mesh(comm))
     assert r.status == "interrupted", r.reason
     r2 = simulation.run_case(case, tmp / "run", comm=comm, tm=_mesh(comm), overwrite=False, resume=True)
@@ -89,7 +89,11 @@ def test_resumed_run_predicts_as_the_uninterrupted_one(tmp_path_factory):
     got = comm.bcast(read_timeseries(tmp / "run") if comm.rank == 0 else None, root=0)
     assert len(got["time [s]"]) == len(ref["time [s]"])
     for k in ref:
-        if "wall time" in k or "krylov" in k or "balance error" in k:
+        if "wall time" in k or "krylov" in k:
             continue
-        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-15 * (np.abs(ref[k]).max() + 1e-300),
+        if "error" in k:  # round-off measures (differ between two fresh runs too): as small
+            assert np.abs(got[k]).max() <= 10 * np.abs(ref[k]).max() + 1e-12, k
+            continue
+        # (atol: the current in the rest step is zero to the Newton tolerance, +-1e-11 A m-2)
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-9 * (np.abs(ref[k]).max() + 1e-300),
                                    err_msg=k)
