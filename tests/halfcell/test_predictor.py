@@ -73,6 +73,7 @@ def test_predictor_same_steps_and_answer_fewer_newton_iterations(monkeypatch):
 
 
 @pytest.mark.mpi
+@pytest.mark.slow  # 50 s serially, 5 min on 2 ranks at load 8
 def test_resumed_run_predicts_as_the_uninterrupted_one(tmp_path_factory):
     from tests.conftest import sigterm_at
 
