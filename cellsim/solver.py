@@ -174,6 +174,7 @@ class NewtonSolver:
         self._tol = (spec.atol * atol_scale, spec.rtol,
                      divergence_tolerance if divergence_tolerance is not None else 1e4)
         self._f0 = self._fprev = None
+        self.f0_reference = None  # ||F_0|| that rtol refers to, when not the first residual's
         self.snes.setConvergenceTest(_weak(self._converged))
         # (CELLSIM_NEWTON_PREDICTOR=0 turns it off: benchmarks compare the two)
         use = getattr(model, "newton_predictor", False) and os.environ.get("CELLSIM_NEWTON_PREDICTOR", "1") != "0"
@@ -220,6 +221,8 @@ class NewtonSolver:
         atol, rtol, divtol = self._tol
         if it == 0:
             self._f0 = self._fprev = fnorm
+            if self.f0_reference is not None:  # (the Newton predictor: the unpredicted start's)
+                self._f0 = self.f0_reference
         prev, self._fprev = self._fprev, fnorm
         if fnorm != fnorm:
             return -4  # DIVERGED_FNORM_NAN
