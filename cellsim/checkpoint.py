@@ -37,7 +37,13 @@ def _functions(model) -> dict:
     out.update({f"old/{n}": f for n, f in model.old.items()})
     for k, f in getattr(model, "extra_functions", lambda: {})().items():
         out[f"extra/{k}"] = f
+    out.update(_predictor(model).functions() if _predictor(model) is not None else {})
     return out
+
+
+def _predictor(model):
+    """The Newton predictor of the model's solver (cellsim.predictor), if it has one."""
+    return getattr(getattr(model, "solver", None), "predictor", None)
 
 
 def _local(f):
@@ -79,6 +85,7 @@ def save(model, driver: dict, outdir) -> None:
     st = model.state()
     meta = {"format": FORMAT, "version": VERSION, "mpi_size": comm.size, "driver": driver,
             "constants": st["constants"], "scalars": st["scalars"], "h": h,
+            "predictor_dts": _predictor(model).dts if _predictor(model) is not None else [0.0, 0.0],
             "model": model.case.model}
     error = None
     if comm.rank == 0:
@@ -137,7 +144,12 @@ def load(model, outdir) -> dict:
         raise ValueError(f"the checkpoint is of a '{meta['model']}' run, the case is '{model.case.model}'")
     h = meta["h"]
     missing = []
+    pred = _predictor(model)
+    stored = comm.bcast(set(data) if comm.rank == 0 else None, root=0)
     for name, f in _functions(model).items():
+        if name.startswith("predictor") and not {f"{name}/x", f"{name}/g"} & stored:
+            pred.reset()  # a checkpoint without the increments: no prediction at the first step
+            continue
         if _is_global(f):
             f.x.array[:] = comm.bcast(float(data[f"{name}/g"][0]) if comm.rank == 0 else None, root=0)
             continue
@@ -165,5 +177,10 @@ def load(model, outdir) -> dict:
         raise ValueError("the checkpoint does not fit this mesh (fields " + ", ".join(missing) + " not found): "
                          "resume needs the same case and geometry")
     model.set_state({"unknowns": {}, "history": {}, "constants": meta["constants"], "scalars": meta["scalars"]})
+    if pred is not None:
+        if any(k.startswith("predictor") for k in stored):
+            pred.dts = [float(v) for v in meta.get("predictor_dts", [0.0, 0.0])]
+        else:
+            pred.reset()
     model.after_load()
     return meta["driver"]

@@ -195,6 +195,9 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
             continue
         resuming = resume is not None and st.number == resume["step_number"] and not resume.get("at_start")
         model.apply_step(st, predict=not resuming)
+        predictor = getattr(getattr(model, "solver", None), "predictor", None)
+        if predictor is not None and not resuming:  # (a resumed one was checkpointed)
+            predictor.reset()
         log.info(f"-- {st.label}: {model.describe_control(st)}")
         prog.start_step(st, d)
         t_step = float(resume["t_step"]) if resuming else 0.0
@@ -262,6 +265,8 @@ def run_protocol(case, model, out=None, log=None, keep_rows: bool = False, max_s
                 continue
             changes = model.max_change()
             model.accept()
+            if predictor is not None:
+                predictor.accepted()
             t += dt
             t_step += dt
             res.steps += 1

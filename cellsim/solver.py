@@ -45,14 +45,16 @@ on failure.
 
 from __future__ import annotations
 
+import os
 import weakref
 
 import numpy as np
 
 from . import jit, newton
-from .assembly import BlockAssembler, InputWatch
+from .assembly import BlockAssembler, InputWatch, Owned, release_garbage, watch
 from .dolfinx_env import require_dolfinx
 from .newton import StepResult
+from .predictor import Predictor
 
 require_dolfinx()
 from dolfinx.fem.petsc import NonlinearProblem  # noqa: E402
@@ -80,6 +82,15 @@ def _weak(method):
         return ref()(*args, **kwargs)
 
     return call
+
+
+class _Problem(NonlinearProblem):
+    """DOLFINx's NonlinearProblem without its destructor, which destroys the SNES and the
+    matrices (collective) whenever the garbage collector frees it, in a rank-dependent
+    order; :class:`NewtonSolver` owns and releases them (``cellsim.assembly.Owned``)."""
+
+    def __del__(self):
+        pass
 
 
 def snes_options(spec, atol_scale: float = 1.0) -> dict:
@@ -126,11 +137,18 @@ class NewtonSolver:
         _count[0] += 1
         prefix = f"cellsim_{name}{_count[0]}_"
         kw = {"entity_maps": entity_maps} if entity_maps else {}
+        release_garbage(self.comm)  # a safe point: solvers collected since are destroyed
         with jit.batch(self.comm, forms, model.unknowns):  # one compiled module for F and J
-            self.problem = NonlinearProblem(forms, model.unknowns, kind="mpi", petsc_options_prefix=prefix,
+            self.problem = _Problem(forms, model.unknowns, kind="mpi", petsc_options_prefix=prefix,
                                             petsc_options=snes_options(spec, atol_scale), **kw)
         self.snes = self.problem.solver
-        self.assembler = BlockAssembler(self.problem, model.unknowns)
+        p = self.problem
+        # every PETSc object of this solver, destroyed by close() or, once the solver is
+        # collected, by cellsim.assembly.release_garbage (never by the collector itself)
+        self.owned = Owned()
+        self.owned.add(p.solver, p.A, p.b, p.x, p.P_mat)
+        self._finalizer = watch(self, self.owned, self.comm)
+        self.assembler = BlockAssembler(self.problem, model.unknowns, self.owned)
         self.snes.setFunction(_weak(self.assembler.residual), self.problem.b)
         self.snes.setJacobian(_weak(self._jacobian), self.problem.A, self.problem.A)
         self._const_splits, self._sub_ksps, self._jacobians = [], None, 0
@@ -156,26 +174,25 @@ class NewtonSolver:
         self._tol = (spec.atol * atol_scale, spec.rtol,
                      divergence_tolerance if divergence_tolerance is not None else 1e4)
         self._f0 = self._fprev = None
+        self.f0_reference = None  # ||F_0|| that rtol refers to, when not the first residual's
         self.snes.setConvergenceTest(_weak(self._converged))
+        # (CELLSIM_NEWTON_PREDICTOR=0 turns it off: benchmarks compare the two)
+        use = getattr(model, "newton_predictor", False) and os.environ.get("CELLSIM_NEWTON_PREDICTOR", "1") != "0"
+        self.predictor = Predictor(self) if use else None
 
     def close(self) -> None:
         """Destroy this solver's PETSc objects now (collective; the solver cannot be used
         afterwards). Models call it from ``close()``; the time driver closes its model at
         the end of a run, so that a process running many cases (a parameter sweep, a test
         suite) does not keep their matrices, factors and MPI communicators."""
+        self._finalizer.detach()
+        for ksp in self._sub_ksps or []:  # (references only: the SNES owns them)
+            ksp.destroy()
+        self._sub_ksps = None
         self.assembler.close()
-        p = self.problem
-        for _, IS in getattr(self, "fieldsplit", []):
-            IS.destroy()
-        self.fieldsplit = []
-        opts = PETSc.Options()
-        for key in getattr(self, "_split_keys", []):  # a solver that never solved leaves them unused
-            if opts.hasName(key):
-                opts.delValue(key)
-        self._split_keys = []
-        for obj in (p.solver, p.A, p.b, p.x, p.P_mat):
-            if obj is not None:
-                obj.destroy()
+        self.owned.destroy()  # the SNES first (with its KSP, PC, factors), then the matrices
+        self.fieldsplit, self._split_keys = [], []
+        release_garbage(self.comm)
 
     # ------------------------------------------------------------------ Jacobian
     def _jacobian(self, snes, x, J, P):
@@ -204,6 +221,8 @@ class NewtonSolver:
         atol, rtol, divtol = self._tol
         if it == 0:
             self._f0 = self._fprev = fnorm
+            if self.f0_reference is not None:  # (the Newton predictor: the unpredicted start's)
+                self._f0 = self.f0_reference
         prev, self._fprev = self._fprev, fnorm
         if fnorm != fnorm:
             return -4  # DIVERGED_FNORM_NAN
@@ -294,6 +313,11 @@ class NewtonSolver:
 
     def solve(self) -> StepResult:
         """One Newton solve; the model's state is unchanged on failure."""
+        if self.predictor is not None:
+            return self.predictor.solve(self._solve)
+        return self._solve()
+
+    def _solve(self) -> StepResult:
         if self.step_factors:
             return self._solve_step_factors()
         if not self.reuse:
@@ -340,7 +364,8 @@ class NewtonSolver:
             idx = [iss[names.index(n)].getIndices() for n in members if n in names]
             if not idx:
                 continue
-            IS = PETSc.IS().createGeneral(np.sort(np.concatenate(idx)).astype(PETSc.IntType), comm=self.comm)
+            IS = self.owned.add(PETSc.IS().createGeneral(np.sort(np.concatenate(idx)).astype(PETSc.IntType),
+                                                         comm=self.comm))
             self._attach_rigid_body_modes(IS, [n for n in names if n in members])
             splits.append((g, IS))
         pc.setFieldSplitIS(*splits)
@@ -385,6 +410,7 @@ class NewtonSolver:
         for k, v in values.items():
             opts[prefix + k] = v
         self._split_keys = [prefix + k for k in values]
+        self.owned.option_keys.extend(self._split_keys)
         # the sub-solvers read their options when the preconditioner is first set up (first
         # solve), so the options stay in the database under this solver's unique prefix
         ksp.setFromOptions()
@@ -502,5 +528,7 @@ def clean_jacobian_pattern(solver: NewtonSolver, configurations) -> tuple[int, i
     before, after = comm.allreduce(len(aj), op=MPI.SUM), comm.allreduce(len(aj_new), op=MPI.SUM)
     solver.snes.setJacobian(_weak(solver._jacobian), B, B)
     problem._A = B
+    solver.owned.discard(A)
+    solver.owned.add(B)
     A.destroy()
     return before, after

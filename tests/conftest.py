@@ -13,14 +13,16 @@ def _collective_cleanup():
         from mpi4py import MPI
     except ImportError:  # pragma: no cover
         return
-    # petsc4py defers the destruction of collected parallel objects to PETSc's garbage list
-    # of the object's communicator; this cleans COMM_WORLD's (a mesh's own communicator has
-    # its own list: cellsim destroys its solvers' objects itself, see cellsim/assembly.py).
-    # The exit-15 abort of long suites (MPICH out of communicator context ids) was models
-    # never collected at all; tests/unit/test_resource_release.py checks that they are.
-    # Only where a test has loaded PETSc (its import order matters: dolfinx_solver first).
+    # Solvers the collector freed (models not closed) left their PETSc objects to
+    # cellsim.assembly.release_garbage: destroyed here, collectively, in the same order on
+    # every rank (a destroy by the collector itself hung 2-rank runs, see test_gc_order.py);
+    # then petsc4py's own deferred objects of COMM_WORLD. Only where a test has loaded
+    # them (the import order matters: dolfinx_solver first).
     import sys
 
+    assembly = sys.modules.get("cellsim.assembly")
+    if assembly is not None:
+        assembly.release_garbage(MPI.COMM_WORLD)
     PETSc = getattr(sys.modules.get("petsc4py"), "PETSc", None)
     if PETSc is not None and hasattr(PETSc, "garbage_cleanup"):
         PETSc.garbage_cleanup(MPI.COMM_WORLD)

@@ -85,6 +85,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, HalfCellCrackMixin, S
     """
 
     slow_newton = 8
+    newton_predictor = True  # start each step's Newton from the extrapolated last step (cellsim.predictor)
 
     def __init__(self, case, tm, comm=None):
         comm = comm or tm.mesh.comm

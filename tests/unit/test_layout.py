@@ -18,7 +18,7 @@ MAX_LINES = 600
 LAYERS = [
     {"dolfinx_env", "jit", "log", "schema", "tomlfile", "materials", "provenance", "fields_io", "vtk_files", "outdir"},
     {"geometry"},
-    {"case", "regions", "protocol", "newton", "checkpoint", "assembly"},
+    {"case", "regions", "protocol", "newton", "checkpoint", "assembly", "predictor"},
     {"physics", "solver"},
     {"models"},
     {"output", "tortuosity_cmd", "dfn"},
