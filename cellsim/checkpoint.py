@@ -61,8 +61,16 @@ def _key(x, h):
 
 
 def _is_global(f) -> bool:
-    """One global dof (a real-valued unknown such as the cell voltage)."""
+    """One global dof (a real-valued unknown such as the cell voltage, or a vector of them: one
+    dof of block size n, e.g. a value per particle)."""
     return f.function_space.dofmap.index_map.size_global == 1
+
+
+def _global_values(f, comm) -> np.ndarray:
+    """All entries of a global (real) unknown, from the rank that owns it (collective)."""
+    bs = f.function_space.dofmap.index_map_bs
+    n = f.function_space.dofmap.index_map.size_local
+    return comm.allreduce(np.array(f.x.array[:bs], dtype=float) if n else np.zeros(bs))
 
 
 def save(model, driver: dict, outdir) -> None:
@@ -72,10 +80,9 @@ def save(model, driver: dict, outdir) -> None:
     arrays = {}
     for name, f in _functions(model).items():
         if _is_global(f):
-            n = f.function_space.dofmap.index_map.size_local
-            val = comm.allreduce(float(f.x.array[0]) if n else 0.0)
+            val = _global_values(f, comm)
             if comm.rank == 0:
-                arrays[f"{name}/g"] = np.array([val])
+                arrays[f"{name}/g"] = val
             continue
         x, v = _local(f)
         xs, vs = comm.gather(x, root=0), comm.gather(v, root=0)
@@ -151,7 +158,11 @@ def load(model, outdir) -> dict:
             pred.reset()  # a checkpoint without the increments: no prediction at the first step
             continue
         if _is_global(f):
-            f.x.array[:] = comm.bcast(float(data[f"{name}/g"][0]) if comm.rank == 0 else None, root=0)
+            g = comm.bcast(np.asarray(data[f"{name}/g"], dtype=float) if comm.rank == 0 else None, root=0)
+            bs = f.function_space.dofmap.index_map_bs
+            if g.size not in (1, bs):
+                raise ValueError(f"checkpoint: '{name}' holds {g.size} values, the model has {bs}")
+            f.x.array[:] = np.resize(g, f.x.array.size)  # one value: every entry (older files)
             continue
         x_all = comm.bcast(data[f"{name}/x"] if comm.rank == 0 else None, root=0)
         v_all = comm.bcast(data[f"{name}/v"] if comm.rank == 0 else None, root=0)

@@ -181,30 +181,6 @@ class HalfCellCrackMixin:
             f = self.u[name]
             f.x.array[:] = val * r(f.x.array.size)
 
-    def refresh_crack_state(self) -> None:
-        """The crack blocks from their defining rows at the present state: cbar, pbar the surface
-        means, I the faces' current (after a checkpoint load: the checkpoint keeps one entry of
-        a vector real block; the blocks are algebraic, only Newton's start; collective)."""
-        if not self.cracks:
-            return
-        if not hasattr(self, "_f_crack_state"):
-            em, chi, n = self.entity_maps, self.crack_chi, len(self.particles)
-
-            def per_face(i):
-                return sum(FARADAY * f.j * f._sides()[1](chi[i]) * f.measure for f in self.cracks)
-
-            self._f_crack_state = [(fem.form(chi[i]("+") * self.c_e("-") * self.dG_pe, entity_maps=em),
-                                    fem.form(chi[i]("+") * self.phi_e("-") * self.dG_pe, entity_maps=em),
-                                    fem.form(per_face(i), entity_maps=em)) for i in range(n)]
-        vals = np.array([[self._assemble(f) for f in fs] for fs in self._f_crack_state])
-        self.u["crack_ce"].x.array[:] = vals[:, 0] / self.crack_areas
-        self.u["crack_phie"].x.array[:] = vals[:, 1] / self.crack_areas
-        self.u["crack_current"].x.array[:] = vals[:, 2] / self.I_ref
-
-    def after_load(self) -> None:
-        super().after_load()
-        self.refresh_crack_state()
-
     def crack_current_form(self):
         """sum of the crack faces' F d j dA (UFL; 0 without cracks)."""
         return sum(FARADAY * f.j * f.measure for f in self.cracks)
