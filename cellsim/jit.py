@@ -46,7 +46,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .dolfinx_env import require_dolfinx
@@ -279,6 +281,49 @@ def _dedup_generated_code() -> None:
 
 
 _dedup_generated_code()
+
+#: a cache entry (``<module>.c`` without its ``.c.cached`` marker) left unwritten this long
+#: is a compile that died (killed, interrupted) [s]
+STALE_AFTER = 300.0
+
+
+def _recover_stale_entries() -> None:
+    """FFCx's ``get_cached_module`` that outlives a dead compile. FFCx marks a module being
+    compiled by creating ``<module>.c`` and a finished one by ``<module>.c.cached``; a process
+    killed in between (Ctrl-C, a job's time limit, SIGKILL during the first set-up) leaves the
+    ``.c`` alone, and every later run waits for the marker and fails ("JIT compilation timed
+    out") until the user deletes the file. Here, after FFCx's own wait, the entry is waited
+    for until it is finished, removed by its compiler, or untouched for :data:`STALE_AFTER`
+    seconds: then it is removed (with a message) and compiled again in this process. A live
+    compile that takes longer than that is compiled twice to the same result."""
+    if getattr(_fj.get_cached_module, "_cellsim", False):
+        return
+    orig = _fj.get_cached_module
+
+    def get_cached_module(module_name, object_names, cache_dir, timeout):
+        try:
+            return orig(module_name, object_names, cache_dir, timeout)
+        except TimeoutError:
+            c = Path(cache_dir) / f"{module_name}.c"
+            while not c.with_suffix(".c.cached").exists():
+                try:
+                    age = time.time() - c.stat().st_mtime
+                except FileNotFoundError:
+                    break
+                if age > STALE_AFTER:
+                    print(f"cellsim: JIT cache entry {c} has no compiled module and was last written {age:.0f} s "
+                          "ago (a compile that did not finish): removed, compiling it again", file=sys.stderr)
+                    c.unlink(missing_ok=True)
+                    break
+                time.sleep(1.0)
+            return orig(module_name, object_names, cache_dir, timeout)
+
+    get_cached_module._cellsim = True
+    _ffcx_originals[(_fj, "get_cached_module")] = orig
+    _fj.get_cached_module = get_cached_module
+
+
+_recover_stale_entries()
 
 
 def _options(form_compiler_options=None, jit_options=None):

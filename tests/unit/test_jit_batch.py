@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from cellsim.dolfinx_env import require_dolfinx
 
 require_dolfinx()
 import dolfinx.jit  # noqa: E402
+import dolfinx.la  # noqa: E402
 import ufl  # noqa: E402
 from dolfinx import fem, mesh  # noqa: E402
 from dolfinx.fem.petsc import NonlinearProblem, assemble_matrix, assemble_vector  # noqa: E402
@@ -324,3 +326,40 @@ def test_shared_cells_keep_the_module_names_of_plain_dolfinx():
                            env={**env, "PYTHONPATH": ""})  # a process without cellsim
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert plain.stdout.split()[-1] == ours
+
+
+@pytest.mark.mpi
+def test_a_dead_compile_left_in_the_cache_is_compiled_again(cache, monkeypatch, capfd):
+    """A ``<module>.c`` without its ``.c.cached`` marker (a process killed while compiling)
+    made every later run fail with FFCx's "JIT compilation timed out"; cellsim.jit removes the
+    entry once it is older than STALE_AFTER and compiles it, and waits for a young one."""
+    F, u = problem()
+    form = F[0]
+    p_ffcx, p_jit = jit._options({"scalar_type": dolfinx.default_scalar_type})
+    name = jit.form_key(form, p_ffcx, p_jit)
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "timeout", (1, ""))
+    monkeypatch.setattr(jit, "STALE_AFTER", 3.0)
+    if COMM.rank == 0:
+        (cache / f"{name}.c").write_text("")  # just now: a compile that is (or seems) alive
+    COMM.barrier()
+    t0 = time.time()
+    f = fem.form(form)
+    waited = time.time() - t0
+    vals = _summed(f)
+    out = capfd.readouterr().err
+    if COMM.rank == 0:
+        assert waited >= 2.0, waited  # it waited for the young entry to go stale
+        assert "has no compiled module" in out, out
+    assert (cache / f"{name}.c.cached").exists()
+    # the same number as a clean compile in another cache
+    other = Path(COMM.bcast(tempfile.mkdtemp(prefix="cellsim-jit-test-") if COMM.rank == 0 else None, root=0))
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cache_dir", (other, ""))
+    assert vals == _summed(fem.form(form))
+
+
+def _summed(f) -> float:
+    """Sum of the assembled vector's entries (collective)."""
+    b = fem.assemble_vector(f)
+    b.scatter_reverse(dolfinx.la.InsertMode.add)
+    n = b.index_map.size_local * b.block_size
+    return COMM.allreduce(float(np.sum(b.array[:n])), op=MPI.SUM)
