@@ -202,11 +202,14 @@ class TerminalHandler(logging.StreamHandler):
     def bar(self, prog: Progress, text: str) -> str:
         width = shutil.get_terminal_size((100, 20)).columns
         head = f"{100 * prog.fraction:5.1f} % "
-        tail = f" {text}  {format_duration(prog.elapsed())} elapsed, ETA {format_duration(prog.eta())}"
+        times = f"  {format_duration(prog.elapsed())} elapsed, ETA {format_duration(prog.eta())}"
         n = 24 if width >= 100 else 12  # fixed while the run lasts: the bar does not jitter
         full = int(round(prog.fraction * n))
-        line = f"{head}|{self._chars[0] * full}{self._chars[1] * (n - full)}|{tail}"
-        return line[: max(width - 1, 20)]
+        line = f"{head}|{self._chars[0] * full}{self._chars[1] * (n - full)}|"
+        # the step text gives way first: elapsed and ETA stay on an 80-column terminal
+        room = max(width - 1, 20) - len(line) - len(times) - 1
+        text = text if len(text) <= room else (text[: room - 3] + "..." if room > 3 else "")
+        return (line + (" " + text if text else "") + times)[: max(width - 1, 20)]
 
     def emit(self, record):
         try:

@@ -140,3 +140,20 @@ def test_version_and_verbosity_options(capsys):
         p.parse_args(["run", "x.toml", "-q", "-v"])  # one or the other
     assert main(["-q", "check", str(ROOT / "cases" / "particle_charge.toml")]) == 0
     assert clog.get_verbosity() == logging.INFO  # main() leaves no trace
+
+
+def test_bar_keeps_elapsed_and_eta_on_narrow_terminals(monkeypatch):
+    """On an 80-column terminal the step text gives way, not the ETA (it was cut off there)."""
+    prog = clog.Progress(t_end=100.0, n_steps=1)
+    prog.start_step(_step(1), {})
+    prog.update(40.0, 40.0, {})
+    h = clog.TerminalHandler(io.StringIO())
+    long = "cycle 1 step 1 (CC lithiation at 2C)  t = 40 s  dt = 2.5 s  V = 0.1234 V  Newton 3"
+    for cols in (60, 80, 100, 200):
+        monkeypatch.setenv("COLUMNS", str(cols))
+        line = h.bar(prog, long)
+        assert len(line) <= cols - 1, (cols, line)
+        assert line.endswith(f"elapsed, ETA {clog.format_duration(prog.eta())}"), (cols, line)
+        assert "| cycle 1" in line and ("..." in line) == (cols < 200), (cols, line)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert long in h.bar(prog, long)  # room: the whole text
