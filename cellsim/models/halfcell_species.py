@@ -45,7 +45,7 @@ from ..physics.kinetics import ButlerVolmer
 from ..physics.solid_diffusion import SolidDiffusion
 from ..physics.term import Unknown
 from .halfcell_grain_boundaries import facet_colour
-from .particle_species import K0_FACTOR, GrainTransport
+from .particle_species import K0_FACTOR, GrainTransport, mesh_size
 
 dolfinx = require_dolfinx()
 import ufl  # noqa: E402
@@ -113,9 +113,7 @@ class HalfCellSpeciesMixin:
         ms = self.case.mechanics
         if ms.interface_transport_coefficient is not None:
             return float(ms.interface_transport_coefficient)
-        msh = self.sub["particle"].mesh
-        n = msh.topology.index_map(msh.topology.dim).size_global
-        h = (self.vol_particles / n) ** (1.0 / msh.topology.dim)
+        h = mesh_size(self.sub["particle"].mesh, self.vol_particles)
         return K0_FACTOR * float(np.asarray(self.mat.diffusivity(np.array(x0)))) / h
 
     def transport_terms(self, x0: float) -> list:
