@@ -147,8 +147,13 @@ class HalfCellCrackMixin:
         sel = ptag[cells] >= 0
         chi.x.array[dofs[sel] * n + ptag[cells][sel]] = 1.0
         em = self.entity_maps
-        areas = np.array([self.comm.allreduce(fem.assemble_scalar(fem.form(chi[i]("+") * self.dG_pe, entity_maps=em)),
-                                              op=MPI.SUM) if n > 1 else self.area_pe for i in range(n)])
+        R = basix.ufl.real_element(parent.basix_cell(), value_shape=(n,), dtype=np.float64)
+        VR = fem.functionspace(parent, R)
+        # A_i of every particle in one assembly: int chi . w over particle_electrolyte, w in VR
+        a = fem.assemble_vector(fem.form(ufl.dot(chi("+"), ufl.TestFunction(VR)("+")) * self.dG_pe, entity_maps=em))
+        a.scatter_reverse(dolfinx.la.InsertMode.add)
+        owned = VR.dofmap.index_map.size_local * n
+        areas = self.comm.allreduce(np.array(a.array[:owned]) if owned else np.zeros(n), op=MPI.SUM)
         if np.any(areas <= 0):
             bad = [self.particles[i][0] for i in np.flatnonzero(areas <= 0)]
             raise ValueError(f"mechanics.crack_reaction = true: {', '.join(bad)} touch(es) no electrolyte (no "
@@ -161,8 +166,6 @@ class HalfCellCrackMixin:
         self.crack_areas = areas
         ce0 = self.case.electrolyte.initial_concentration
         lump = LumpedCrackElectrolyte(faces, chi, self.dG_pe, areas, self.I_ref, ce0)
-        R = basix.ufl.real_element(parent.basix_cell(), value_shape=(n,), dtype=np.float64)
-        VR = fem.functionspace(parent, R)
         lump.declared = [Unknown("crack_ce", VR, role="concentration", typical=ce0),
                          Unknown("crack_phie", VR, role="potential"),
                          Unknown("crack_current", VR, scale=self.I_ref, role="current")]

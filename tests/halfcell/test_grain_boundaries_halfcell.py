@@ -457,6 +457,9 @@ def test_cracked_grain_boundaries_react_with_the_lumped_electrolyte_and_conserve
     assert abs(I_sink - last["crack current [A]"]) < 1e-9 * model.I_ref, (I_sink, last["crack current [A]"])
     for i in range(len(model.particles)):  # the lumped electrolyte: the means over each particle's surface
         A_i = model.crack_areas[i]
+        # the model's areas (one vector assembly) = each particle's own surface integral
+        A_ref = model._assemble(fem.form(model.crack_chi[i]("+") * model.dG_pe, entity_maps=em))
+        assert abs(A_i - A_ref) <= 1e-12 * A_ref, (i, A_i, A_ref)
         ce = model._assemble(fem.form(model.crack_chi[i]("+") * model.c_e("-") * model.dG_pe, entity_maps=em)) / A_i
         pe = model._assemble(fem.form(model.crack_chi[i]("+") * model.phi_e("-") * model.dG_pe, entity_maps=em)) / A_i
         vals = [comm.allreduce(float(model.u[n].x.array[i]) if model.u[n].function_space.dofmap.index_map.size_local
