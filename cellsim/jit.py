@@ -61,6 +61,7 @@ import ufl  # noqa: E402
 from dolfinx import default_scalar_type  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
+from . import form_literals  # noqa: E402
 from .ffcx_patches import dedup_kernels, ffcx_originals  # noqa: E402,F401  (re-exported)
 from .ffcx_patches import stats as _patch_stats  # noqa: E402
 
@@ -68,6 +69,7 @@ INDEX = "cellsim-batch"
 #: ``CELLSIM_JIT_BATCH=0`` switches batching off (DOLFINx compiles one module per form)
 ENABLED = os.environ.get("CELLSIM_JIT_BATCH", "1").strip() not in ("0", "false", "no", "off")
 _ORIG_FFCX_JIT = dolfinx.jit.ffcx_jit
+form_literals.install()  # dolfinx.fem.form compiles forms with their numbers in a Constant
 _ORIG_FORM = dolfinx.fem.form
 #: form module name -> (ufcx form, cffi module) of forms compiled in a batch (this process)
 _compiled: dict[str, tuple] = {}
@@ -171,6 +173,7 @@ def compile_batch(comm, forms, form_compiler_options=None, jit_options=None, dty
     cache = Path(p_jit["cache_dir"])
     uniq = {}
     for f in _ufl_forms(forms, []):
+        f = form_literals.lifted(f)  # what dolfinx.fem.form will compile (the same object)
         uniq.setdefault(form_key(f, p_ffcx, p_jit), f)
     keys = list(uniq)
     plan = _plan(keys, cache) if comm.rank == 0 else None

@@ -13,8 +13,12 @@ in the cache, which is where DOLFINx looks for it: ``dolfinx.jit.get_options()
 
 Idempotent and quick when warm: a stamp in the cache folder records a hash of the cellsim
 sources, the case files, the DOLFINx/FFCx/UFL versions and the JIT options; when it
-matches, nothing is built. A run of a case with other parameters or another mesh still
-compiles the forms that differ (parameters that enter a form as numbers change it).
+matches, nothing is built. A case of a shipped kind with other parameter values or another
+mesh compiles nothing either: no mesh-dependent number enters a form, and the numbers of a
+form are read from a constant at assembly (:mod:`cellsim.form_literals`), so they are not
+in the compiled code. What still compiles is another structure: other physics switches,
+another number of grains or pores, a material whose curves are other expressions, a
+parameter set to exactly 0.
 """
 
 from __future__ import annotations

@@ -217,23 +217,30 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, HalfCellCrackMixin, S
         # ---------------------------------------------------------------- sizes
         one = fem.Constant(parent, 1.0)
 
-        def integ(form):
-            return comm.allreduce(fem.assemble_scalar(fem.form(form, entity_maps=self.entity_maps)), op=MPI.SUM)
-
-        self.vol_particles = integ(one * dxP)
-        self.area_cross = integ(one * self.ds_li)  # cross-section (lithium face) [m2] (2D: m)
-        self.area_pe = integ(one * self.dG_pe)
-        self.vol_liquid_eff = integ(one * dxE) + (case.separator.porosity * integ(one * dxS) if S else 0.0)
-        if self.gap:
-            self.vol_liquid_eff += case.mechanics.binder_porosity * integ(one * self.dx(B))
-        self.area_contact = sum(integ(one * c[1]) for c in self.contacts)
-        self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
         # particles the geometry reports as touching no conducting path to the collector: 1C
         # and the state of charge count the connected active material only
         gone = {int(i) for i in (tm.info.get("particles_not_connected") or [])}
         self.not_connected = sorted(i for i in gone if f"particle_{i}" in dict(self.particles))
-        self.vol_isolated = sum(integ(one * self.dx(ts)) for (n, _), ts in zip(self.particles, self.particle_tags)
-                                if int(n.rsplit("_", 1)[-1]) in gone) if gone else 0.0
+        isolated = [ts for (n, _), ts in zip(self.particles, self.particle_tags) if int(n.rsplit("_", 1)[-1]) in gone]
+        sizes = {"P": one * dxP, "li": one * self.ds_li, "pe": one * self.dG_pe, "E": one * dxE}
+        if S:
+            sizes["S"] = one * dxS
+        if self.gap:
+            sizes["B"] = one * self.dx(B)
+        sizes.update({("contact", i): one * c[1] for i, c in enumerate(self.contacts)})
+        sizes.update({("isolated", i): one * self.dx(ts) for i, ts in enumerate(isolated)})
+        # all made before the first is assembled: they compile together (cellsim.jit.deferred)
+        sizes = {k: fem.form(f, entity_maps=self.entity_maps) for k, f in sizes.items()}
+        size = {k: comm.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for k, f in sizes.items()}
+        self.vol_particles = size["P"]
+        self.area_cross = size["li"]  # cross-section (lithium face) [m2] (2D: m)
+        self.area_pe = size["pe"]
+        self.vol_liquid_eff = size["E"] + (case.separator.porosity * size["S"] if S else 0.0)
+        if self.gap:
+            self.vol_liquid_eff += case.mechanics.binder_porosity * size["B"]
+        self.area_contact = sum(size["contact", i] for i in range(len(self.contacts)))
+        self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
+        self.vol_isolated = sum(size["isolated", i] for i in range(len(isolated)))
         self.vol_connected = self.vol_particles - self.vol_isolated
         def one_c(vol):
             return FARADAY * self.c_max * abs(mat.x_100 - mat.x_0) * vol / 3600.0 / self.area_cross

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..dolfinx_env import require_dolfinx
 from ..materials.base import FARADAY
-from ..physics import mechanics
 from ..physics.kinetics import X_CLIP
+from .stress_output import StressInterpolation
 
 dolfinx = require_dolfinx()
 import ufl  # noqa: E402
@@ -247,13 +247,10 @@ class StressFields:
         sh, vm, sg = (fem.Function(Q, name="hydrostatic_stress"), fem.Function(Q, name="von_mises_stress"),
                       fem.Function(Tn, name="stress"))
         self.fields = [self.u, sg, sh, vm]
-        self._expr = [(sh, fem.Expression(mechanics.hydrostatic(sigma), Q.element.interpolation_points)),
-                      (vm, fem.Expression(mechanics.von_mises(sigma), Q.element.interpolation_points)),
-                      (sg, fem.Expression(sigma, Tn.element.interpolation_points))]
+        self._stress = StressInterpolation(sigma, sh, vm, sg)
 
     def update(self, u_si) -> list:
         """Set the displacement [m] and interpolate the stresses; [u, stress, sigma_h, sigma_vm]."""
         self.u.x.array[:] = u_si
-        for f, e in self._expr:
-            f.interpolate(e)
+        self._stress.update()
         return self.fields

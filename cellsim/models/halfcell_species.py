@@ -142,9 +142,12 @@ class HalfCellSpeciesMixin:
         """The owned surface dofs of every block (rows the reaction touches), and the mirror."""
         em = self.entity_maps
         self._surf_dofs = []
-        for kin in self.surface_kinetics:
+        # all made before the first is assembled: they compile together (cellsim.jit.deferred)
+        forms = [fem.form(ufl.TestFunction(self.u[kin.c_s].function_space)("+") * kin.measure, entity_maps=em)
+                 for kin in self.surface_kinetics]
+        for kin, form in zip(self.surface_kinetics, forms):
             V = self.u[kin.c_s].function_space
-            ind = fem.assemble_vector(fem.form(ufl.TestFunction(V)("+") * kin.measure, entity_maps=em))
+            ind = fem.assemble_vector(form)
             ind.scatter_reverse(dolfinx.la.InsertMode.add)
             self._surf_dofs.append((kin.c_s, np.flatnonzero(ind.array[: V.dofmap.index_map.size_local] > 0)))
         if not self.split_c:

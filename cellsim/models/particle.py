@@ -36,6 +36,7 @@ from ..physics.term import Unknown
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, particle_fieldsplit
 from .base import Model
+from .stress_output import StressInterpolation
 from .particle_grains import (GrainParticlePotential, coupling_potential, crack_reactions, cracked_area, grain_names,
                               grain_rotations, isotropic_start_strain, lattice_eigenstrain, own_ids,
                               rotation_field)
@@ -485,9 +486,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
         self.f_vm = fem.Function(Q, name="von_mises_stress")
         self.f_sh = fem.Function(Q, name="hydrostatic_stress")
         self.f_sig = fem.Function(T, name="stress")
-        self._e_vm = fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)
-        self._e_sh = fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)
-        self._e_sig = fem.Expression(sig, T.element.interpolation_points)
+        self._stress = StressInterpolation(sig, self.f_sh, self.f_vm, self.f_sig)
         n = ufl.FacetNormal(self.mesh)
         hoop = (ufl.tr(surface_sig) - ufl.inner(surface_sig * n, n)) / 2.0
         self._f_hoop = form(hoop * self.ds_s)
@@ -534,9 +533,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self.update_block_fields()
         elif self.mech:
             self.f_u.x.array[:] = self.L * self.U.x.array
-            self.f_vm.interpolate(self._e_vm)
-            self.f_sh.interpolate(self._e_sh)
-            self.f_sig.interpolate(self._e_sig)
+            self._stress.update()
 
     def output_fields(self) -> dict:
         self.update_fields()

@@ -81,6 +81,7 @@ from ..physics.term import Term, Unknown
 from .. import regions as itf
 from .cohesive_history import CohesiveHistoryMixin
 from .particle_grains import lattice_eigenstrain, submesh_field
+from .stress_output import StressInterpolation
 
 dolfinx = require_dolfinx()
 import basix.ufl  # noqa: E402
@@ -439,24 +440,21 @@ class SplitMechanicsMixin(CohesiveHistoryMixin):
             f_u = fem.Function(U.function_space, name="displacement")
             f_sig = fem.Function(T, name="stress")
             f_sh, f_vm = fem.Function(Q, name="hydrostatic_stress"), fem.Function(Q, name="von_mises_stress")
-            exprs = [(f_sh, fem.Expression(mechanics.hydrostatic(sig), Q.element.interpolation_points)),
-                     (f_vm, fem.Expression(mechanics.von_mises(sig), Q.element.interpolation_points)),
-                     (f_sig, fem.Expression(sig, T.element.interpolation_points))]
-            self._block_out.append((b, parent_cells, c_sub, f_u, [c_sub, f_u, f_sig, f_sh, f_vm], exprs))
+            stress = StressInterpolation(sig, f_sh, f_vm, f_sig)
+            self._block_out.append((b, parent_cells, c_sub, f_u, [c_sub, f_u, f_sig, f_sh, f_vm], stress))
 
     def update_block_fields(self) -> None:
         """Refresh every block's output fields (collective)."""
         c_si = self.f_c
         if not self.split_c:
             c_si.x.array[:] = self.cs * self.X.x.array
-        for b, parent_cells, c_sub, f_u, _, exprs in self._block_out:
+        for b, parent_cells, c_sub, f_u, _, stress in self._block_out:
             if self.split_c:  # the block's own concentration
                 c_sub.x.array[:] = self.cs * self.u[self.block_c(b)].x.array
             else:
                 c_sub.interpolate(c_si, cells0=parent_cells, cells1=np.arange(len(parent_cells), dtype=np.int32))
             f_u.x.array[:] = self.L * self.u[b.u].x.array
-            for f, e in exprs:
-                f.interpolate(e)
+            stress.update()
 
     def block_stress_arrays(self) -> tuple[list, list]:
         """Local (von Mises, hydrostatic) arrays of every block (after update_block_fields)."""

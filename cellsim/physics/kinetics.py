@@ -128,10 +128,11 @@ class ButlerVolmer(Term):
             self.j, self.eta = self.flux, None
             return
         ce = m_max(re_(m.q(self.c_e)), CE_CLIP) if self.c_e else self.bath_ce
-        i0 = exchange_current_density(mat.rate_constant, ce, xs_c * mat.c_max, mat.c_max, mat.alpha_a, mat.alpha_c)
+        # the temperature dependence of the exchange current (exactly 1 at T_ref) goes into the
+        # rate constant, one number: the form's structure does not depend on T
         f_T = arrhenius(mat.exchange_current_activation_energy, float(m.T), mat.reference_temperature)
-        if f_T != 1.0:  # temperature dependence of the exchange current (exactly 1 at T_ref)
-            i0 = f_T * i0
+        i0 = exchange_current_density(mat.rate_constant * f_T, ce, xs_c * mat.c_max, mat.c_max,
+                                      mat.alpha_a, mat.alpha_c)
         phi_e = re_(m.q(self.phi_e)) if self.phi_e else 0.0
         sh = self.sigma_h(m) if self.sigma_h is not None else 0.0
         if self.mech_potential is not None:  # w / F = "Omega sigma_h / F" of an anisotropic strain

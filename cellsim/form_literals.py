@@ -1,0 +1,198 @@
+"""Parameters out of the compiled code: the numbers of a form become one Constant.
+
+cellsim's physics writes a material's or a case's parameters into its UFL forms as
+numbers (``FloatValue``: a diffusivity, F/RT, an OCP table's points). FFCx writes each
+number into the generated C, and the number is part of the form's signature, so a case
+that differs from a compiled one in any parameter compiles its forms again (three
+parameters of ``halfcell_discharge`` changed 31 of its 58 forms). Here every distinct
+floating-point number of a form is replaced by an entry of one vector ``fem.Constant``
+that belongs to that form: the generated code reads the values at assembly, and the
+form's signature, hence the compiled module, no longer depends on them. Forms that
+differ only in their numbers then share one compiled module, so
+``python -m cellsim.precompile`` (``scripts/setup``, the Dockerfile) covers every case of
+the shipped kinds whatever its parameter values.
+
+:func:`lifted` maps a ``ufl.Form`` to that form (kept in the form's ``_cache``, so every
+caller gets the same object); :func:`install` makes ``dolfinx.fem.form`` (also as
+``dolfinx.fem.forms.form`` and the name ``dolfinx.fem.petsc`` compiles its problems' forms
+with) lift every form it compiles. The values and the arithmetic are those of the
+original form: the same kernel with its literals read from an array (results agree to
+rounding, about 1e-16 relative; tests/unit/test_form_literals.py). Integers stay in the code
+(exponents, indices, counts: the structure of an expression), and so do values that UFL
+itself simplifies on construction (0 is ``Zero``, so a parameter set to 0 changes the form).
+``CELLSIM_JIT_LIFT=0`` in the environment switches lifting off.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dolfinx
+import numpy as np
+import ufl
+import ufl.domain
+from ufl.constantvalue import FloatValue
+
+#: ``CELLSIM_JIT_LIFT=0`` switches lifting off (the numbers stay in the generated code)
+ENABLED = os.environ.get("CELLSIM_JIT_LIFT", "1").strip() not in ("0", "false", "no", "off")
+_KEY = "cellsim_lifted"
+
+
+def _walk(expr, memo: dict, found: list):
+    """Post-order over ``expr``'s DAG by node identity (not equality: two equal numbers at
+    two places are two entries, so the layout does not depend on which values coincide)."""
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
+            continue
+        ops = node.ufl_operands
+        todo = [o for o in ops if id(o) not in memo]
+        if todo:
+            stack.extend(reversed(todo))
+            continue
+        stack.pop()
+        memo[id(node)] = node
+        if isinstance(node, FloatValue):
+            found.append(node)
+
+
+def literals(form: ufl.Form) -> list[float]:
+    """The floating-point numbers of ``form``'s integrands, one per number node, in the
+    order :func:`lift` gives them their entries (post-order, integral by integral)."""
+    memo, found = {}, []
+    for itg in form.integrals():
+        _walk(itg.integrand(), memo, found)
+    return [n.value() for n in found]
+
+
+def _rebuild(expr, memo: dict, entry: dict):
+    """``expr`` with every number node replaced by its entry (node identity)."""
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in memo:
+            stack.pop()
+            continue
+        ops = node.ufl_operands
+        todo = [o for o in ops if id(o) not in memo]
+        if todo:
+            stack.extend(reversed(todo))
+            continue
+        stack.pop()
+        if isinstance(node, FloatValue):
+            memo[id(node)] = entry[id(node)]
+        elif ops:
+            new = tuple(memo[id(o)] for o in ops)
+            same = all(a is b for a, b in zip(new, ops))
+            memo[id(node)] = node if same else node._ufl_expr_reconstruct_(*new)
+        else:
+            memo[id(node)] = node
+    return memo[id(expr)]
+
+
+def lift(form: ufl.Form, dtype=None) -> ufl.Form:
+    """``form`` with its numbers in one new vector ``fem.Constant`` (``form`` itself if it has
+    none). Not remembered: :func:`lifted` is what callers use."""
+    import dolfinx.fem
+
+    memo, found = {}, []
+    for itg in form.integrals():
+        _walk(itg.integrand(), memo, found)
+    if not found:
+        return form
+    domain = form.ufl_domains()[0]
+    dtype = dolfinx.default_scalar_type if dtype is None else dtype
+    constant = dolfinx.fem.Constant(domain, np.asarray([n.value() for n in found], dtype=dtype))
+    entry = {id(n): constant[i] for i, n in enumerate(found)}
+    memo = {}
+    return ufl.Form([itg.reconstruct(integrand=_rebuild(itg.integrand(), memo, entry))
+                     for itg in form.integrals()])
+
+
+def lift_expression(expr):
+    """An expression (for ``fem.Expression``) with its numbers in one new vector Constant."""
+    import dolfinx.fem
+
+    memo, found = {}, []
+    _walk(expr, memo, found)
+    domains = ufl.domain.extract_domains(expr)
+    if not found or not domains:
+        return expr
+    constant = dolfinx.fem.Constant(domains[0], np.asarray([n.value() for n in found],
+                                                           dtype=dolfinx.default_scalar_type))
+    return _rebuild(expr, {}, {id(n): constant[i] for i, n in enumerate(found)})
+
+
+def lifted(form):
+    """The lifted form of a ``ufl.Form`` (made once per form object; the same object at
+    every call), anything else unchanged."""
+    if not ENABLED or not isinstance(form, ufl.Form) or not form.integrals():
+        return form
+    hit = form._cache.get(_KEY)
+    if hit is None:
+        hit = form._cache[_KEY] = lift(form)
+    return hit
+
+
+def lifted_all(forms):
+    """:func:`lifted` over a form or (nested) lists of forms."""
+    if isinstance(forms, (list, tuple)):
+        return [lifted_all(f) for f in forms]
+    return lifted(forms)
+
+
+def lifting(form_fn):
+    """Wrap ``dolfinx.fem.form``: the forms it compiles are lifted first (default dtype only:
+    the constant takes the form's scalar type)."""
+    import functools
+
+    import dolfinx
+
+    if getattr(form_fn, "_cellsim_lifting", False):
+        return form_fn
+
+    @functools.wraps(form_fn)
+    def form(f, *args, **kwargs):
+        dtype = kwargs.get("dtype", args[0] if args else dolfinx.default_scalar_type)
+        if ENABLED and np.dtype(dtype) == np.dtype(dolfinx.default_scalar_type):
+            f = lifted_all(f)
+        return form_fn(f, *args, **kwargs)
+
+    form._cellsim_lifting = True
+    return form
+
+
+def _expression_class():
+    import dolfinx.fem.function
+
+    base = dolfinx.fem.function.Expression
+
+    class Expression(base):
+        """``dolfinx.fem.Expression`` whose numbers are read from a Constant (default dtype)."""
+
+        def __init__(self, e, X, *args, **kwargs):
+            dtype = kwargs.get("dtype", args[3] if len(args) > 3 else dolfinx.default_scalar_type)
+            if ENABLED and np.dtype(dtype) == np.dtype(dolfinx.default_scalar_type):
+                e = lift_expression(e)
+            super().__init__(e, X, *args, **kwargs)
+
+    Expression._cellsim_lifting = True
+    return Expression
+
+
+def install() -> None:
+    """Make DOLFINx lift (idempotent): ``dolfinx.fem.form`` (also as ``dolfinx.fem.forms.form``
+    and as the ``_create_form`` of ``dolfinx.fem.petsc``'s problems) and ``dolfinx.fem.Expression``
+    (a subclass: the class in ``dolfinx.fem.function``, which ``isinstance`` checks use, stays)."""
+    import dolfinx.fem
+    import dolfinx.fem.forms
+    import dolfinx.fem.petsc
+
+    wrapped = lifting(dolfinx.fem.forms.form)
+    dolfinx.fem.forms.form = wrapped
+    dolfinx.fem.form = wrapped
+    dolfinx.fem.petsc._create_form = wrapped
+    if not getattr(dolfinx.fem.Expression, "_cellsim_lifting", False):
+        dolfinx.fem.Expression = _expression_class()
