@@ -6,8 +6,9 @@ number into the generated C, and the number is part of the form's signature, so 
 that differs from a compiled one in any parameter compiles its forms again (three
 parameters of ``halfcell_discharge`` changed 31 of its 58 forms). Here every distinct
 floating-point number of a form is replaced by an entry of one vector ``fem.Constant``
-that belongs to that form: the generated code reads the values at assembly, and the
-form's signature, hence the compiled module, no longer depends on them. Forms that
+that belongs to that form (with ``CELLSIM_JIT_LIFT=1``, see below): the generated code reads
+the values at assembly, and the form's signature, hence the compiled module, no longer
+depends on them. Forms that
 differ only in their numbers then share one compiled module, so
 ``python -m cellsim.precompile`` (``scripts/setup``, the Dockerfile) covers every case of
 the shipped kinds whatever its parameter values.
@@ -20,7 +21,14 @@ original form: the same kernel with its literals read from an array (results agr
 rounding, about 1e-16 relative; tests/unit/test_form_literals.py). Integers stay in the code
 (exponents, indices, counts: the structure of an expression), and so do values that UFL
 itself simplifies on construction (0 is ``Zero``, so a parameter set to 0 changes the form).
-``CELLSIM_JIT_LIFT=0`` in the environment switches lifting off.
+Off by default; ``CELLSIM_JIT_LIFT=1`` in the environment switches it on (for precompile and
+for the runs alike: the compiled modules differ). The cost, measured on a cold cache: the
+generated code reads each form's numbers at offsets of that form's own constant array, so
+kernels that were the same C text in several forms (per-colour copies of a block, which
+:func:`cellsim.ffcx_patches.dedup_kernels` leaves out) differ in their offsets; the cohesive
+half-cell polycrystal's Newton module grew from 77 to 129 kernels (1.5 to 3.3 MB of C) and
+its cold set-up from 27.9 to 65.2 CPU s; the plain half-cell's by about 10 %. Worth it for a
+parameter sweep on a precompiled cache (every variant compiles nothing), not as the default.
 """
 
 from __future__ import annotations
@@ -31,11 +39,26 @@ import dolfinx
 import numpy as np
 import ufl
 import ufl.domain
+from ufl.algorithms.apply_algebra_lowering import apply_algebra_lowering
+from ufl.algorithms.apply_derivatives import apply_derivatives
+from ufl.classes import CoefficientDerivative
 from ufl.constantvalue import FloatValue
+from ufl.corealg.traversal import unique_pre_traversal
 
-#: ``CELLSIM_JIT_LIFT=0`` switches lifting off (the numbers stay in the generated code)
-ENABLED = os.environ.get("CELLSIM_JIT_LIFT", "1").strip() not in ("0", "false", "no", "off")
+#: ``CELLSIM_JIT_LIFT=1`` switches lifting on (by default the numbers stay in the generated code)
+ENABLED = os.environ.get("CELLSIM_JIT_LIFT", "0").strip() in ("1", "true", "yes", "on")
 _KEY = "cellsim_lifted"
+
+
+def _fixed() -> frozenset:
+    """Numbers that no case changes (physical constants): they stay in the code, where the
+    compiler folds and shares them (lifted, each copy would be an entry of its own)."""
+    from .materials.base import FARADAY, R_GAS
+
+    return frozenset(v for c in (FARADAY, R_GAS) for v in (c, -c))
+
+
+_FIXED = _fixed()
 
 
 def _walk(expr, memo: dict, found: list):
@@ -54,7 +77,7 @@ def _walk(expr, memo: dict, found: list):
             continue
         stack.pop()
         memo[id(node)] = node
-        if isinstance(node, FloatValue):
+        if isinstance(node, FloatValue) and node.value() not in _FIXED:
             found.append(node)
 
 
@@ -81,7 +104,7 @@ def _rebuild(expr, memo: dict, entry: dict):
             stack.extend(reversed(todo))
             continue
         stack.pop()
-        if isinstance(node, FloatValue):
+        if id(node) in entry:
             memo[id(node)] = entry[id(node)]
         elif ops:
             new = tuple(memo[id(o)] for o in ops)
@@ -97,6 +120,14 @@ def lift(form: ufl.Form, dtype=None) -> ufl.Form:
     none). Not remembered: :func:`lifted` is what callers use."""
     import dolfinx.fem
 
+    # derivatives first (UFL would apply them at compilation): their products of numbers are
+    # then folded into one number each, as without lifting (after lifting they would stay
+    # products of entries: measured 23 % more C and 1.4x the code generation time)
+    # (only where there are any: rebuilding merges equal numbers into one node, so a Jacobian's
+    # layout can depend on which values coincide, a residual's does not)
+    if any(isinstance(n, CoefficientDerivative) for itg in form.integrals()
+           for n in unique_pre_traversal(itg.integrand())):
+        form = apply_derivatives(apply_algebra_lowering(form))
     memo, found = {}, []
     for itg in form.integrals():
         _walk(itg.integrand(), memo, found)

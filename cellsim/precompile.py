@@ -13,12 +13,12 @@ in the cache, which is where DOLFINx looks for it: ``dolfinx.jit.get_options()
 
 Idempotent and quick when warm: a stamp in the cache folder records a hash of the cellsim
 sources, the case files, the DOLFINx/FFCx/UFL versions and the JIT options; when it
-matches, nothing is built. A case of a shipped kind with other parameter values or another
-mesh compiles nothing either: no mesh-dependent number enters a form, and the numbers of a
-form are read from a constant at assembly (:mod:`cellsim.form_literals`), so they are not
-in the compiled code. What still compiles is another structure: other physics switches,
-another number of grains or pores, a material whose curves are other expressions, a
-parameter set to exactly 0.
+matches, nothing is built. A case of a shipped kind on another mesh compiles nothing (no
+mesh-dependent number enters a form); one with other parameter values compiles the forms
+they change, unless ``CELLSIM_JIT_LIFT=1`` is set here and for the runs
+(:mod:`cellsim.form_literals`: the numbers are then read from a constant, and only another
+structure compiles: other physics switches, another number of grains or pores, a material
+whose curves are other expressions, a parameter set to exactly 0).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def fingerprint(case_files) -> str:
     import ufl
     from dolfinx.jit import get_options
 
+    from . import form_literals
+
     h = hashlib.sha256()
     for p in sorted(Path(__file__).resolve().parent.rglob("*.py")):
         h.update(p.read_bytes())
@@ -51,7 +53,8 @@ def fingerprint(case_files) -> str:
         h.update(Path(p).read_bytes())
     opts = get_options()
     h.update(json.dumps({"dolfinx": dolfinx.__version__, "ffcx": ffcx.__version__, "ufl": ufl.__version__,
-                         "jit": {k: str(v) for k, v in sorted(opts.items())}}).encode())
+                         "jit": {k: str(v) for k, v in sorted(opts.items())},
+                         "lift": form_literals.ENABLED}).encode())
     return h.hexdigest()
 
 
