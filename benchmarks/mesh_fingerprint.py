@@ -5,7 +5,9 @@
 
 Run the first form once with the old code (``PYTHONPATH=<old checkout>``) and once with
 the new, then compare: node coordinates, cell connectivity, cell and facet tags and the
-name tables must be bitwise identical (serial build, COMM_SELF).
+name tables must be bitwise identical (serial build, COMM_SELF). A case that fails to
+build is recorded with its error message (and the next cases run); two failures compare
+equal when their messages are.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def compare(a: str, b: str) -> int:
             continue
         A, B = np.load(fa), np.load(fb)
         diff = [k for k in A.files if A[k].shape != B[k].shape or not np.array_equal(A[k], B[k])]
+        if "error" in A.files or "error" in B.files:
+            print(f"{os.path.basename(fa)[:-4]:<32} {'IDENTICAL' if not diff else 'DIFFERENT ' + str(diff)}"
+                  f"  (failed to build: {str(A['error']) if 'error' in A.files else 'only in ' + b})")
+            bad += bool(diff)
+            continue
         ncell = A["dofmap"].shape[0]
         print(f"{os.path.basename(fa)[:-4]:<32} {'IDENTICAL' if not diff else 'DIFFERENT ' + str(diff)}"
               f"  ({ncell} cells, {A['x'].shape[0]} nodes; other: {B['dofmap'].shape[0]} cells)")
@@ -70,5 +77,11 @@ if __name__ == "__main__":
         c for c in glob.glob(os.path.join(os.path.dirname(__file__), "..", "cases", "*.toml"))
         if "\n[geometry]" in "\n" + open(c).read()
     )
-    for c in cases:
-        fingerprint(c, os.path.join(outdir, os.path.basename(c)[:-5] + ".npz"))
+    for c in cases:  # a case that fails to build is recorded (its message) and the rest run
+        out = os.path.join(outdir, os.path.basename(c)[:-5] + ".npz")
+        try:
+            fingerprint(c, out)
+        except Exception as exc:  # noqa: BLE001 - recorded, compared like a mesh
+            msg = f"{type(exc).__name__}: {exc}"
+            np.savez(out, error=np.array(msg))
+            print(f"{os.path.basename(c)}: FAILED {msg[:300]}", flush=True)

@@ -453,9 +453,14 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
             vol_leaf[v] = "separator"
         else:
             outside.append(v)
-    if outside:  # in the OCC model, before the one synchronisation of the gmsh model
+    if outside and not REMOVE_IN_MODEL:  # in the OCC model, before the synchronisation
         occ.remove([(3, v) for v in outside], recursive=True)
     occ.synchronize()
+    if outside and REMOVE_IN_MODEL:
+        # from the gmsh model only: OpenCASCADE's removal checks every remaining shape
+        # for each removed sub-shape (faster than n^2: 4.2 s of CPU at 211 particles);
+        # the OCC shapes stay, unused (no later synchronisation)
+        gmsh.model.removeEntities([(3, v) for v in outside], recursive=True)
     # every volume of the model must be named (the fragment may not create strays)
     for _, v in gmsh.model.getEntities(3):
         if v not in vol_leaf:
@@ -508,6 +513,9 @@ def _add_sphere(occ, c, r, axis, spin: float = 0.0) -> int:
 
 
 CUT_BINDER_FIRST = True
+
+#: remove the fragment pieces outside the box from the gmsh model, not from OpenCASCADE
+REMOVE_IN_MODEL = True
 
 #: plan the repair bridges from the plan's spheres before the first CAD build
 PREDICT_BRIDGES = True

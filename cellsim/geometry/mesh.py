@@ -7,7 +7,8 @@ Pipeline of :func:`build_mesh`:
    makes the OpenCASCADE model in micrometres, names its regions and interfaces
    (:class:`ModelTags` -> gmsh physical groups), sets size fields, and gmsh meshes it;
    element quality (gmsh ``minSICN``, 1 = regular tetrahedron) is measured there;
-3. ``dolfinx.io.gmsh.model_to_mesh`` distributes the mesh with a shared-facet ghosted
+3. :func:`~cellsim.geometry.distribute.model_to_mesh` (``dolfinx.io.gmsh.model_to_mesh``
+   with the tagged elements collected in linear time) distributes the mesh with a shared-facet ghosted
    partitioner, the coordinates are scaled from micrometres to metres, and the name
    tables and ``info`` are broadcast to every rank.
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from cellsim.geometry import electrode, particle, structured
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um  # noqa: F401
+from cellsim.geometry.distribute import model_to_mesh
 from cellsim.geometry.gmsh_model import (  # noqa: F401
     apply_mesh_sizes,
     element_quality,
@@ -240,7 +242,6 @@ def build_mesh(
     from cellsim.dolfinx_env import require_dolfinx
 
     dolfinx = require_dolfinx()
-    import dolfinx.io.gmsh as dgmsh
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -347,7 +348,7 @@ def build_mesh(
         if error is not None:
             raise GeometryError(f"building geometry kind '{spec.kind}' failed: {error}")
         t2, c2 = time.perf_counter(), time.process_time()
-        md = dgmsh.model_to_mesh(
+        msh, cell_tags, facet_tags = model_to_mesh(
             gmsh_mod.model if rank == 0 else None, comm, 0, gdim=3, partitioner=partitioner
         )
     finally:
@@ -355,8 +356,7 @@ def build_mesh(
     regions, interfaces, info = comm.bcast(payload, root=0)
     info.setdefault("timing", {})["distribute_s"] = time.perf_counter() - t2
     info["timing"]["distribute_cpu_s"] = time.process_time() - c2  # this rank's
-    msh = md.mesh
     msh.geometry.x[:] *= MODEL_UNIT
     tdim = msh.topology.dim
     msh.topology.create_connectivity(tdim - 1, tdim)
-    return TaggedMesh(msh, md.cell_tags, md.facet_tags, regions, interfaces, info)
+    return TaggedMesh(msh, cell_tags, facet_tags, regions, interfaces, info)
