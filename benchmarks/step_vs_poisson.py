@@ -13,7 +13,8 @@ own protocol through the one time driver for ``--steps`` accepted steps after
 
 Prints one JSON line: unknowns, ranks, set-up time (mesh, model and JIT), time per step
 and per Newton iteration, Newton and Krylov iterations per step, the Poisson time and
-the ratios, the same in CPU seconds (``cpu_*``: user + system time of the slowest rank,
+the ratios, Jacobians assembled per step (fewer than Newton iterations where chord
+iterations keep one), the same in CPU seconds (``cpu_*``: user + system time of the slowest rank,
 the better measure on a shared machine), peak resident memory per rank. Not a test.
 """
 
@@ -91,15 +92,17 @@ def main(argv=None):
     t_model = time.perf_counter() - t0
     # one run of warmup + steps; the steps are timed from the driver's wall-time column,
     # and in CPU seconds (slowest rank) between the accepts of the first and last timed step
-    accepts = []
+    accepts, jacs = [], []
     accept = model.accept
+    solver = getattr(model, "solver", None)
 
     def timed_accept():
         accept()
         accepts.append(time.process_time())
+        jacs.append(getattr(solver, "_jacobians", 0))  # Jacobians assembled (chord iterations keep one)
 
     model.accept = timed_accept
-    c_start = time.process_time()
+    c_start, j_start = time.process_time(), getattr(solver, "_jacobians", 0)
     allrows = run_protocol(case, model, max_steps=args.warmup + args.steps, keep_rows=True).rows
     model.accept = accept
     rows = allrows[1 + args.warmup:]
@@ -114,10 +117,13 @@ def main(argv=None):
     marks = [c_start] + accepts
     c_steps = marks[-1] - marks[-1 - nsteps] if len(marks) > nsteps else 0.0
     cstep = comm.allreduce(c_steps, op=MPI.MAX) / nsteps
+    jmarks = [j_start] + jacs
+    jac = (jmarks[-1] - jmarks[-1 - nsteps]) / nsteps if len(jmarks) > nsteps else 0.0
     out = {
         "case": args.case, "overrides": args.set, "ranks": comm.size, "unknowns": dofs,
         "mesh_s": round(t_mesh, 2), "model_setup_s": round(t_model, 2), "steps": nsteps,
-        "time_per_step_s": round(step, 4), "newton_per_step": round(newton, 2), "krylov_per_step": round(krylov, 1),
+        "time_per_step_s": round(step, 4), "newton_per_step": round(newton, 2), "jacobians_per_step": round(jac, 2),
+        "krylov_per_step": round(krylov, 1),
         "time_per_newton_s": round(step / max(newton, 1e-30), 4),
         "poisson_unknowns": p_dofs, "poisson_s": round(t_poisson, 4), "poisson_cg_its": p_its,
         "step_over_poisson": round(step / t_poisson, 2),

@@ -35,6 +35,13 @@ and Newton would otherwise iterate there to its limit and the step be retried in
 Newton converging quadratically never meets the stagnation condition, so it ends where
 the standard test ends it.
 
+Chord iterations (solves with the step's factors, the half-cell's default): after a Newton
+iteration that cut ||F|| at least ``1 / CHORD_REDUCTION``-fold, the next iteration keeps
+the Jacobian when the chord iterations that rate predicts reach the tolerance within
+``slow_newton - 3`` iterations (:meth:`NewtonSolver._chord_pays`); the tolerances and the
+converged solution's accuracy are unchanged, only the way there (``CELLSIM_JACOBIAN_REUSE=0``
+turns it off; benchmarks compare the two).
+
 Newton damping (``max_potential_step``): the whole update is scaled so that no block of
 role "potential" moves by more than that many volts in one iteration (Butler-Volmer is
 exponential in the potentials). :func:`clean_jacobian_pattern` removes the structurally
@@ -64,6 +71,9 @@ from petsc4py import PETSc  # noqa: E402
 _count = [0]  # solvers built in this process (unique PETSc option prefixes)
 #: largest Newton update (relative to each block's typical size) that counts as negligible
 STAGNATION_STEP = 1e-10
+#: a Jacobian is kept for the next iteration (chord) only when the last iteration cut ||F||
+#: by at least this factor (solves with the step's factors; CELLSIM_JACOBIAN_REUSE=0: off)
+CHORD_REDUCTION = 0.1
 
 
 def _weak(method):
@@ -157,6 +167,11 @@ class NewtonSolver:
         self.reuse = spec.reuse_factorisation is True and spec.linear_solver != "iterative"
         self.step_factors = spec.reuse_factorisation == "step"
         self.fallbacks = 0  # step-factor solves repeated with fresh factors at every iteration
+        # chord iterations (the Jacobian of the last iteration kept) in solves with the step's
+        # factors (see _converged)
+        self.chord = self.step_factors and os.environ.get("CELLSIM_JACOBIAN_REUSE", "1") != "0"
+        self._keep_jacobian = False
+        self.kept_jacobians = 0  # Jacobians not assembled (tests, benchmarks)
         # the remedy named for an out-of-memory factorisation: only what this model offers
         self._oom_hint = (newton.OOM_HINT if getattr(model, "iterative_available", True)
                           else "use more MPI ranks or a coarser mesh")
@@ -198,7 +213,15 @@ class NewtonSolver:
     def _jacobian(self, snes, x, J, P):
         """The assembler's Jacobian; then the sub-solvers of fieldsplit groups whose
         diagonal blocks are all constant keep their preconditioner (e.g. GAMG on the linear
-        elasticity) until an input of those blocks changes (collective)."""
+        elasticity) until an input of those blocks changes (collective). A chord iteration
+        (``_keep_jacobian``, decided from the same global residual norms on every rank)
+        leaves J as it is: the linear solve then runs on the kept operator (one triangular
+        solve while it is the factorised one of the step's first iteration, GMRES on the
+        step's factors or preconditioner otherwise)."""
+        if self._keep_jacobian:
+            self._keep_jacobian = False
+            self.kept_jacobians += 1
+            return
         self.assembler.jacobian(snes, x, J, P)
         self._jacobians += 1
         if not self._const_splits:
@@ -224,6 +247,7 @@ class NewtonSolver:
             if self.f0_reference is not None:  # (the Newton predictor: the unpredicted start's)
                 self._f0 = self.f0_reference
         prev, self._fprev = self._fprev, fnorm
+        self._keep_jacobian = False
         if fnorm != fnorm:
             return -4  # DIVERGED_FNORM_NAN
         if fnorm <= atol:
@@ -236,7 +260,23 @@ class NewtonSolver:
             return -9  # DIVERGED_DTOL
         if fnorm > 0.2 * prev and self._negligible_update(snes):
             return 4  # CONVERGED_SNORM_RELATIVE: at the round-off floor
+        self._keep_jacobian = self.chord and self._chord_pays(it, fnorm, prev, max(atol, rtol * self._f0))
         return 0
+
+    def _chord_pays(self, it: int, fnorm: float, prev: float, target: float) -> bool:
+        """Whether the next iteration keeps this iteration's Jacobian (a chord iteration: a
+        residual and a solve with the step's factors, against a Jacobian, about a Poisson
+        solve in the half-cell, for a Newton iteration). A chord iteration cuts ||F|| about
+        as much as the last iteration did (rho = fnorm / prev): kept when rho <=
+        CHORD_REDUCTION and the chord iterations that rho predicts to reach ``target`` end
+        the solve within ``slow_newton - 3`` iterations: room for Newton iterations after a
+        chord slower than predicted before the time-step control, which reads only whether
+        a solve took more than slow_newton iterations, would count the solve slow."""
+        rho = fnorm / prev if prev > 0.0 else 1.0
+        if not (0.0 < rho <= CHORD_REDUCTION) or target <= 0.0:
+            return False
+        need = max(1, int(np.ceil(np.log(target / fnorm) / np.log(rho))))
+        return it + need <= getattr(self.model, "slow_newton", 8) - 3
 
     def _negligible_update(self, snes) -> bool:
         y = snes.getSolutionUpdate().getArray(readonly=True)
@@ -303,10 +343,12 @@ class NewtonSolver:
         if res.converged or res.reason_code != -3 or not res.retry:
             return res
         self.snes.setLagPreconditioner(1)
+        chord, self.chord = self.chord, False  # (a fresh Jacobian and factors every iteration)
         try:
             res2 = self._solve_once()
         finally:
             self.snes.setLagPreconditioner(self.spec.max_iterations + 1)
+            self.chord = chord
         self.fallbacks += 1
         res2.krylov_iterations += res.krylov_iterations
         return res2

@@ -4,7 +4,9 @@ default) against a factorisation at every Newton iteration (``false``).
 The same run (2D lattice, CC discharge then CV): the same steps and Newton counts (the
 time-step control sees the same effort), every diagnostic equal to the Krylov tolerance
 (GMRES on the step's factors, rtol 1e-10), and exactly one numeric factorisation per Newton
-solve against one per Newton iteration.
+solve against one per Newton iteration. (Both with a Jacobian at every iteration:
+``CELLSIM_JACOBIAN_REUSE=0``; the kept Jacobians of the step-factor path, which change the
+Newton counts, are compared in test_jacobian_reuse.py.)
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ def _run(reuse):
 
 
 @pytest.mark.mpi
-def test_step_factors_equal_every_iteration_factors():
+def test_step_factors_equal_every_iteration_factors(monkeypatch):
     from petsc4py import PETSc
 
+    monkeypatch.setenv("CELLSIM_JACOBIAN_REUSE", "0")
     PETSc.Log.begin()
     rows0, f_every, _ = _run(False)
     rows1, f_step, solves = _run("step")
