@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 
 import dolfinx
+import dolfinx.fem
 import numpy as np
 import ufl
 import ufl.domain
@@ -61,54 +62,47 @@ def _fixed() -> frozenset:
 _FIXED = _fixed()
 
 
-def _walk(expr, memo: dict, found: list):
-    """Post-order over ``expr``'s DAG by node identity (not equality: two equal numbers at
-    two places are two entries, so the layout does not depend on which values coincide)."""
+def _post_order(expr, seen: set):
+    """The nodes of ``expr``'s DAG not in ``seen`` (ids), each after its operands, by node
+    identity (not equality: two equal numbers at two places are two nodes, so a layout built
+    on this does not depend on which values coincide); adds their ids to ``seen``."""
     stack = [expr]
     while stack:
         node = stack[-1]
-        if id(node) in memo:
+        if id(node) in seen:
             stack.pop()
             continue
-        ops = node.ufl_operands
-        todo = [o for o in ops if id(o) not in memo]
+        todo = [o for o in node.ufl_operands if id(o) not in seen]
         if todo:
             stack.extend(reversed(todo))
             continue
         stack.pop()
-        memo[id(node)] = node
-        if isinstance(node, FloatValue) and node.value() not in _FIXED:
-            found.append(node)
+        seen.add(id(node))
+        yield node
+
+
+def _numbers(integrands) -> list:
+    """The number nodes to lift (not the fixed constants), in post-order."""
+    seen: set = set()
+    return [n for e in integrands for n in _post_order(e, seen)
+            if isinstance(n, FloatValue) and n.value() not in _FIXED]
 
 
 def literals(form: ufl.Form) -> list[float]:
     """The floating-point numbers of ``form``'s integrands, one per number node, in the
     order :func:`lift` gives them their entries (post-order, integral by integral)."""
-    memo, found = {}, []
-    for itg in form.integrals():
-        _walk(itg.integrand(), memo, found)
-    return [n.value() for n in found]
+    return [n.value() for n in _numbers(itg.integrand() for itg in form.integrals())]
 
 
-def _rebuild(expr, memo: dict, entry: dict):
+def _rebuild(expr, seen: set, memo: dict, entry: dict):
     """``expr`` with every number node replaced by its entry (node identity)."""
-    stack = [expr]
-    while stack:
-        node = stack[-1]
-        if id(node) in memo:
-            stack.pop()
-            continue
+    for node in _post_order(expr, seen):
         ops = node.ufl_operands
-        todo = [o for o in ops if id(o) not in memo]
-        if todo:
-            stack.extend(reversed(todo))
-            continue
-        stack.pop()
         if id(node) in entry:
             memo[id(node)] = entry[id(node)]
         elif ops:
             new = tuple(memo[id(o)] for o in ops)
-            same = all(a is b for a, b in zip(new, ops))
+            same = all(x is y for x, y in zip(new, ops))
             memo[id(node)] = node if same else node._ufl_expr_reconstruct_(*new)
         else:
             memo[id(node)] = node
@@ -118,8 +112,6 @@ def _rebuild(expr, memo: dict, entry: dict):
 def lift(form: ufl.Form, dtype=None) -> ufl.Form:
     """``form`` with its numbers in one new vector ``fem.Constant`` (``form`` itself if it has
     none). Not remembered: :func:`lifted` is what callers use."""
-    import dolfinx.fem
-
     # derivatives first (UFL would apply them at compilation): their products of numbers are
     # then folded into one number each, as without lifting (after lifting they would stay
     # products of entries: measured 23 % more C and 1.4x the code generation time)
@@ -128,32 +120,29 @@ def lift(form: ufl.Form, dtype=None) -> ufl.Form:
     if any(isinstance(n, CoefficientDerivative) for itg in form.integrals()
            for n in unique_pre_traversal(itg.integrand())):
         form = apply_derivatives(apply_algebra_lowering(form))
-    memo, found = {}, []
-    for itg in form.integrals():
-        _walk(itg.integrand(), memo, found)
+    found = _numbers(itg.integrand() for itg in form.integrals())
     if not found:
         return form
-    domain = form.ufl_domains()[0]
-    dtype = dolfinx.default_scalar_type if dtype is None else dtype
-    constant = dolfinx.fem.Constant(domain, np.asarray([n.value() for n in found], dtype=dtype))
+    constant = _constant(form.ufl_domains()[0], found, dtype)
     entry = {id(n): constant[i] for i, n in enumerate(found)}
-    memo = {}
-    return ufl.Form([itg.reconstruct(integrand=_rebuild(itg.integrand(), memo, entry))
+    seen, memo = set(), {}
+    return ufl.Form([itg.reconstruct(integrand=_rebuild(itg.integrand(), seen, memo, entry))
                      for itg in form.integrals()])
+
+
+def _constant(domain, numbers, dtype=None):
+    dtype = dolfinx.default_scalar_type if dtype is None else dtype
+    return dolfinx.fem.Constant(domain, np.asarray([n.value() for n in numbers], dtype=dtype))
 
 
 def lift_expression(expr):
     """An expression (for ``fem.Expression``) with its numbers in one new vector Constant."""
-    import dolfinx.fem
-
-    memo, found = {}, []
-    _walk(expr, memo, found)
+    found = _numbers([expr])
     domains = ufl.domain.extract_domains(expr)
     if not found or not domains:
         return expr
-    constant = dolfinx.fem.Constant(domains[0], np.asarray([n.value() for n in found],
-                                                           dtype=dolfinx.default_scalar_type))
-    return _rebuild(expr, {}, {id(n): constant[i] for i, n in enumerate(found)})
+    constant = _constant(domains[0], found)
+    return _rebuild(expr, set(), {}, {id(n): constant[i] for i, n in enumerate(found)})
 
 
 def lifted(form):

@@ -22,3 +22,17 @@ def run_recording_stoichiometry(case, model, with_initial: bool = True):
     res = run_protocol(case, model, keep_rows=True)
     assert res.status == "completed", res.reason
     return res, np.array(xs)
+
+
+def assert_same_rows(rows0, rows1, skip) -> None:
+    """Two runs' time-series rows agree row by row: every float column (but those whose name
+    holds a string of ``skip``) to 1e-8 relative (+1e-10), and the error columns (round-off
+    and Newton-tolerance measures themselves) not larger than 10x (+1e-9)."""
+    for a, b in zip(rows0, rows1):
+        for k, x in a.items():
+            if not isinstance(x, float) or any(s in k for s in skip):
+                continue
+            if "error" in k:
+                assert abs(b[k]) <= 10 * abs(x) + 1e-9, (k, x, b[k])
+            else:
+                assert abs(b[k] - x) <= 1e-8 * abs(x) + 1e-10, (k, x, b[k])
