@@ -4,7 +4,7 @@ cellsim's physics writes a material's or a case's parameters into its UFL forms 
 numbers (``FloatValue``: a diffusivity, F/RT, an OCP table's points). FFCx writes each
 number into the generated C, and the number is part of the form's signature, so a case
 that differs from a compiled one in any parameter compiles its forms again (three
-parameters of ``halfcell_discharge`` changed 31 of its 58 forms). Here every distinct
+parameters of ``halfcell_discharge`` changed 31 of its 58 forms). Here every
 floating-point number of a form is replaced by an entry of one vector ``fem.Constant``
 that belongs to that form (with ``CELLSIM_JIT_LIFT=1``, see below): the generated code reads
 the values at assembly, and the form's signature, hence the compiled module, no longer
@@ -33,10 +33,12 @@ parameter sweep on a precompiled cache (every variant compiles nothing), not as 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import dolfinx
 import dolfinx.fem
+import dolfinx.fem.function
 import numpy as np
 import ufl
 import ufl.domain
@@ -109,7 +111,7 @@ def _rebuild(expr, seen: set, memo: dict, entry: dict):
     return memo[id(expr)]
 
 
-def lift(form: ufl.Form, dtype=None) -> ufl.Form:
+def lift(form: ufl.Form) -> ufl.Form:
     """``form`` with its numbers in one new vector ``fem.Constant`` (``form`` itself if it has
     none). Not remembered: :func:`lifted` is what callers use."""
     # derivatives first (UFL would apply them at compilation): their products of numbers are
@@ -123,16 +125,22 @@ def lift(form: ufl.Form, dtype=None) -> ufl.Form:
     found = _numbers(itg.integrand() for itg in form.integrals())
     if not found:
         return form
-    constant = _constant(form.ufl_domains()[0], found, dtype)
+    constant = _constant(form.ufl_domains()[0], found)
     entry = {id(n): constant[i] for i, n in enumerate(found)}
     seen, memo = set(), {}
     return ufl.Form([itg.reconstruct(integrand=_rebuild(itg.integrand(), seen, memo, entry))
                      for itg in form.integrals()])
 
 
-def _constant(domain, numbers, dtype=None):
-    dtype = dolfinx.default_scalar_type if dtype is None else dtype
-    return dolfinx.fem.Constant(domain, np.asarray([n.value() for n in numbers], dtype=dtype))
+def _constant(domain, numbers):
+    return dolfinx.fem.Constant(domain, np.asarray([n.value() for n in numbers], dtype=dolfinx.default_scalar_type))
+
+
+def _lifts(dtype) -> bool:
+    """Lifting is on and ``dtype`` (a form's or expression's; None: the default) is the
+    default scalar type, which the constant takes."""
+    return ENABLED and np.dtype(dolfinx.default_scalar_type if dtype is None else dtype) == np.dtype(
+        dolfinx.default_scalar_type)
 
 
 def lift_expression(expr):
@@ -166,17 +174,12 @@ def lifted_all(forms):
 def lifting(form_fn):
     """Wrap ``dolfinx.fem.form``: the forms it compiles are lifted first (default dtype only:
     the constant takes the form's scalar type)."""
-    import functools
-
-    import dolfinx
-
     if getattr(form_fn, "_cellsim_lifting", False):
         return form_fn
 
     @functools.wraps(form_fn)
     def form(f, *args, **kwargs):
-        dtype = kwargs.get("dtype", args[0] if args else dolfinx.default_scalar_type)
-        if ENABLED and np.dtype(dtype) == np.dtype(dolfinx.default_scalar_type):
+        if _lifts(kwargs.get("dtype", args[0] if args else None)):
             f = lifted_all(f)
         return form_fn(f, *args, **kwargs)
 
@@ -185,16 +188,13 @@ def lifting(form_fn):
 
 
 def _expression_class():
-    import dolfinx.fem.function
-
     base = dolfinx.fem.function.Expression
 
     class Expression(base):
         """``dolfinx.fem.Expression`` whose numbers are read from a Constant (default dtype)."""
 
         def __init__(self, e, X, *args, **kwargs):
-            dtype = kwargs.get("dtype", args[3] if len(args) > 3 else dolfinx.default_scalar_type)
-            if ENABLED and np.dtype(dtype) == np.dtype(dolfinx.default_scalar_type):
+            if _lifts(kwargs.get("dtype", args[3] if len(args) > 3 else None)):
                 e = lift_expression(e)
             super().__init__(e, X, *args, **kwargs)
 
@@ -206,7 +206,6 @@ def install() -> None:
     """Make DOLFINx lift (idempotent): ``dolfinx.fem.form`` (also as ``dolfinx.fem.forms.form``
     and as the ``_create_form`` of ``dolfinx.fem.petsc``'s problems) and ``dolfinx.fem.Expression``
     (a subclass: the class in ``dolfinx.fem.function``, which ``isinstance`` checks use, stays)."""
-    import dolfinx.fem
     import dolfinx.fem.forms
     import dolfinx.fem.petsc
 

@@ -276,7 +276,7 @@ class NewtonSolver:
         if not (0.0 < rho <= CHORD_REDUCTION) or target <= 0.0:
             return False
         need = max(1, int(np.ceil(np.log(target / fnorm) / np.log(rho))))
-        return it + need <= getattr(self.model, "slow_newton", 8) - 3
+        return it + need <= self.model.slow_newton - 3
 
     def _negligible_update(self, snes) -> bool:
         y = snes.getSolutionUpdate().getArray(readonly=True)

@@ -17,10 +17,10 @@ import numpy as np
 
 
 def _collect(model):
-    """{gmsh element type: (dim, [node blocks], [group tags], [entity tags])} of the
+    """{gmsh element type: (dim, [node blocks], [group tags])} of the
     elements of every physical group, in DOLFINx's order (groups as gmsh lists them,
     entities of a group in gmsh's order), plus whether each entity is tagged once."""
-    blocks: dict[int, tuple[int, list, list, list]] = {}
+    blocks: dict[int, tuple[int, list, list]] = {}
     seen: set[tuple[int, int]] = set()
     once = True
     nodes_per: dict[int, int] = {}
@@ -33,10 +33,9 @@ def _collect(model):
                 et = int(et)
                 if et not in nodes_per:
                     nodes_per[et] = model.mesh.getElementProperties(et)[3]
-                b = blocks.setdefault(et, (dim, [], [], []))
+                b = blocks.setdefault(et, (dim, [], []))
                 b[1].append(nd.reshape(-1, nodes_per[et]) - 1)  # gmsh numbers nodes from 1
                 b[2].append(np.full_like(t, tag))
-                b[3].append(t)
     return blocks, nodes_per, seen, once
 
 
@@ -81,7 +80,7 @@ def model_to_mesh(model, comm, rank: int, gdim: int, partitioner):
     def joined(et, nn):
         if comm.rank != rank or et is None:
             return np.empty((0, nn or 0), dtype=np.int64), np.empty((0,), dtype=np.int32)
-        _, nodes, marks, _ = blocks[et]
+        _, nodes, marks = blocks[et]
         return (np.asarray(np.concatenate(nodes, axis=0), dtype=np.int64),
                 np.asarray(np.hstack(marks), dtype=np.int32))
 

@@ -240,7 +240,7 @@ class HalfCellModel(HalfCellOutputs, HalfCellSpeciesMixin, HalfCellCrackMixin, S
             self.vol_liquid_eff += case.mechanics.binder_porosity * size["B"]
         self.area_contact = sum(size["contact", i] for i in range(len(self.contacts)))
         self.R_ref = 3.0 * self.vol_particles / self.area_pe  # equivalent radius 3V/A
-        self.vol_isolated = sum(size["isolated", i] for i in range(len(isolated)))
+        self.vol_isolated = sum((size["isolated", i] for i in range(len(isolated))), 0.0)
         self.vol_connected = self.vol_particles - self.vol_isolated
         def one_c(vol):
             return FARADAY * self.c_max * abs(mat.x_100 - mat.x_0) * vol / 3600.0 / self.area_cross
