@@ -3,9 +3,10 @@
 Issue "Speed" measures every model as a ratio (the build machine is shared and noisy):
 one accepted time step, and one Newton iteration, divided by the time of a P1 Poisson
 problem with the same number of unknowns solved by CG + GAMG (rtol 1e-8) on a unit cube,
-assembled and solved in the same session (minimum of ``--repeats``). The case runs its
-own protocol through the one time driver for ``--steps`` accepted steps after
-``--warmup`` steps (JIT and symbolic factorisations excluded); no output is written.
+assembled and solved in the same session (minimum of ``--repeats`` solves before and as
+many after the steps). The case runs its own protocol through the one time driver for
+``--steps`` accepted steps after ``--warmup`` steps (JIT and symbolic factorisations
+excluded); no output is written.
 
     python benchmarks/step_vs_poisson.py cases/halfcell_discharge.toml
     mpiexec -n 2 python benchmarks/step_vs_poisson.py cases/particle_charge.toml
@@ -13,9 +14,10 @@ own protocol through the one time driver for ``--steps`` accepted steps after
 
 Prints one JSON line: unknowns, ranks, set-up time (mesh, model and JIT), time per step
 and per Newton iteration, Newton and Krylov iterations per step, the Poisson time and
-the ratios, Jacobians assembled per step (fewer than Newton iterations where chord
-iterations keep one), the same in CPU seconds (``cpu_*``: user + system time of the slowest rank,
-the better measure on a shared machine), peak resident memory per rank. Not a test.
+the ratios (with the Poisson median and the minima before and after the steps),
+Jacobians assembled per step (fewer than Newton iterations where chord iterations keep
+one), the same in CPU seconds (``cpu_*``: user + system time of the slowest rank, the
+better measure on a shared machine), peak resident memory per rank. Not a test.
 """
 
 from __future__ import annotations
@@ -28,35 +30,55 @@ import time
 from mpi4py import MPI
 
 
-def poisson_time(n_dofs: int, comm, repeats: int = 3) -> tuple[float, int, int]:
-    """Min wall time [s] of assembling and solving a P1 Poisson problem of about n_dofs."""
-    import ufl
-    from dolfinx import fem, mesh
-    from dolfinx.fem.petsc import LinearProblem
+class PoissonReference:
+    """A P1 Poisson problem of about ``n_dofs`` unknowns (CG + GAMG, rtol 1e-8) on a unit
+    cube, built once; :meth:`measure` times ``repeats`` whole solves (assembly, GAMG set-up,
+    solve: a new LinearProblem each time), after one untimed solve that includes the JIT.
+    The script measures it before and after the case's steps and takes the minimum of all
+    the solves (one burst of three after the steps varied by +-25 % between quiet runs);
+    both bursts' minima and the median are reported, so a drift during the run shows."""
 
-    n = max(4, round(n_dofs ** (1.0 / 3.0)) - 1)
-    msh = mesh.create_unit_cube(comm, n, n, n)
-    V = fem.functionspace(msh, ("Lagrange", 1))
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    x = ufl.SpatialCoordinate(msh)
-    a = ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
-    L = ufl.sin(3 * x[0]) * x[1] * v * ufl.dx
-    facets = mesh.locate_entities_boundary(msh, 2, lambda X: X[0] < 1e-12)
-    bc = fem.dirichletbc(0.0, fem.locate_dofs_topological(V, 2, facets), V)
-    best, best_cpu, its = float("inf"), float("inf"), 0
-    for k in range(repeats + 1):  # the first solve includes the JIT
+    def __init__(self, n_dofs: int, comm):
+        import ufl
+        from dolfinx import fem, mesh
+
+        n = max(4, round(n_dofs ** (1.0 / 3.0)) - 1)
+        self.comm = comm
+        msh = mesh.create_unit_cube(comm, n, n, n)
+        self.V = V = fem.functionspace(msh, ("Lagrange", 1))
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        x = ufl.SpatialCoordinate(msh)
+        self.a = ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
+        self.L = ufl.sin(3 * x[0]) * x[1] * v * ufl.dx
+        facets = mesh.locate_entities_boundary(msh, 2, lambda X: X[0] < 1e-12)
+        self.bc = fem.dirichletbc(0.0, fem.locate_dofs_topological(V, 2, facets), V)
+        self.wall, self.cpu, self.its, self._k = [], [], 0, 0
+        self._solve()  # the JIT (not timed)
+
+    @property
+    def unknowns(self) -> int:
+        return int(self.V.dofmap.index_map.size_global)
+
+    def _solve(self) -> tuple[float, float]:
+        from dolfinx.fem.petsc import LinearProblem
+
+        comm = self.comm
         comm.Barrier()
         t0, c0 = time.perf_counter(), time.process_time()
-        p = LinearProblem(a, L, bcs=[bc], petsc_options_prefix=f"bench_poisson{k}_",
+        p = LinearProblem(self.a, self.L, bcs=[self.bc], petsc_options_prefix=f"bench_poisson{self._k}_",
                           petsc_options={"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": 1e-8})
         p.solve()
         cpu = comm.allreduce(time.process_time() - c0, op=MPI.MAX)
         comm.Barrier()
-        dt = time.perf_counter() - t0
-        its = p.solver.getIterationNumber()
-        if k > 0:
-            best, best_cpu = min(best, dt), min(best_cpu, cpu)
-    return best, best_cpu, int(V.dofmap.index_map.size_global), its
+        self._k += 1
+        self.its = p.solver.getIterationNumber()
+        return time.perf_counter() - t0, cpu
+
+    def measure(self, repeats: int) -> None:
+        for _ in range(repeats):
+            w, c = self._solve()
+            self.wall.append(w)
+            self.cpu.append(c)
 
 
 def main(argv=None):
@@ -64,7 +86,8 @@ def main(argv=None):
     ap.add_argument("case")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="Poisson solves timed before and after the steps (each)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a case key, e.g. solver.linear_solver=iterative")
     args = ap.parse_args(argv)
@@ -92,6 +115,8 @@ def main(argv=None):
     t_model = time.perf_counter() - t0
     # one run of warmup + steps; the steps are timed from the driver's wall-time column,
     # and in CPU seconds (slowest rank) between the accepts of the first and last timed step
+    poisson = PoissonReference(model.num_dofs(), comm)
+    poisson.measure(args.repeats)
     accepts, jacs = [], []
     accept = model.accept
     solver = getattr(model, "solver", None)
@@ -111,7 +136,9 @@ def main(argv=None):
     newton = sum(r["newton iterations [-]"] for r in rows) / nsteps
     krylov = sum(r["krylov iterations [-]"] for r in rows) / nsteps
     dofs = model.num_dofs()
-    t_poisson, c_poisson, p_dofs, p_its = poisson_time(dofs, comm, args.repeats)
+    poisson.measure(args.repeats)
+    t_poisson, c_poisson, p_dofs, p_its = min(poisson.wall), min(poisson.cpu), poisson.unknowns, poisson.its
+    half = len(poisson.wall) // 2
     step = t_steps / nsteps
     # the last nsteps accepts are the timed steps; the accept before them (or the start)
     marks = [c_start] + accepts
@@ -126,6 +153,8 @@ def main(argv=None):
         "krylov_per_step": round(krylov, 1),
         "time_per_newton_s": round(step / max(newton, 1e-30), 4),
         "poisson_unknowns": p_dofs, "poisson_s": round(t_poisson, 4), "poisson_cg_its": p_its,
+        "poisson_repeats": len(poisson.wall), "poisson_median_s": round(float(sorted(poisson.wall)[half]), 4),
+        "poisson_min_before_after_s": [round(min(poisson.wall[:half]), 4), round(min(poisson.wall[half:]), 4)],
         "step_over_poisson": round(step / t_poisson, 2),
         "newton_over_poisson": round(step / max(newton, 1e-30) / t_poisson, 2),
         "cpu_per_step_s": round(cstep, 4), "poisson_cpu_s": round(c_poisson, 4),
