@@ -272,15 +272,8 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
     # (region Constant fields are cheap: particles and binder get h_i inside and on their
     # boundary; a Distance field over hundreds of surfaces is slow to evaluate)
     refine: list[str] = []
-    f = gmsh.model.mesh.field
     hi = um(spec.h_interface())
-    h = um(spec.h())
     balls: list[tuple] = []  # (centre, radius, size inside)
-
-    def ball(p, radius, size):
-        if size < h:  # a ball asking for h or more changes nothing (Mesh.MeshSizeMax = h)
-            balls.append((p, radius, size))
-
     I, J, V = image_neighbours(centres, radii, centres, radii, W, D, margin=2 * hi)
     for i, j, dvec in zip(I, J, V):
         if i < j:  # each close pair (and image) once; a k-d tree instead of all pairs
@@ -290,13 +283,13 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
                 m = centres[i] + (radii[i] + g / 2) * dvec / dij
                 rb = float(0.2 * min(radii[i], radii[j]))
                 for sh in image_shifts(m, rb + hi, W, D):
-                    ball(m + sh, rb, max(2 * g, hi / 2))
+                    balls.append((m + sh, rb, max(2 * g, hi / 2)))
     for br in bridges:  # bridges: about 8 elements round the circumference (balls along the axis)
         a, b_ = np.asarray(br["start"], float), np.asarray(br["end"], float)
         rho = float(br["radius"])
         for p in np.linspace(a, b_, max(2, int(np.ceil(np.linalg.norm(b_ - a) / rho)) + 1)):
-            ball(p, 1.5 * rho, min(hi, max(0.7 * rho, hi / 4)))
-    extra = contact_ball_fields(balls, hi)
+            balls.append((p, 1.5 * rho, min(hi, max(0.7 * rho, hi / 4))))
+    extra = contact_ball_fields(balls, hi, um(spec.h()))
     # large electrodes: HXT, 0.8x Delaunay's time for 0.87x the tetrahedra and a better
     # worst element; its optimiser at 0.2 takes half the time of gmsh's 0.3 for the same
     # worst element (small ones keep Delaunay: the meshes of the shipped half-cell cases)
@@ -525,15 +518,18 @@ HXT_MIN_ELEMENTS = 50_000
 OCTREE_MIN_BALLS = 200
 
 
-def contact_ball_fields(balls, thickness: float) -> list[int]:
+def contact_ball_fields(balls, thickness: float, h: float) -> list[int]:
     """gmsh Ball fields (size ``VIn`` inside ``radius``, growing over ``thickness``) for
     ``balls`` = [(centre, radius, size)]; returns the field tags to put in the size Min:
-    one per ball, or one Octree over their Min when there are more than OCTREE_MIN_BALLS."""
+    one per ball, or one Octree over their Min when there are more than OCTREE_MIN_BALLS.
+    A ball asking for ``h`` (Mesh.MeshSizeMax) or more changes nothing and is not made."""
     import gmsh
 
     f = gmsh.model.mesh.field
     tags = []
     for p, radius, size in balls:
+        if size >= h:
+            continue
         b = f.add("Ball")
         for key, val in zip(("XCenter", "YCenter", "ZCenter"), p):
             f.setNumber(b, key, float(val))
