@@ -24,7 +24,7 @@ dolfinx_env = pytest.importorskip("cellsim.dolfinx_env")
 dolfinx_env.require_dolfinx()
 from mpi4py import MPI  # noqa: E402
 
-from cellsim.geometry import measure  # noqa: E402
+from cellsim.geometry import electrode, measure  # noqa: E402
 from cellsim.geometry.mesh import build_mesh, plan_geometry  # noqa: E402
 
 ELECTRODE = dict(
@@ -342,3 +342,46 @@ def test_explicit_particles_cross_lateral_face():
     # the cut faces of particle 0 are on the lateral faces, named "side"
     p0 = tm.regions["particle_0"][0]
     assert (p0,) in measure.interface_sides(tm, "side")
+
+
+# the path only large electrodes take (above OCTREE_MIN_BALLS contact balls their Min is
+# sampled by one gmsh Octree field), forced on a small one: the shipped cases are below it
+@pytest.mark.mpi
+def test_octree_size_field_meshes_the_same_electrode(monkeypatch):
+    """The Octree over the contact balls (collective: every rank builds with the same
+    threshold): same regions, interfaces and exact measures as the exact Min, and a mesh
+    within a few per cent of its."""
+    default = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    monkeypatch.setattr(electrode, "OCTREE_MIN_BALLS", 0)
+    made, exact_fields = [], electrode.contact_ball_fields
+
+    def spy(balls, *args):
+        out = exact_fields(balls, *args)
+        made.append((len(balls), len(out)))
+        return out
+
+    monkeypatch.setattr(electrode, "contact_ball_fields", spy)
+    forced = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    comm = MPI.COMM_WORLD  # gmsh builds on rank 0: there, some balls and one Octree field
+    assert comm.bcast(made if comm.rank == 0 else None, root=0)[0][1] == 1
+    assert comm.bcast(made if comm.rank == 0 else None, root=0)[0][0] > 1
+    assert forced.regions.keys() == default.regions.keys()
+    assert forced.interfaces.keys() == default.interfaces.keys()
+    for key in ("exact_volume", "exact_area"):
+        a, b = forced.info[key], default.info[key]
+        assert a.keys() == b.keys()
+        for name in a:
+            assert math.isclose(a[name], b[name], rel_tol=1e-9, abs_tol=1e-30), (key, name)
+    assert forced.info["particles_not_connected"] == default.info["particles_not_connected"]
+    nf, nd = forced.info["mesh"]["num_tetrahedra"], default.info["mesh"]["num_tetrahedra"]
+    assert abs(nf / nd - 1) < 0.05, (nf, nd)  # the Octree samples the balls' Min
+    # the mesh measures: both meshes as close to the CAD volumes (P1 chords of spheres)
+    for name in ("particle", "binder", "electrolyte"):
+        exact = default.info["exact_volume"][name]
+        ef = abs(measure.region_volume(forced, name) / exact - 1)
+        ed = abs(measure.region_volume(default, name) / exact - 1)
+        assert ef < max(2 * ed, 2e-3), (name, ef, ed)
+    # the contact refinement survives the Octree: interface facets within a few per cent
+    for name in ("particle_binder", "particle_electrolyte"):
+        ff, fd = measure.count_facets(forced, name), measure.count_facets(default, name)
+        assert abs(ff / fd - 1) < 0.05, (name, ff, fd)
