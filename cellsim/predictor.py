@@ -1,8 +1,9 @@
 """The Newton starting point of a time step: linear extrapolation of the last step.
 
 :class:`Predictor` is used by :class:`cellsim.solver.NewtonSolver` for models that set
-``newton_predictor = True`` (the half-cell; the particle extrapolates in its own
-``_prepare_newton``). Measured on ``halfcell_discharge``: without it the first Newton
+``newton_predictor = True`` (the half-cell). The particle extrapolates in its own
+``_prepare_newton`` (a plain start, then its uniform-surface potential guess, no fallback),
+from the same store of the last increments, :class:`Increments`. Measured on ``halfcell_discharge``: without it the first Newton
 iteration of a step barely lowers the residual (the Butler-Volmer rows are exponential in
 the 20-30 mV the potentials move per step), 4 iterations per step; with it 3.2
 (``halfcell_discharge``, whole run: 151 -> 115 Newton iterations). A quadratic
@@ -21,6 +22,52 @@ from .newton import StepResult
 
 require_dolfinx()
 from dolfinx.fem.petsc import assign  # noqa: E402
+
+
+class Increments:
+    """The last ``depth`` accepted changes of a model's unknowns, the latest first, as
+    functions (checkpointed by their owner), and their extrapolation to a new step.
+
+    The steps ``dts`` of the increments are the owner's to keep (it checkpoints them with its
+    scalars or metadata); :meth:`change` takes them."""
+
+    def __init__(self, names, unknowns, depth: int, name: str):
+        from dolfinx import fem
+
+        self.names = list(names)
+        self.inc = [{n: fem.Function(u.function_space, name=name.format(k=k + 1, n=n))
+                     for n, u in zip(self.names, unknowns)} for k in range(depth)]
+
+    @property
+    def latest(self) -> dict:
+        return self.inc[0]
+
+    def record(self, unknowns, start) -> None:
+        """``unknowns`` (functions) were accepted from ``start`` (arrays): that change becomes
+        the latest increment, the others move one back (the oldest is dropped)."""
+        self.inc.insert(0, self.inc.pop())
+        for u, a, d in zip(unknowns, start, self.inc[0].values()):
+            d.x.array[:] = u.x.array - a
+
+    def change(self, n: str, dt: float, dts, order: int = 1):
+        """The extrapolated change of block ``n`` over the step ``dt``: the polynomial through
+        the last ``order`` + 1 accepted states (Newton's divided differences; 1: the latest
+        increment scaled by the ratio of the steps), ``dts`` the steps of the increments."""
+        h1 = dts[0]
+        d1 = self.inc[0][n].x.array / h1  # slope over the last step
+        du = dt * d1
+        if order >= 2 and len(dts) > 1 and dts[1] > 0.0:
+            dd = (d1 - self.inc[1][n].x.array / dts[1]) / (h1 + dts[1])
+            du += dd * dt * (dt + h1)
+        return du
+
+    def extrapolate(self, unknowns, dt: float, dts, order: int = 1) -> bool:
+        """u += :meth:`change` for every unknown; False (nothing changed) without an increment."""
+        if not dts[0] > 0.0:
+            return False
+        for n, u in zip(self.names, unknowns):
+            u.x.array[:] += self.change(n, dt, dts, order)
+        return True
 
 
 class Predictor:
@@ -42,12 +89,9 @@ class Predictor:
     as the uninterrupted one."""
 
     def __init__(self, solver, order: int | None = None):
-        from dolfinx import fem
-
         self.solver, m = solver, solver.model
         self.order = int(os.environ.get("CELLSIM_PREDICTOR_ORDER", "1")) if order is None else order
-        self.inc = [{n: fem.Function(u.function_space, name=f"increment{k}_{n}")
-                     for n, u in zip(m.block_names, m.unknowns)} for k in (1, 2)]
+        self.increments = Increments(m.block_names, m.unknowns, 2, "increment{k}_{n}")
         self.dts = [0.0, 0.0]  # the steps of the last and the previous increment (0: none)
         self._start = None
         self._b = solver.owned.add(solver.problem.b.duplicate())
@@ -55,18 +99,6 @@ class Predictor:
 
     def reset(self) -> None:
         self.dts, self._start = [0.0, 0.0], None
-
-    def _predict(self, dt: float) -> None:
-        """u += the extrapolated change over ``dt`` (Newton's divided differences)."""
-        h1, h2 = self.dts
-        quad = self.order >= 2 and h2 > 0.0
-        for n, u in zip(self.solver.model.block_names, self.solver.model.unknowns):
-            d1 = self.inc[0][n].x.array / h1  # slope over the last step
-            du = dt * d1
-            if quad:
-                dd = (d1 - self.inc[1][n].x.array / h2) / (h1 + h2)
-                du += dd * dt * (dt + h1)
-            u.x.array[:] += du
 
     def solve(self, solve) -> StepResult:
         m = self.solver.model
@@ -78,7 +110,7 @@ class Predictor:
         assign(m.unknowns, p.x)
         self.solver.assembler.residual(None, p.x, self._b)  # ||F|| at the unpredicted start
         self.solver.f0_reference = self._b.norm()
-        self._predict(float(m.dt.value))
+        self.increments.extrapolate(m.unknowns, float(m.dt.value), self.dts, self.order)
         self.used += 1
         try:
             res = solve()
@@ -98,12 +130,10 @@ class Predictor:
         """The model's present state is the accepted solution of the last solve."""
         if self._start is None:
             return
-        self.inc.reverse()  # the last increment becomes the previous one
-        for u, a, d in zip(self.solver.model.unknowns, self._start, self.inc[0].values()):
-            d.x.array[:] = u.x.array - a
+        self.increments.record(self.solver.model.unknowns, self._start)
         self.dts = [float(self.solver.model.dt.value), self.dts[0]]
         self._start = None
 
     def functions(self) -> dict:
         """The increments (checkpointed with the model's state)."""
-        return {f"predictor{k}/{n}": f for k, inc in enumerate(self.inc) for n, f in inc.items()}
+        return {f"predictor{k}/{n}": f for k, inc in enumerate(self.increments.inc) for n, f in inc.items()}

@@ -250,10 +250,39 @@ class MechanicsSpec(StrictModel):
                 "eta": self.bk_exponent, "d_max": self.max_damage, "mu": self.viscosity}
 
 
-#: the keys of [mechanics] that a single particle takes: the interface and its cohesive law
+#: the keys of [mechanics] that a single particle takes: the interface, its cohesive law, the
+#: lithium across it and the crack reaction (same types, defaults and bounds as the half-cell's)
 PARTICLE_KEYS = ("interface", "penalty", "normal_strength", "shear_strength", "fracture_energy_I",
                  "fracture_energy_II", "mixed_mode", "bk_exponent", "max_damage", "viscosity", "damage_update",
-                 "max_damage_change", "damage_jump_limit")
+                 "max_damage_change", "damage_jump_limit", "crack_reaction", "interface_transport",
+                 "interface_transport_coefficient", "interface_transport_residual", "interface_transport_exponent")
+
+#: what differs for the single particle: its interfaces are those between its solid regions
+#: (``interface`` defaults to 'bonded', the particle of earlier versions), its crack
+#: electrolyte is the bath's
+_PARTICLE_OVERRIDES = {
+    "interface": dict(default="bonded", description="Interfaces between the solid regions of the particle (the "
+                      "core_coating interface of a core_shell particle): 'bonded' (one continuous displacement over "
+                      "the particle, as before) or 'cohesive' (each region, or each colour of touching regions, its "
+                      "own displacement and sigma_h block, tied by the bilinear mixed-mode cohesive law with "
+                      "damage; needs discretisation.displacement_degree = 1)."),
+    "crack_reaction": dict(description="Cracked grain boundaries of a secondary particle (interface = 'cohesive') "
+                           "fill with the bath's electrolyte and react: Butler-Volmer on both crack faces, on the "
+                           "area fraction d (committed damage) of each grain-boundary facet, with the crack "
+                           "electrolyte at the bath state (c_e of the bath, phi_e = 0); needs Butler-Volmer control "
+                           "(not 'flux')."),
+    "interface_transport": dict(description="Lithium across the cohesive interfaces (interface = 'cohesive'): "
+                                "'damaged' (each colour of solid regions its own concentration, the flux through an "
+                                "interface k(d) (c_a - c_b) with k(d) = (1 - d)^p k_0 + k_res and d its committed "
+                                "damage: a cracked grain boundary or a debonded coating blocks the lithium) or "
+                                "'continuous' (one concentration over the particle, lithium crosses any crack)."),
+    "interface_transport_coefficient": dict(description="k_0 of the intact interface [m s-1]; default (unset): 1e3 "
+                                            "D(x_0) / h, h the cube root of the mean cell volume (the interface "
+                                            "resistance a thousandth of one element's, so a bonded interface "
+                                            "recovers the continuous concentration)."),
+    "interface_transport_residual": dict(description="k_res: what a fully cracked interface (d = 1) still passes "
+                                         "[m s-1]."),
+}
 
 
 class _ParticleMechanicsBase(StrictModel):
@@ -262,37 +291,15 @@ class _ParticleMechanicsBase(StrictModel):
 
 
 def _particle_fields() -> dict:
+    """The particle's fields: the half-cell's declarations, with :data:`_PARTICLE_OVERRIDES`."""
     from pydantic.fields import FieldInfo
 
     out = {}
     for key in PARTICLE_KEYS:
         info = MechanicsSpec.model_fields[key]
-        if key == "interface":
-            info = FieldInfo.merge_field_infos(
-                info, default="bonded", description="Interfaces between the solid regions of the particle (the "
-                "core_coating interface of a core_shell particle): 'bonded' (one continuous displacement over the "
-                "particle, as before) or 'cohesive' (each region, or each colour of touching regions, its own "
-                "displacement and sigma_h block, tied by the bilinear mixed-mode cohesive law with damage; needs "
-                "discretisation.displacement_degree = 1).")
+        if key in _PARTICLE_OVERRIDES:
+            info = FieldInfo.merge_field_infos(info, **_PARTICLE_OVERRIDES[key])
         out[key] = (info.annotation, info)
-    out["crack_reaction"] = (bool, Field(
-        False, description="Cracked grain boundaries of a secondary particle (interface = 'cohesive') fill with "
-        "the bath's electrolyte and react: Butler-Volmer on both crack faces, on the area fraction d (committed "
-        "damage) of each grain-boundary facet, with the crack electrolyte at the bath state (c_e of the bath, "
-        "phi_e = 0); needs Butler-Volmer control (not 'flux')."))
-    out["interface_transport"] = (Literal["damaged", "continuous"], Field(
-        "damaged", description="Lithium across the cohesive interfaces (interface = 'cohesive'): 'damaged' (each "
-        "colour of solid regions its own concentration, the flux through an interface k(d) (c_a - c_b) with "
-        "k(d) = (1 - d)^p k_0 + k_res and d its committed damage: a cracked grain boundary or a debonded coating "
-        "blocks the lithium) or 'continuous' (one concentration over the particle, lithium crosses any crack)."))
-    out["interface_transport_coefficient"] = (Optional[float], Field(
-        None, gt=0, le=1e6, description="k_0 of the intact interface [m s-1]; default (unset): 1e3 D(x_0) / h, h the "
-        "cube root of the mean cell volume (the interface resistance a thousandth of one element's, so a bonded "
-        "interface recovers the continuous concentration)."))
-    out["interface_transport_residual"] = (float, Field(
-        0.0, ge=0, le=1e6, description="k_res: what a fully cracked interface (d = 1) still passes [m s-1]."))
-    out["interface_transport_exponent"] = (float, Field(
-        1.0, gt=0, le=10, description="p of k(d) = (1 - d)^p k_0 + k_res [-] (1: proportional to the bonded area)."))
     return out
 
 

@@ -510,11 +510,11 @@ PREDICT_BRIDGES = True
 #: with HXT by default (mesh_algorithm unset), smaller ones with Delaunay
 HXT_MIN_ELEMENTS = 50_000
 
-# above this many contact balls their minimum is sampled once on an octree (gmsh's Octree
-# field) instead of looping over every ball at every size query: the direct Min made each
-# query O(balls), so meshing grew as N^2 with the particle count (300 particles: 1D
-# meshing 6.4 s -> 0.56 s, all meshing 56 -> 37 s, 1.4 % fewer tetrahedra, same worst
-# element; see benchmarks/README.md). Fewer balls keep the exact Min (the shipped cases).
+#: above this many contact balls their minimum is sampled once on an octree (gmsh's Octree
+#: field) instead of looping over every ball at every size query: the direct Min made each
+#: query O(balls), so meshing grew as N^2 with the particle count (300 particles: 1D
+#: meshing 6.4 s -> 0.56 s, all meshing 56 -> 37 s, 1.4 % fewer tetrahedra, same worst
+#: element; see benchmarks/README.md). Fewer balls keep the exact Min (the shipped cases).
 OCTREE_MIN_BALLS = 200
 
 

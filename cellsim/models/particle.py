@@ -33,6 +33,7 @@ from ..physics.kinetics import ButlerVolmer
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.solid_diffusion import SolidDiffusion
 from ..physics.term import Unknown
+from ..predictor import Increments
 from ..protocol import Locate, Quantities
 from ..solver import NewtonSolver, particle_fieldsplit
 from .base import Model
@@ -248,7 +249,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self.split_solver_options()
         # the last accepted step's change of every unknown (linear extrapolation as the next
         # Newton start); part of the state, so a resumed run starts its Newton alike
-        self._inc = {n: fem.Function(self.u[n].function_space, name=f"{n}_increment") for n in self.block_names}
+        self._inc = Increments(self.block_names, self.unknowns, 1, "{n}_increment")
         self.scalars["increment_dt"] = 0.0
         self._setup_diagnostics()
         self.scalars["charge"] = 0.0  # C passed into the particle
@@ -370,11 +371,8 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
                 self.u[sb].x.array[:] = 0.0
 
     def _prepare_newton(self, dt: float) -> None:
-        dt_prev = self.scalars["increment_dt"]
-        if dt_prev > 0.0:
-            # linear extrapolation of the last accepted step as the Newton starting point
-            for n, u in zip(self.block_names, self.unknowns):
-                u.x.array[:] += (dt / dt_prev) * self._inc[n].x.array
+        # linear extrapolation of the last accepted step as the Newton starting point
+        self._inc.extrapolate(self.unknowns, dt, [self.scalars["increment_dt"]])
         if not self.flux_mode and float(self.cv.value) < 0.5:
             self._predict_potential()
         elif not self.flux_mode:
@@ -405,13 +403,12 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
 
     def accept(self):
         snap = self._pre["unknowns"]
-        for n, u in zip(self.block_names, self.unknowns):
-            self._inc[n].x.array[:] = u.x.array - snap[n]
+        self._inc.record(self.unknowns, [snap[n] for n in self.block_names])
         self.scalars["increment_dt"] = float(self.dt.value)
         super().accept()
 
     def extra_functions(self) -> dict:
-        return {**super().extra_functions(), **self._inc}
+        return {**super().extra_functions(), **self._inc.latest}
 
     def length_scale(self) -> float:
         return self.L
