@@ -54,13 +54,16 @@ def spec_for(n: int) -> dict:
     }
 
 
-def run_one(n: int, mesh_algorithm: str | None = None) -> dict:
+def run_one(n: int, mesh_algorithm: str | None = None, brep: str = "auto") -> dict:
     import resource
 
     from mpi4py import MPI
 
-    from cellsim.geometry import measure
+    from cellsim.geometry import electrode, measure
     from cellsim.geometry.mesh import build_mesh
+
+    if brep != "auto":  # the CAD path: booleans keeping their inputs + BREP rebuild, or plain
+        electrode.BREP_REBUILD_MIN_PARTICLES = 0 if brep == "on" else 10**9
 
     comm = MPI.COMM_WORLD
     spec = spec_for(n)
@@ -91,6 +94,7 @@ def run_one(n: int, mesh_algorithm: str | None = None) -> dict:
         "bridges": len(tm.info["connectivity"]["bridges"]),
         "repair_rounds": tm.info["connectivity"]["repair_rounds"],
         "mesh_retries": len(tm.info.get("mesh_retries", [])),
+        "brep_rebuild": tm.info["num_particles"] >= electrode.BREP_REBUILD_MIN_PARTICLES,
         "gmsh_algorithms": tm.info["mesh"].get("gmsh_algorithms"),
     }
     return out
@@ -102,10 +106,13 @@ def main() -> int:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--mesh-algorithm", choices=["delaunay", "hxt"], help="[geometry] mesh_algorithm "
                     "(default: the electrode's choice by size)")
+    ap.add_argument("--brep-rebuild", choices=["auto", "on", "off"], default="auto", help="CAD booleans that keep "
+                    "their inputs, then one BREP rebuild (cellsim.geometry.cad_booleans): auto = at least "
+                    "electrode.BREP_REBUILD_MIN_PARTICLES particles")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one is not None:
-        res = run_one(args.one, args.mesh_algorithm)
+        res = run_one(args.one, args.mesh_algorithm, args.brep_rebuild)
         from mpi4py import MPI
 
         if MPI.COMM_WORLD.rank == 0:
@@ -113,7 +120,8 @@ def main() -> int:
         return 0
     results = []
     for n in args.sizes:
-        extra = ["--mesh-algorithm", args.mesh_algorithm] if args.mesh_algorithm else []
+        extra = (["--mesh-algorithm", args.mesh_algorithm] if args.mesh_algorithm else []) + [
+            "--brep-rebuild", args.brep_rebuild]
         p = subprocess.run([sys.executable, __file__, "--one", str(n), *extra], capture_output=True, text=True)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if p.returncode != 0 or not line:

@@ -17,6 +17,7 @@ import numpy as np
 from cellsim.geometry import composite_particles as cp
 from cellsim.geometry.base import MODEL_UNIT, BuildResult, GeometryError, ModelTags, um
 from cellsim.geometry.binder import plan_binder
+from cellsim.geometry.cad_booleans import boolean, rebuild_from_brep
 from cellsim.geometry.cad_features import image_neighbours, sphere_axes
 from cellsim.geometry.connectivity import (
     BRIDGE_MAX_LENGTH,
@@ -350,6 +351,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
 
     occ = _occ()
     half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
+    keep = len(radii) >= BREP_REBUILD_MIN_PARTICLES  # booleans keep their inputs (cad_booleans)
     box = occ.addBox(0, 0, 0, W, D, T)
     cc = occ.addBox(0, 0, -tcc, W, D, tcc)
     objs = [(3, box), (3, cc)]
@@ -378,7 +380,7 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         crosses = len(shifts) > 1 or np.any(c[:2] - r < 0) or np.any(c[:2] + r > (W, D))
         if crosses:
             clip = occ.addBox(0, 0, 0, W, D, T)
-            out, _ = occ.intersect(balls, [(3, clip)])
+            out, _ = boolean("intersect", balls, [(3, clip)], keep)
             part_pieces.append([t for d, t in out if d == 3])
         else:
             part_pieces.append([t for _, t in balls])
@@ -405,10 +407,10 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         # remove the parts of the binder tools inside particles and inside the collector
         # first: no cylinder tips, shell cores or neck-ball halves inside them (they would
         # make thin slabs, needless interior surfaces and slivers)
-        binder_tools, _ = occ.cut(binder_tools, [(3, p) for p in parts] + [(3, cc)], removeObject=True,
-                                  removeTool=False)
+        binder_tools, _ = boolean("cut", binder_tools, [(3, p) for p in parts] + [(3, cc)], keep,
+                                  remove_tool=False)
     tools = [(3, p) for p in parts] + [(3, p) for p in pores] + binder_tools
-    _, maps = occ.fragment(objs, tools)
+    _, maps = boolean("fragment", objs, tools, keep)
     owners: dict[int, set[int]] = {}
     for k, m in enumerate(maps):
         for d, t in m:
@@ -439,14 +441,20 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
             vol_leaf[v] = "separator"
         else:
             outside.append(v)
-    if outside and not REMOVE_IN_MODEL:  # in the OCC model, before the synchronisation
+    if keep:  # the pieces outside and the orphans of the booleans go with the BREP rebuild
+        occ.remove([(3, v) for v in outside], recursive=False)
+        new_tag = rebuild_from_brep()
+        vol_leaf = {new_tag[v]: leaf for v, leaf in vol_leaf.items()}
+    elif outside and not REMOVE_IN_MODEL:  # in the OCC model, before the synchronisation
         occ.remove([(3, v) for v in outside], recursive=True)
-    occ.synchronize()
-    if outside and REMOVE_IN_MODEL:
-        # from the gmsh model only: OpenCASCADE's removal checks every remaining shape
-        # for each removed sub-shape (faster than n^2: 4.2 s of CPU at 211 particles);
-        # the OCC shapes stay, unused (no later synchronisation)
-        gmsh.model.removeEntities([(3, v) for v in outside], recursive=True)
+        occ.synchronize()
+    else:
+        occ.synchronize()
+        if outside:
+            # from the gmsh model only: OpenCASCADE's removal checks every remaining shape
+            # for each removed sub-shape (faster than n^2: 4.2 s of CPU at 211 particles);
+            # the OCC shapes stay, unused (no later synchronisation)
+            gmsh.model.removeEntities([(3, v) for v in outside], recursive=True)
     # every volume of the model must be named (the fragment may not create strays)
     for _, v in gmsh.model.getEntities(3):
         if v not in vol_leaf:
@@ -502,6 +510,11 @@ CUT_BINDER_FIRST = True
 
 #: remove the fragment pieces outside the box from the gmsh model, not from OpenCASCADE
 REMOVE_IN_MODEL = True
+
+#: electrodes of at least this many particles are built with booleans that keep their inputs
+#: and one BREP rebuild at the end (cellsim.geometry.cad_booleans): gmsh's recursive unbinding
+#: of removed inputs grows as n^2; fewer particles keep the plain booleans (their meshes bitwise)
+BREP_REBUILD_MIN_PARTICLES = 150
 
 #: plan the repair bridges from the plan's spheres before the first CAD build
 PREDICT_BRIDGES = True

@@ -344,6 +344,17 @@ def test_explicit_particles_cross_lateral_face():
     assert (p0,) in measure.interface_sides(tm, "side")
 
 
+def _assert_same_cad(forced, default):
+    """Two builds of one electrode: the same regions, interfaces and exact CAD measures."""
+    assert forced.regions.keys() == default.regions.keys()
+    assert forced.interfaces.keys() == default.interfaces.keys()
+    for key in ("exact_volume", "exact_area"):
+        a, b = forced.info[key], default.info[key]
+        assert a.keys() == b.keys()
+        for name in a:
+            assert math.isclose(a[name], b[name], rel_tol=1e-9, abs_tol=1e-30), (key, name)
+
+
 # the path only large electrodes take (above OCTREE_MIN_BALLS contact balls their Min is
 # sampled by one gmsh Octree field), forced on a small one: the shipped cases are below it
 @pytest.mark.mpi
@@ -365,13 +376,7 @@ def test_octree_size_field_meshes_the_same_electrode(monkeypatch):
     comm = MPI.COMM_WORLD  # gmsh builds on rank 0: there, some balls and one Octree field
     (n_balls, n_fields), = comm.bcast(made if comm.rank == 0 else None, root=0)
     assert n_fields == 1 and n_balls > 1
-    assert forced.regions.keys() == default.regions.keys()
-    assert forced.interfaces.keys() == default.interfaces.keys()
-    for key in ("exact_volume", "exact_area"):
-        a, b = forced.info[key], default.info[key]
-        assert a.keys() == b.keys()
-        for name in a:
-            assert math.isclose(a[name], b[name], rel_tol=1e-9, abs_tol=1e-30), (key, name)
+    _assert_same_cad(forced, default)
     assert forced.info["particles_not_connected"] == default.info["particles_not_connected"]
     nf, nd = forced.info["mesh"]["num_tetrahedra"], default.info["mesh"]["num_tetrahedra"]
     assert abs(nf / nd - 1) < 0.05, (nf, nd)  # the Octree samples the balls' Min
@@ -385,3 +390,38 @@ def test_octree_size_field_meshes_the_same_electrode(monkeypatch):
     for name in ("particle_binder", "particle_electrolyte"):
         ff, fd = measure.count_facets(forced, name), measure.count_facets(default, name)
         assert abs(ff / fd - 1) < 0.05, (name, ff, fd)
+
+
+# the CAD path only large electrodes take (at least BREP_REBUILD_MIN_PARTICLES particles:
+# booleans that keep their inputs, then one BREP rebuild), forced on a small one
+@pytest.mark.mpi
+def test_brep_rebuild_builds_the_same_electrode(monkeypatch):
+    """Booleans keeping their inputs and the BREP rebuild (collective: every rank builds
+    with the same threshold): same regions, interfaces, exact measures and connectivity as
+    the plain booleans, the same mesh up to roundoff of the coordinates."""
+    default = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    monkeypatch.setattr(electrode, "BREP_REBUILD_MIN_PARTICLES", 0)
+    made, rebuild = [], electrode.rebuild_from_brep
+
+    def spy():
+        out = rebuild()
+        made.append(len(out))
+        return out
+
+    monkeypatch.setattr(electrode, "rebuild_from_brep", spy)
+    forced = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    comm = MPI.COMM_WORLD  # gmsh builds on rank 0: there, one rebuild per CAD build
+    made = comm.bcast(made if comm.rank == 0 else None, root=0)
+    assert len(made) >= 1 and made[0] > 1, made
+    _assert_same_cad(forced, default)
+    for key in ("particles_not_connected", "connectivity", "particle_pieces",
+                "isolated_binder_merged_into_electrolyte"):
+        assert forced.info[key] == default.info[key], key
+    nf, nd = forced.info["mesh"]["num_tetrahedra"], default.info["mesh"]["num_tetrahedra"]
+    assert abs(nf / nd - 1) < 0.01, (nf, nd)
+    for name in ("particle", "binder", "electrolyte"):
+        v_f, v_d = measure.region_volume(forced, name), measure.region_volume(default, name)
+        assert math.isclose(v_f, v_d, rel_tol=1e-3), (name, v_f, v_d)
+    for name in ("particle_binder", "particle_electrolyte"):
+        ff, fd = measure.count_facets(forced, name), measure.count_facets(default, name)
+        assert abs(ff / fd - 1) < 0.01, (name, ff, fd)
