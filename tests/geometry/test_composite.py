@@ -395,11 +395,12 @@ def test_octree_size_field_meshes_the_same_electrode(monkeypatch):
 # the CAD path only large electrodes take (at least BREP_REBUILD_MIN_PARTICLES particles:
 # booleans that keep their inputs, then one BREP rebuild), forced on a small one
 @pytest.mark.mpi
-def test_brep_rebuild_builds_the_same_electrode(monkeypatch):
+@pytest.mark.parametrize("spec", [ELECTRODE, HALF], ids=["electrode", "half_cell"])
+def test_brep_rebuild_builds_the_same_electrode(monkeypatch, spec):
     """Booleans keeping their inputs and the BREP rebuild (collective: every rank builds
     with the same threshold): same regions, interfaces, exact measures and connectivity as
     the plain booleans, the same mesh up to roundoff of the coordinates."""
-    default = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    default = build_mesh(spec, MPI.COMM_WORLD)
     monkeypatch.setattr(electrode, "BREP_REBUILD_MIN_PARTICLES", 0)
     made, rebuild = [], electrode.rebuild_from_brep
 
@@ -409,7 +410,7 @@ def test_brep_rebuild_builds_the_same_electrode(monkeypatch):
         return out
 
     monkeypatch.setattr(electrode, "rebuild_from_brep", spy)
-    forced = build_mesh(ELECTRODE, MPI.COMM_WORLD)
+    forced = build_mesh(spec, MPI.COMM_WORLD)
     comm = MPI.COMM_WORLD  # gmsh builds on rank 0: there, one rebuild per CAD build
     made = comm.bcast(made if comm.rank == 0 else None, root=0)
     assert len(made) >= 1 and made[0] > 1, made
