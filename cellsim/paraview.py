@@ -103,6 +103,18 @@ class _one_pvpython_at_a_time:
         return False
 
 
+#: what pvpython prints when its render window found no usable X server (it then aborts,
+#: and may exit with a small code): a failure of the display, not of the script
+X_FAILURES = ("bad X server connection", "vtkXOpenGLRenderWindow::CreateAWindow")
+
+
+def _display_failed(r: subprocess.CompletedProcess) -> bool:
+    """pvpython died by a signal, or its window found no X server (CI saw an abort in
+    ``vtkXOpenGLRenderWindow::CreateAWindow`` with exit 5 under xvfb-run)."""
+    text = (r.stderr or "") + (r.stdout or "")
+    return r.returncode < 0 or r.returncode > 128 or (r.returncode != 0 and any(m in text for m in X_FAILURES))
+
+
 def run_pvpython(args: list, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run this file under pvpython with ``args``; RuntimeError if pvpython is missing or fails."""
     cmd = pvpython_command()
@@ -112,7 +124,7 @@ def run_pvpython(args: list, timeout: float = 600) -> subprocess.CompletedProces
     argv = cmd + [str(Path(__file__).resolve())] + [str(a) for a in args]
     with _one_pvpython_at_a_time():
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env())
-        if r.returncode < 0 or r.returncode > 128:  # ParaView or Xvfb crashed (signal): once more
+        if _display_failed(r):  # ParaView or Xvfb crashed, or no X connection: once more
             print(f"cellsim: pvpython {args[0]} crashed (exit {r.returncode}), retrying once:\n"
                   f"{(r.stderr or r.stdout).strip()[-1500:]}", file=sys.stderr)
             r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env())

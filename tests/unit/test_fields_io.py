@@ -509,3 +509,19 @@ def test_particle_id_from_parent_cell_tags(shared_dir):
         assert got.dtype == np.int32 and np.array_equal(got, want)
         assert set(np.unique(got)) == {-1, 0, 1}
     on_rank0(comm, check)
+
+
+def test_pvpython_retries_only_display_failures():
+    """run_pvpython runs pvpython once more when it died by a signal or found no X server
+    (CI: an abort in vtkXOpenGLRenderWindow::CreateAWindow, exit 5), never after a failure
+    of the script itself."""
+    from cellsim.paraview import _display_failed
+
+    def done(rc, err=""):
+        return subprocess.CompletedProcess(["pvpython"], rc, "", err)
+
+    assert _display_failed(done(-6)) and _display_failed(done(134))
+    assert _display_failed(done(5, "21 0x7f vtkXOpenGLRenderWindow::CreateAWindow() + 847\n3 abort"))
+    assert _display_failed(done(1, "ERROR: bad X server connection. DISPLAY=:99"))
+    assert not _display_failed(done(0, "bad X server connection"))  # it worked: nothing to redo
+    assert not _display_failed(done(1, "Traceback ...\nKeyError: 'c_s'"))  # the script's own error
