@@ -3,14 +3,15 @@
 :class:`Predictor` is used by :class:`cellsim.solver.NewtonSolver` for models that set
 ``newton_predictor = True`` (the half-cell). The particle extrapolates in its own
 ``_prepare_newton`` (a plain start, then its uniform-surface potential guess, no fallback),
-from the same store of the last increments, :class:`Increments`. Measured on ``halfcell_discharge``: without it the first Newton
-iteration of a step barely lowers the residual (the Butler-Volmer rows are exponential in
-the 20-30 mV the potentials move per step), 4 iterations per step; with it 3.2
-(``halfcell_discharge``, whole run: 151 -> 115 Newton iterations). A quadratic
-extrapolation through the last two increments (``CELLSIM_PREDICTOR_ORDER=2``) did worse
-in the first steps (measured: 3.25 Newton iterations per step over 12 steps against 3.08). The time series
-changes only within the Newton tolerance (see benchmarks/README.md, "Speed").
-``CELLSIM_NEWTON_PREDICTOR=0`` turns it off (benchmarks compare the two).
+from the same store of the last increments, :class:`Increments`. Measured on
+``halfcell_discharge``: without it the first Newton iteration of a step barely lowers the
+residual (the Butler-Volmer rows are exponential in the 20-30 mV the potentials move per
+step), 4 iterations per step; with it 3.2 (``halfcell_discharge``, whole run: 151 -> 115
+Newton iterations). A quadratic extrapolation through the last two increments
+(``CELLSIM_PREDICTOR_ORDER=2``) did worse in the first steps (measured: 3.25 Newton
+iterations per step over 12 steps against 3.08). The time series changes only within the
+Newton tolerance (see benchmarks/README.md, "Speed"). ``CELLSIM_NEWTON_PREDICTOR=0`` turns
+it off (benchmarks compare the two).
 """
 
 from __future__ import annotations
