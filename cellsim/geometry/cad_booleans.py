@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from cellsim.geometry.gmsh_model import empty_model
 from cellsim.geometry.gmsh_model import occ as _occ
 
 
@@ -55,13 +56,10 @@ def rebuild_from_brep() -> dict[int, int]:
     occ.synchronize()
     old = sorted(t for _, t in gmsh.model.getEntities(3))
     boxes = [gmsh.model.getBoundingBox(3, t) for t in old]
-    name = gmsh.model.getCurrent()
     with tempfile.TemporaryDirectory(prefix="cellsim_cad_") as tmp:
         path = os.path.join(tmp, "model.brep")
         gmsh.write(path)
-        gmsh.model.remove()
-        gmsh.model.add(name)
-        gmsh.model.setCurrent(name)
+        empty_model()
         new = [t for d, t in occ.importShapes(path) if d == 3]
     occ.synchronize()
     if len(new) != len(old):

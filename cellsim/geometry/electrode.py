@@ -35,6 +35,7 @@ from cellsim.geometry.gmsh_model import (
     cad_areas,
     cad_volumes,
     classify_surfaces,
+    empty_model,
 )
 from cellsim.geometry.gmsh_model import occ as _occ
 from cellsim.geometry.packing import (
@@ -71,8 +72,6 @@ def plan_electrode(spec: Electrode) -> dict:
 
 
 def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
-    import gmsh
-
     occ = _occ()
     half, (W, D, T, tcc), centres, radii = _model_units(spec, plan)
     n = len(radii)
@@ -120,10 +119,7 @@ def build_electrode(spec: Electrode, plan: dict) -> BuildResult:
         # build the whole model again with the bridges among the binder tools (a fragment
         # of the bridges into the built model, tried before, gave slivers, e.g. seed 11 of
         # the connectivity sweep: minSICN 2e-6 against 0.041)
-        name = gmsh.model.getCurrent()
-        gmsh.model.remove()
-        gmsh.model.add(name)
-        gmsh.model.setCurrent(name)
+        empty_model()
         raw_leaf, part_pieces = _build_cad(spec, plan, bridges)
     conn["repair_rounds"] = rounds
     conn["bridges_predicted"] = predicted
@@ -445,12 +441,11 @@ def _build_cad(spec: Electrode, plan: dict, bridges: list[dict] = ()):
         occ.remove([(3, v) for v in outside], recursive=False)
         new_tag = rebuild_from_brep()
         vol_leaf = {new_tag[v]: leaf for v, leaf in vol_leaf.items()}
-    elif outside and not REMOVE_IN_MODEL:  # in the OCC model, before the synchronisation
-        occ.remove([(3, v) for v in outside], recursive=True)
-        occ.synchronize()
     else:
+        if outside and not REMOVE_IN_MODEL:  # in the OCC model, before the synchronisation
+            occ.remove([(3, v) for v in outside], recursive=True)
         occ.synchronize()
-        if outside:
+        if outside and REMOVE_IN_MODEL:
             # from the gmsh model only: OpenCASCADE's removal checks every remaining shape
             # for each removed sub-shape (faster than n^2: 4.2 s of CPU at 211 particles);
             # the OCC shapes stay, unused (no later synchronisation)

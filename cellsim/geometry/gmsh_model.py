@@ -46,6 +46,16 @@ def occ():
     return gmsh.model.occ
 
 
+def empty_model() -> None:
+    """Replace the current gmsh model by an empty one of the same name (its OCC model too)."""
+    import gmsh
+
+    name = gmsh.model.getCurrent()
+    gmsh.model.remove()
+    gmsh.model.add(name)
+    gmsh.model.setCurrent(name)
+
+
 def volumes_from_map(out_map, index: int) -> set[int]:
     return {t for d, t in out_map[index] if d == 3}
 

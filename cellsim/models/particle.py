@@ -247,10 +247,7 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self.solver.configure_fieldsplit(*particle_fieldsplit(self))
         if self.split:
             self.split_solver_options()
-        # the last accepted step's change of every unknown (linear extrapolation as the next
-        # Newton start); part of the state, so a resumed run starts its Newton alike
-        self._inc = Increments(self.block_names, self.unknowns, 1, "{n}_increment")
-        self.scalars["increment_dt"] = 0.0
+        self._make_increments()
         self._setup_diagnostics()
         self.scalars["charge"] = 0.0  # C passed into the particle
         self.lithium0 = self.total_lithium()
@@ -369,6 +366,12 @@ class ParticleModel(BlockSpeciesMixin, SplitMechanicsMixin, Model):
             self.u[ub].interpolate(lambda x: eps * (x[: len(centre)] - centre[:, None]) / self.L)
             if self.case.physics.stress_assisted_diffusion or self.case.physics.stress_in_overpotential:
                 self.u[sb].x.array[:] = 0.0
+
+    def _make_increments(self) -> None:
+        """The last accepted step's change of every unknown (linear extrapolation as the next
+        Newton start) and its step; part of the state, so a resumed run starts its Newton alike."""
+        self._inc = Increments(self.block_names, self.unknowns, 1, "{n}_increment")
+        self.scalars["increment_dt"] = 0.0
 
     def _prepare_newton(self, dt: float) -> None:
         # linear extrapolation of the last accepted step as the Newton starting point

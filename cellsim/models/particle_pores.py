@@ -56,7 +56,6 @@ from ..physics.kinetics import ButlerVolmer
 from ..physics.mechanics import RBM_SPRING, Elasticity
 from ..physics.solid_diffusion import SolidDiffusion
 from ..physics.term import Term, Unknown
-from ..predictor import Increments
 from ..solver import NewtonSolver
 from .base import Model
 from .particle import ParticleModel, diagnostic_columns
@@ -243,8 +242,7 @@ class PorousParticleModel(ParticleModel):
             sv = sv.model_copy(update={"reuse_factorisation": False})
         self.solver = NewtonSolver(self, self.forms, sv, "porous_particle", entity_maps=self.entity_maps)
         self.problem, self.snes = self.solver.problem, self.solver.snes
-        self._inc = Increments(self.block_names, self.unknowns, 1, "{n}_increment")
-        self.scalars["increment_dt"] = 0.0
+        self._make_increments()
         self._setup_diagnostics()
         self.scalars.update({"charge": 0.0, "pore_exchange": 0.0})  # C into the solid; mol out of the pores
         self.lithium0 = self.total_lithium()
