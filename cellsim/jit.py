@@ -61,7 +61,7 @@ import ufl  # noqa: E402
 from dolfinx import default_scalar_type  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from . import form_literals  # noqa: E402
+from . import form_literals, jit_cc  # noqa: E402
 from .ffcx_patches import dedup_kernels, ffcx_originals  # noqa: E402,F401  (re-exported)
 from .ffcx_patches import stats as _patch_stats  # noqa: E402
 
@@ -138,16 +138,29 @@ def _load(cache: Path, module: str, names: list[str]):
     return objs, mod
 
 
-def _compile_local(forms, keys, p_ffcx, p_jit):
-    """Compile ``forms`` into one module on this rank (or load it from the cache)."""
-    objs, mod, code = _fj.compile_forms(list(forms), options=p_ffcx, **_jit_kwargs(p_jit, len(forms)))
-    if code[0] is not None:  # compiled here, not found in the cache
-        stats["compiled_modules"] += 1
-        stats["compiled_forms"] += len(forms)
+def _compile_local(forms, keys, p_ffcx, p_jit) -> list[tuple]:
+    """Compile ``forms`` into one module on this rank (or load it from the cache); a large
+    batch into a few, each compiled while the next one's code is generated
+    (:mod:`cellsim.jit_cc`). One (ufcx form, module) per form."""
+    forms, kw = list(forms), _jit_kwargs(p_jit, len(forms))
+    if len(jit_cc.chunks(len(forms))) > 1 and p_ffcx.get("part") != "diagonal":
+        out, parts = jit_cc.compile_chunked(forms, p_ffcx, kw)
+    else:
+        objs, mod, code = _fj.compile_forms(forms, options=p_ffcx, **kw)
+        out = [(o, mod) for o in objs]
         module = mod.__name__.rsplit(".", 1)[-1]
-        names = [ffcx.naming.form_name(f, i, module) for i, f in enumerate(forms)]
-        _write_index(Path(p_jit["cache_dir"]), {k: (module, n) for k, n in zip(keys, names)})
-    return objs, mod
+        parts = [{"module": module, "names": [ffcx.naming.form_name(f, i, module) for i, f in enumerate(forms)],
+                  "compiled": code[0] is not None}]
+    start = 0
+    for part in parts:
+        n = len(part["names"])
+        if part["compiled"]:  # compiled here, not found in the cache
+            stats["compiled_modules"] += 1
+            stats["compiled_forms"] += n
+            _write_index(Path(p_jit["cache_dir"]),
+                         {k: (part["module"], nm) for k, nm in zip(keys[start:start + n], part["names"])})
+        start += n
+    return out
 
 
 _mpi_compile = dolfinx.jit.mpi_jit_decorator(_compile_local)
@@ -197,9 +210,8 @@ def compile_batch(comm, forms, form_compiler_options=None, jit_options=None, dty
     missing = [k for k in keys if plan[k] is None]
     if len(missing) < 2:  # one form: its own module, where DOLFINx would put it
         return 0
-    objs, mod = _mpi_compile(comm, [uniq[k] for k in missing], missing, p_ffcx, p_jit)
-    for key, obj in zip(missing, objs):
-        _compiled[key] = (obj, mod)
+    for key, hit in zip(missing, _mpi_compile(comm, [uniq[k] for k in missing], missing, p_ffcx, p_jit)):
+        _compiled[key] = hit
     return len(missing)
 
 

@@ -363,3 +363,65 @@ def _summed(f) -> float:
     b.scatter_reverse(dolfinx.la.InsertMode.add)
     n = b.index_map.size_local * b.block_size
     return COMM.allreduce(float(np.sum(b.array[:n])), op=MPI.SUM)
+
+
+def _functionals(n: int):
+    """``n`` distinct scalar forms (cell and boundary integrals) of one P2 function."""
+    msh = mesh.create_unit_square(COMM, 4, 4)
+    u = fem.Function(fem.functionspace(msh, ("Lagrange", 2)))
+    u.interpolate(lambda X: 1 + X[0] * X[1] ** 2)
+    return [((1 + j) * u**2 + ufl.sin(j * u)) * ufl.dx + (1 + j) * ufl.exp(-u) * ufl.ds for j in range(n)]
+
+
+def _value(f) -> float:
+    return COMM.allreduce(fem.assemble_scalar(f), op=MPI.SUM)
+
+
+@pytest.mark.mpi
+def test_a_large_batch_compiles_in_chunks_with_dolfinx_values(cache, monkeypatch):
+    """A batch of at least CHUNK_MIN_FORMS forms is compiled as a few modules (jit_cc.chunks),
+    each in a child process while the next one's code is generated: every form gives the
+    value DOLFINx's own one-form module gives, and the same batch again compiles nothing."""
+    from cellsim import jit_cc
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # chunked on a one-core runner too
+    monkeypatch.setattr(jit_cc, "MAX_CHUNKS", 3)
+    forms = _functionals(30)
+    parts = jit_cc.chunks(len(forms))
+    assert len(parts) >= 2 and [s.stop - s.start for s in parts] == sorted([s.stop - s.start for s in parts], reverse=True)
+    before = dict(jit.stats)
+    assert jit.compile_batch(COMM, forms) == len(forms)
+    assert modules(cache) == len(parts)
+    assert jit.stats["compiled_modules"] - before["compiled_modules"] == (len(parts) if COMM.rank == 0 else 0)
+    assert not list(cache.rglob("*.json")) and not list(cache.rglob("*.c.failed"))
+    with jit._patched():
+        got = [_value(fem.form(f)) for f in forms]
+    assert jit.stats["served"] - before["served"] == len(forms)
+    # DOLFINx alone (one module per form, another cache) for the first and last form of each chunk
+    other = Path(COMM.bcast(tempfile.mkdtemp(prefix="cellsim-jit-test-") if COMM.rank == 0 else None, root=0))
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cache_dir", (other, ""))
+    for i in sorted({i for s in parts for i in (s.start, s.stop - 1)}):
+        assert got[i] == pytest.approx(_value(fem.form(forms[i])), rel=1e-14), i
+    # a warm cache: the chunks are found through the index, nothing is compiled
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cache_dir", (cache, ""))
+    jit._compiled.clear()
+    before = dict(jit.stats)
+    assert jit.compile_batch(COMM, _functionals(30)) == 0
+    assert jit.stats["loaded_modules"] - before["loaded_modules"] == len(parts)
+    assert modules(cache) == len(parts)
+
+
+@pytest.mark.mpi
+def test_a_failed_chunk_compile_is_an_error_on_every_rank(cache, monkeypatch):
+    """A chunk whose C compile fails raises (on every rank, with the compiler's message on
+    rank 0), leaves its entry as ``.c.failed`` as FFCx does, and no child or job file behind."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cffi_extra_compile_args",
+                        (["-O2", "-fcellsim-no-such-option"], ""))
+    with pytest.raises(RuntimeError, match="failed" if COMM.rank == 0 else "rank 0") as err:
+        jit.compile_batch(COMM, _functionals(30))
+    if COMM.rank == 0:
+        assert "cellsim-no-such-option" in str(err.value)
+    COMM.barrier()
+    assert list(cache.rglob("*.c.failed")) and not list(cache.rglob("*.c")) and not list(cache.rglob("*.json"))
+    assert modules(cache) == 0
