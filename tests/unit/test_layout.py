@@ -16,7 +16,7 @@ MAX_LINES = 600
 
 #: layer of every top-level module / subpackage, lowest first
 LAYERS = [
-    {"dolfinx_env", "ffcx_patches", "jit", "form_literals", "log", "schema", "tomlfile", "materials", "provenance", "fields_io", "vtk_files", "outdir"},
+    {"dolfinx_env", "ffcx_patches", "jit", "jit_cc", "form_literals", "log", "schema", "tomlfile", "materials", "provenance", "fields_io", "vtk_files", "outdir"},
     {"geometry"},
     {"case", "regions", "protocol", "newton", "checkpoint", "assembly", "predictor"},
     {"physics", "solver"},
