@@ -77,8 +77,10 @@ class MeshControls(StrictModel):
         "faster, about 10 % fewer tetrahedra for the same sizes). Default: the kind's choice, "
         "'hxt' for electrode and half_cell of 50,000 or more estimated tetrahedra, 'delaunay' "
         "for smaller ones and every other kind. The surface "
-        "mesher is Frontal-Delaunay either way; a mesh below min_element_quality is meshed "
-        "again with other surface meshers and then with the other 3D mesher.",
+        "mesher is Frontal-Delaunay either way; a mesh below min_element_quality first has "
+        "the volumes that hold the slivers meshed again with the other 3D mesher (the rest of "
+        "the mesh kept), then is meshed anew with other surface meshers and then with the "
+        "other 3D mesher.",
     )
     mesh_optimize_threshold: float | None = Field(
         None,

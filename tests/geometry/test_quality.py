@@ -382,3 +382,92 @@ def test_quality_check_and_refusal_on_every_rank():
     with pytest.raises(GeometryError, match="min_element_quality = 0.9"):
         build_mesh(bad, comm)
     comm.Barrier()
+
+
+def _faces(gmsh) -> dict:
+    """Sorted node triple -> number of tetrahedra with that face (the whole 3D mesh)."""
+    faces = np.asarray(gmsh.model.mesh.getElementFaceNodes(4, 3)).reshape(-1, 3)
+    _, counts = np.unique(np.sort(faces, axis=1), axis=0, return_counts=True)
+    return counts
+
+
+def test_sliver_volumes_meshed_again_alone_keep_the_rest_and_conform():
+    """``_remesh_volumes`` meshes one CAD volume again in 3D with the other mesher: the other
+    volume's tetrahedra and nodes are the same, the interface triangles are kept, and the
+    mesh is conforming (every face of a tetrahedron is shared by two tetrahedra or lies on
+    the outer boundary, whose triangle count is unchanged)."""
+    import gmsh
+
+    from cellsim.geometry.gmsh_model import gmsh_session
+    from cellsim.geometry.mesh import GEOMETRY_ADAPTER, _generate, _remesh_volumes
+
+    spec = GEOMETRY_ADAPTER.validate_python({"kind": "sphere", "radius": 2e-6})
+    with gmsh_session(False, name="remesh_test"):
+        occ = gmsh.model.occ
+        a, b = occ.addBox(0, 0, 0, 1, 1, 1), occ.addBox(1, 0, 0, 1, 1, 1)
+        occ.fragment([(3, a)], [(3, b)])
+        occ.synchronize()
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 0.15)
+        _generate(gmsh, spec, 6, 1, 0.3)
+        vols = [t for _, t in gmsh.model.getEntities(3)]
+        keep = gmsh.model.mesh.getElements(3, vols[1])
+        xyz = dict(zip(gmsh.model.mesh.getNodes()[0].astype(int), np.reshape(gmsh.model.mesh.getNodes()[1], (-1, 3))))
+        counts = _faces(gmsh)
+        outer = int(np.sum(counts == 1))
+        tris = {s: len(gmsh.model.mesh.getElements(2, s)[1][0]) for _, s in gmsh.model.getEntities(2)}
+        before = len(gmsh.model.mesh.getElements(3, vols[0])[1][0])
+        _remesh_volumes(gmsh, spec, [vols[0]], 10, 0.3)
+        after = gmsh.model.mesh.getElements(3, vols[0])
+        assert len(after[1][0]) > 0 and not np.array_equal(after[1][0], keep[1][0])
+        again = gmsh.model.mesh.getElements(3, vols[1])
+        # the same tetrahedra at the same places (gmsh renumbers elements and nodes)
+        assert len(again[2][0]) == len(keep[2][0])
+        now = dict(zip(gmsh.model.mesh.getNodes()[0].astype(int), np.reshape(gmsh.model.mesh.getNodes()[1], (-1, 3))))
+        assert np.array_equal(np.array([now[int(n)] for n in again[2][0]]), np.array([xyz[int(n)] for n in keep[2][0]]))
+        assert {s: len(gmsh.model.mesh.getElements(2, s)[1][0]) for _, s in gmsh.model.getEntities(2)} == tris
+        counts = _faces(gmsh)
+        assert set(counts.tolist()) == {1, 2} and int(np.sum(counts == 1)) == outer
+        assert gmsh.option.getNumber("Mesh.MeshOnlyEmpty") == 0
+        print("tetrahedra of the remeshed volume", before, "->", len(after[1][0]))
+
+
+@pytest.mark.mpi
+def test_a_sliver_is_mended_in_its_volume_not_by_a_new_mesh(monkeypatch):
+    """When the quality check finds slivers, their volumes are first meshed again in 3D with
+    the other mesher (the rest kept) and checked again; the whole mesh is made anew only if
+    that fails. A sliver is faked in the coating of a core-shell particle: the report names
+    the volume, the first mesh's quality and the mesher; the mesh is whole (region volumes
+    and interface area of the CAD) and the same on 2 ranks."""
+    _need_dolfinx()
+    from mpi4py import MPI
+
+    import cellsim.geometry.mesh as gm
+    from cellsim.geometry.measure import interface_area, region_volume
+
+    real, calls = gm.low_quality_volumes, []
+
+    def fake(threshold):
+        import gmsh
+
+        qmin, bad = real(threshold)
+        calls.append(qmin)
+        if len(calls) == 1:  # the first mesh: a sliver in the coating (the CAD volume 2 here)
+            coating = [t for _, t in gmsh.model.getEntities(3)][-1]
+            return 1e-9, {**bad, coating: 1}
+        return qmin, bad
+
+    monkeypatch.setattr(gm, "low_quality_volumes", fake)
+    spec = {"kind": "core_shell", "core_radius": 2e-6, "coating_thickness": 0.5e-6, "mesh_size": 0.4e-6}
+    tm = gm.build_mesh(spec, MPI.COMM_WORLD)
+    info = tm.info
+    if MPI.COMM_WORLD.rank == 0:
+        assert len(calls) == 2  # the first mesh and the mended one, no new mesh
+        assert info["mesh_quality_retries"] == ["2D algorithm 6, 3D 1: worst minSICN 1e-09"]
+    rem = MPI.COMM_WORLD.bcast(info.get("mesh_volumes_remeshed"), root=0)
+    assert rem is not None and rem["kept"] and rem["algorithm3d"] == 10 and rem["worst_before"] == 1e-9
+    assert len(rem["volumes"]) == 1
+    r_c, r = 2e-6, 2.5e-6
+    assert region_volume(tm, "coating") == pytest.approx(4 / 3 * math.pi * (r**3 - r_c**3), rel=2e-2)
+    assert region_volume(tm, "core") == pytest.approx(4 / 3 * math.pi * r_c**3, rel=2e-2)
+    assert interface_area(tm, "core_coating") == pytest.approx(4 * math.pi * r_c**2, rel=2e-2)
+    assert tm.info["mesh"]["quality_min"] >= 0.01
