@@ -82,9 +82,19 @@ def _start(forms, p_ffcx: dict, p_jit: dict) -> dict:
     fd, path = tempfile.mkstemp(dir=cache, prefix=f".{module}.", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(job, f)
-    proc = subprocess.Popen([sys.executable, __file__, path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    return {"module": module, "names": names, "proc": proc, "job": path, "cache": cache, "compiled": True}
+    h = {"module": module, "names": names, "job": path, "cache": cache, "compiled": True}
+    try:
+        h["proc"] = subprocess.Popen([sys.executable, __file__, path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+    except OSError:  # no interpreter to start (an embedded Python): compile here, now
+        try:
+            _compile_job(path)
+        except Exception:
+            c = cache / f"{module}.c"
+            if c.exists():
+                os.replace(c, c.with_suffix(".c.failed"))
+            raise
+    return h
 
 
 def _finish(h: dict):
@@ -93,6 +103,9 @@ def _finish(h: dict):
 
     if "loaded" in h:
         return h["loaded"]
+    if "proc" not in h:  # compiled in this process
+        Path(h["job"]).unlink(missing_ok=True)
+        return fj._load_objects(h["cache"], h["module"], h["names"])
     log, _ = h["proc"].communicate()
     Path(h["job"]).unlink(missing_ok=True)
     if h["proc"].returncode != 0:
@@ -144,9 +157,12 @@ def _compile_job(path: str) -> None:
     ffi.cdef(job["decl"])
     buf = io.StringIO()
     root = logging.getLogger()
-    root.handlers = [logging.StreamHandler(buf)]  # cffi logs the compiler commands there
-    with redirect_stdout(buf):
-        ffi.compile(tmpdir=job["cache_dir"], verbose=True, debug=job["debug"])
+    handlers, root.handlers = root.handlers, [logging.StreamHandler(buf)]  # cffi logs the compiler commands there
+    try:
+        with redirect_stdout(buf):
+            ffi.compile(tmpdir=job["cache_dir"], verbose=True, debug=job["debug"])
+    finally:
+        root.handlers = handlers
     with open(Path(job["cache_dir"]) / f"{job['module']}.c.cached", "x") as f:
         f.write(buf.getvalue())
 

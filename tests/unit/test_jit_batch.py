@@ -425,3 +425,29 @@ def test_a_failed_chunk_compile_is_an_error_on_every_rank(cache, monkeypatch):
     COMM.barrier()
     assert list(cache.rglob("*.c.failed")) and not list(cache.rglob("*.c")) and not list(cache.rglob("*.json"))
     assert modules(cache) == 0
+
+
+def test_chunks_compile_in_this_process_without_a_child(cache, monkeypatch):
+    """Where no child process can be started (an embedded interpreter), each chunk is
+    compiled in this process, with the same values."""
+    import subprocess
+    import types
+
+    from cellsim import jit_cc
+
+    def no_child(*args, **kwargs):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    # (only cellsim.jit_cc's: setuptools starts gcc through the real one)
+    monkeypatch.setattr(jit_cc, "subprocess", types.SimpleNamespace(
+        Popen=no_child, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT))
+    forms = _functionals(24)
+    assert jit.compile_batch(COMM, forms) == len(forms)
+    assert modules(cache) == len(jit_cc.chunks(len(forms))) == 2
+    assert not list(cache.rglob("*.json"))
+    with jit._patched():
+        got = _value(fem.form(forms[-1]))
+    other = Path(tempfile.mkdtemp(prefix="cellsim-jit-test-"))
+    monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cache_dir", (other, ""))
+    assert got == pytest.approx(_value(fem.form(forms[-1])), rel=1e-14)
