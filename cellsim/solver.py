@@ -76,6 +76,24 @@ STAGNATION_STEP = 1e-10
 CHORD_REDUCTION = 0.1
 
 
+_LIB = []
+
+
+def set_lag_preconditioner(snes, lag: int) -> None:
+    """PETSc's ``SNESSetLagPreconditioner``, which petsc4py 3.25 does not wrap (``snes.
+    setLagPreconditioner`` raises AttributeError): -2 rebuild once at the next Jacobian then
+    keep, -1 keep, n > 0 rebuild at every n-th iteration of a solve (collective)."""
+    import ctypes
+
+    if not _LIB:
+        fn = ctypes.CDLL(PETSc.__file__).SNESSetLagPreconditioner  # libpetsc, through petsc4py's module
+        it = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
+        fn.argtypes, fn.restype = [ctypes.c_void_p, it], ctypes.c_int
+        _LIB.append(fn)
+    if _LIB[0](snes.handle, lag) != 0:
+        raise RuntimeError(f"SNESSetLagPreconditioner({lag}) failed")
+
+
 def _weak(method):
     """A PETSc callback that calls the bound ``method`` through a weak reference to its object.
 
@@ -342,12 +360,12 @@ class NewtonSolver:
         res = self._solve_once()
         if res.converged or res.reason_code != -3 or not res.retry:
             return res
-        self.snes.setLagPreconditioner(1)
+        set_lag_preconditioner(self.snes, 1)
         chord, self.chord = self.chord, False  # (a fresh Jacobian and factors every iteration)
         try:
             res2 = self._solve_once()
         finally:
-            self.snes.setLagPreconditioner(self.spec.max_iterations + 1)
+            set_lag_preconditioner(self.snes, self.spec.max_iterations + 1)
             self.chord = chord
         self.fallbacks += 1
         res2.krylov_iterations += res.krylov_iterations
