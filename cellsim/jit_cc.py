@@ -14,8 +14,10 @@ Each chunk follows ``compile_forms`` step by step: the cache lookup (``get_cache
 with the stale-entry recovery of :mod:`cellsim.ffcx_patches`), FFCx's code generation (with
 its patches), cffi's ``set_source``/``cdef``/``compile`` with FFCx's compile arguments and
 libraries into the cache folder, the ``.c.cached`` marker holding the compiler's log, and
-``.c.failed`` for a compile that failed. The compiled code of a form is the same as in one
-module (tests/unit/test_jit_batch.py).
+``.c.failed`` for a compile that failed. A form's kernels are FFCx's code for that form either
+way; its values equal those of DOLFINx's own one-form module (tests/unit/test_jit_batch.py).
+Kernels repeated across chunks are not left out (:func:`cellsim.ffcx_patches.dedup_kernels`
+works within a module).
 """
 
 from __future__ import annotations
