@@ -40,7 +40,9 @@ def chunks(n: int) -> list[slice]:
     """How a batch of ``n`` forms is split: consecutive slices in proportion k : k-1 : ... : 1,
     so that the last one, whose compile is waited for, is the smallest, and each compile
     has about the next chunk's code generation to run in."""
-    k = 1 if n < CHUNK_MIN_FORMS or os.cpu_count() == 1 else min(MAX_CHUNKS, n // (CHUNK_MIN_FORMS // 2))
+    # (the same on every machine: the module names, so a cache filled elsewhere, and what the
+    # other ranks load after rank 0 compiled, do not depend on the core count)
+    k = 1 if n < CHUNK_MIN_FORMS else min(MAX_CHUNKS, n // (CHUNK_MIN_FORMS // 2))
     if k <= 1:
         return [slice(0, n)]
     w = k * (k + 1) // 2

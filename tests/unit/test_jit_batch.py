@@ -384,7 +384,6 @@ def test_a_large_batch_compiles_in_chunks_with_dolfinx_values(cache, monkeypatch
     value DOLFINx's own one-form module gives, and the same batch again compiles nothing."""
     from cellsim import jit_cc
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # chunked on a one-core runner too
     monkeypatch.setattr(jit_cc, "MAX_CHUNKS", 3)
     forms = _functionals(30)
     parts = jit_cc.chunks(len(forms))
@@ -415,7 +414,6 @@ def test_a_large_batch_compiles_in_chunks_with_dolfinx_values(cache, monkeypatch
 def test_a_failed_chunk_compile_is_an_error_on_every_rank(cache, monkeypatch):
     """A chunk whose C compile fails raises (on every rank, with the compiler's message on
     rank 0), leaves its entry as ``.c.failed`` as FFCx does, and no child or job file behind."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setitem(dolfinx.jit.DOLFINX_DEFAULT_JIT_OPTIONS, "cffi_extra_compile_args",
                         (["-O2", "-fcellsim-no-such-option"], ""))
     with pytest.raises(RuntimeError, match="failed" if COMM.rank == 0 else "rank 0") as err:
@@ -438,7 +436,6 @@ def test_chunks_compile_in_this_process_without_a_child(cache, monkeypatch):
     def no_child(*args, **kwargs):
         raise OSError("no interpreter")
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     # (only cellsim.jit_cc's: setuptools starts gcc through the real one)
     monkeypatch.setattr(jit_cc, "subprocess", types.SimpleNamespace(
         Popen=no_child, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT))
