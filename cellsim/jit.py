@@ -88,9 +88,7 @@ def _options(form_compiler_options=None, jit_options=None):
 
 def form_key(form: ufl.Form, p_ffcx: dict, p_jit: dict) -> str:
     """The module name DOLFINx/FFCx would give ``form`` compiled alone with these options."""
-    sig = (_fj._compute_option_signature(p_ffcx)
-           + _fj._compilation_signature(p_jit["cffi_extra_compile_args"], p_jit["cffi_debug"]))
-    return "libffcx_forms_" + ffcx.naming.compute_signature([form], sig)
+    return jit_cc.module_name([form], p_ffcx, p_jit)
 
 
 def _jit_kwargs(p_jit: dict, n: int) -> dict:

@@ -55,6 +55,23 @@ def chunks(n: int) -> list[slice]:
     return out
 
 
+def module_name(forms, p_ffcx: dict, p_jit: dict) -> str:
+    """The name FFCx's ``compile_forms`` gives the module of ``forms`` with these options."""
+    import ffcx.codegeneration.jit as fj
+    import ffcx.naming
+
+    sig = (fj._compute_option_signature(p_ffcx)
+           + fj._compilation_signature(p_jit["cffi_extra_compile_args"], p_jit["cffi_debug"]))
+    return "libffcx_forms_" + ffcx.naming.compute_signature(forms, sig)
+
+
+def _mark_failed(cache: Path, module: str) -> None:
+    """A failed compile's entry renamed ``.c.failed``, as FFCx does (else later runs wait for it)."""
+    c = cache / f"{module}.c"
+    if c.exists():
+        os.replace(c, c.with_suffix(".c.failed"))
+
+
 def _start(forms, p_ffcx: dict, p_jit: dict) -> dict:
     """Generate the code of ``forms`` (one module) and start its compile in a child process;
     or find the module in the cache."""
@@ -64,9 +81,7 @@ def _start(forms, p_ffcx: dict, p_jit: dict) -> dict:
     import ffcx.naming
     import numpy as np
 
-    sig = (fj._compute_option_signature(p_ffcx)
-           + fj._compilation_signature(p_jit["cffi_extra_compile_args"], p_jit["cffi_debug"]))
-    module = "libffcx_forms_" + ffcx.naming.compute_signature(forms, sig)
+    module = module_name(forms, p_ffcx, p_jit)
     names = [ffcx.naming.form_name(f, i, module) for i, f in enumerate(forms)]
     cache = Path(p_jit["cache_dir"])
     obj, mod = fj.get_cached_module(module, names, cache, p_jit["timeout"])
@@ -94,9 +109,7 @@ def _start(forms, p_ffcx: dict, p_jit: dict) -> dict:
         try:
             _compile_job(path)
         except Exception:
-            c = cache / f"{module}.c"
-            if c.exists():
-                os.replace(c, c.with_suffix(".c.failed"))
+            _mark_failed(cache, module)
             raise
     return h
 
@@ -113,9 +126,7 @@ def _finish(h: dict):
     log, _ = h["proc"].communicate()
     Path(h["job"]).unlink(missing_ok=True)
     if h["proc"].returncode != 0:
-        c = h["cache"] / f"{h['module']}.c"
-        if c.exists():
-            os.replace(c, c.with_suffix(".c.failed"))
+        _mark_failed(h["cache"], h["module"])
         raise RuntimeError(f"cellsim: compiling the forms of {h['module']} failed "
                            f"(exit {h['proc'].returncode}):\n{log[-4000:]}")
     return fj._load_objects(h["cache"], h["module"], h["names"])

@@ -52,6 +52,7 @@ on failure.
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 
@@ -76,21 +77,21 @@ STAGNATION_STEP = 1e-10
 CHORD_REDUCTION = 0.1
 
 
-_LIB = []
+@functools.cache
+def _snes_set_lag_preconditioner():
+    import ctypes
+
+    fn = ctypes.CDLL(PETSc.__file__).SNESSetLagPreconditioner  # libpetsc, through petsc4py's module
+    it = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
+    fn.argtypes, fn.restype = [ctypes.c_void_p, it], ctypes.c_int
+    return fn
 
 
 def set_lag_preconditioner(snes, lag: int) -> None:
     """PETSc's ``SNESSetLagPreconditioner``, which petsc4py 3.25 does not wrap (``snes.
     setLagPreconditioner`` raises AttributeError): -2 rebuild once at the next Jacobian then
     keep, -1 keep, n > 0 rebuild at every n-th iteration of a solve (collective)."""
-    import ctypes
-
-    if not _LIB:
-        fn = ctypes.CDLL(PETSc.__file__).SNESSetLagPreconditioner  # libpetsc, through petsc4py's module
-        it = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
-        fn.argtypes, fn.restype = [ctypes.c_void_p, it], ctypes.c_int
-        _LIB.append(fn)
-    if _LIB[0](snes.handle, lag) != 0:
+    if _snes_set_lag_preconditioner()(snes.handle, lag) != 0:
         raise RuntimeError(f"SNESSetLagPreconditioner({lag}) failed")
 
 

@@ -136,13 +136,18 @@ def _chosen_3d(spec, res: BuildResult) -> int:
     return ALGORITHMS_3D[spec.mesh_algorithm] if spec.mesh_algorithm else res.algorithm3d
 
 
+def _other_3d(alg3: int) -> int:
+    """The other gmsh 3D mesher (HXT <-> Delaunay)."""
+    return 1 if alg3 == 10 else 10
+
+
 def _mesher(spec, res: BuildResult, choice) -> tuple[int, float]:
     """(3D algorithm, optimiser threshold) of a retry entry's 3D choice (None: the chosen
     mesher, "other": the other one); the threshold is the spec's, else the kind's for HXT,
     else gmsh's 0.3."""
     alg3 = _chosen_3d(spec, res)
     if choice is not None:
-        alg3 = 1 if alg3 == 10 else 10
+        alg3 = _other_3d(alg3)
     thr = spec.mesh_optimize_threshold
     if thr is None:
         thr = res.hxt_optimize_threshold if alg3 == 10 else 0.3
@@ -331,7 +336,7 @@ def build_mesh(
                                 nxt = todo.pop(0)
                                 if nxt == "volumes":
                                     # the optimiser's threshold kept: its pass over the kept mesh changes nothing
-                                    other = _mesher(spec, res, None if now[1] != _chosen_3d(spec, res) else "other")[0]
+                                    other = _other_3d(now[1])
                                     remeshed = {"volumes": sorted(qe.volumes), "algorithm3d": other, "worst_before": qe.qmin}
                                     _remesh_volumes(gmsh_mod, spec, qe.volumes, other, now[2])
                                     continue
