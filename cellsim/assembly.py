@@ -10,9 +10,11 @@ vector entries, but
 * Jacobian blocks that do not depend on any unknown (linear terms: elasticity, stress
   projection, conduction with a fixed conductivity, contact conductances, mass matrices)
   are assembled into a kept matrix only when one of the constants or coefficients they
-  read changed (the time step, the history of the last step, a control switch); each
-  Newton iteration copies that matrix and adds the blocks that do depend on the
-  unknowns;
+  read changed (the time step, the history of the last step, a control switch), and then
+  only those blocks whose own inputs changed since the first assembly (the others are
+  kept apart in a second matrix of the same pattern, made only while some blocks change
+  and others do not); each Newton iteration copies the kept matrix and adds the blocks
+  that do depend on the unknowns;
 * the block index sets are made once, and no diagonal insertion (there are no
   conditions) is done.
 
@@ -149,19 +151,37 @@ def release_garbage(comm=None) -> int:
 class InputWatch:
     """The inputs (constants' values, coefficients' arrays) of some compiled forms;
     :meth:`changed` says whether any changed since the last call (exact comparison;
-    True at the first call). Local to this rank."""
+    True at the first call), :meth:`changed_forms` which of the forms read a changed one.
+    Local to this rank."""
 
     def __init__(self, forms):
         cpp = [f._cpp_object for f in forms]
         self._consts = list({id(c): c for f in cpp for c in f.constants}.values())
         self._coeffs = list({id(c): c for f in cpp for c in f.coefficients}.values())
+        pos = {id(c): k for k, c in enumerate(self._consts + self._coeffs)}
+        #: per form, the positions of its inputs in the key
+        self._of = [[pos[id(c)] for c in (*f.constants, *f.coefficients)] for f in cpp]
         self._key = None
 
-    def changed(self) -> bool:
+    def _changed_inputs(self) -> np.ndarray:
         key = [np.array(c.value, copy=True) for c in self._consts] + [c.x.array.copy() for c in self._coeffs]
-        same = self._key is not None and all(np.array_equal(a, b) for a, b in zip(key, self._key))
+        if self._key is None:
+            out = np.ones(len(key), dtype=bool)
+        else:
+            out = np.array([not np.array_equal(a, b) for a, b in zip(key, self._key)], dtype=bool)
         self._key = key
-        return not same
+        return out
+
+    def changed(self) -> bool:
+        first = self._key is None
+        return bool(self._changed_inputs().any()) or first
+
+    def changed_forms(self) -> np.ndarray:
+        """Per form (in the order given), whether one of its inputs changed since the last
+        call (all True at the first call)."""
+        first = self._key is None
+        ch = self._changed_inputs()
+        return np.array([first or bool(ch[k].any()) for k in self._of], dtype=bool)
 
 
 class BlockAssembler:
@@ -187,6 +207,11 @@ class BlockAssembler:
         # the inputs of the constant blocks (compared before every Jacobian)
         self._inputs = InputWatch([f for _, _, f in self.constant])  # of the constant blocks
         self._Jc = None  # the kept matrix of the constant blocks
+        #: constant blocks (positions in self.constant) whose inputs changed after the first
+        #: assembly ("moving": the time step, a history); the others ("static") are kept in
+        #: _Jk, so a change re-assembles only the moving ones
+        self._moving = np.zeros(len(self.constant), dtype=bool)
+        self._Jk = None  # the kept matrix of the static constant blocks (while some move)
         self._Jc_of = None  # handle of the Jacobian matrix it was made for
         self._J_kept = None  # that matrix (held, so its handle cannot be reused)
         self.constant_assemblies = 0  # how often the constant blocks were assembled (tests)
@@ -194,11 +219,11 @@ class BlockAssembler:
     def close(self) -> None:
         """Destroy the kept matrix and the index sets now (collective). A solver owning
         this assembler destroys them with its own objects instead."""
-        for obj in (self._Jc, self._J_kept, *self.is0, *self.is1):
+        for obj in (self._Jc, self._Jk, self._J_kept, *self.is0, *self.is1):
             if obj is not None:
                 self.owned.discard(obj)
                 obj.destroy()
-        self._Jc = self._J_kept = self._Jc_of = None
+        self._Jc = self._Jk = self._J_kept = self._Jc_of = None
         self.is0, self.is1 = [], []
 
     # ------------------------------------------------------------------ residual
@@ -237,27 +262,60 @@ class BlockAssembler:
             # first Jacobian in this matrix: assemble it whole (which fixes its pattern),
             # then keep the constant blocks in a matrix of the same pattern
             self.assemble_full(J)
-            if self._Jc is not None:
-                self.owned.discard(self._Jc)
-                self._Jc.destroy()
-            self._Jc = self.owned.add(J.duplicate(copy=False))
-            self._Jc.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
-            if self._J_kept is not None:  # (a reference to the replaced matrix)
-                self.owned.discard(self._J_kept)
-                self._J_kept.destroy()
+            for name in ("_Jc", "_Jk", "_J_kept"):  # (the J_kept: a reference to the replaced matrix)
+                old = getattr(self, name)
+                if old is not None:
+                    self.owned.discard(old)
+                    old.destroy()
+            self._Jk = None
+            self._Jc = self._kept_like(J)
             self._Jc_of, self._J_kept = J.handle, self.owned.add(J)
-            self._inputs.changed()  # record the inputs of this assembly
-            self._assemble_constant()
+            self._inputs.changed_forms()  # record the inputs of this assembly
+            self._assemble_constant(np.zeros(len(self.constant), dtype=bool))
             return
         # a changed input on any rank re-assembles on every rank (collective)
-        if J.comm.tompi4py().allreduce(self._inputs.changed(), op=MPI.LOR):
-            self._assemble_constant()
+        changed = self._inputs.changed_forms().astype(np.int8)
+        if J.comm.size > 1:
+            mine, changed = changed, np.empty_like(changed)
+            J.comm.tompi4py().Allreduce(mine, changed, op=MPI.MAX)
+        if changed.any():
+            self._assemble_constant(changed.astype(bool))
         self._Jc.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self._add_blocks(J, self.variable)
         J.assemble()
 
-    def _assemble_constant(self) -> None:
-        self._Jc.zeroEntries()
-        self._add_blocks(self._Jc, self.constant)
+    def _kept_like(self, J):
+        M = self.owned.add(J.duplicate(copy=False))
+        M.setOption(PETSc.Mat.Option.NEW_NONZERO_LOCATIONS, False)
+        return M
+
+    def _assemble_constant(self, changed) -> None:
+        """Re-assemble the kept constant blocks after the inputs of ``changed`` (one flag per
+        constant block, the same on every rank) changed. A block that changes once is
+        "moving" from then on; the static ones are kept in their own matrix, assembled again
+        only when a block joins the moving ones: in the debonding half-cell, whose
+        particle-binder blocks change with the contact and damage history at every step,
+        the electrolyte-skeleton and binder couplings are no longer assembled again with them.
+        Memory: one more matrix of the Jacobian's pattern while both kinds exist."""
+        new = changed & ~self._moving
+        self._moving |= changed
+        static = [b for b, m in zip(self.constant, self._moving) if not m]
+        moving = [b for b, m in zip(self.constant, self._moving) if m]
+        if moving and static:
+            if self._Jk is None or new.any():
+                if self._Jk is None:
+                    self._Jk = self._kept_like(self._Jc)
+                self._Jk.zeroEntries()
+                self._add_blocks(self._Jk, static)
+                self._Jk.assemble()
+            self._Jk.copy(self._Jc, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            self._add_blocks(self._Jc, moving)
+        else:  # all static (the first assembly) or all moving: one kept matrix
+            if self._Jk is not None and not static:
+                self.owned.discard(self._Jk)
+                self._Jk.destroy()
+                self._Jk = None
+            self._Jc.zeroEntries()
+            self._add_blocks(self._Jc, self.constant)
         self._Jc.assemble()
         self.constant_assemblies += 1
