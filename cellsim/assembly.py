@@ -220,9 +220,7 @@ class BlockAssembler:
         """Destroy the kept matrix and the index sets now (collective). A solver owning
         this assembler destroys them with its own objects instead."""
         for obj in (self._Jc, self._Jk, self._J_kept, *self.is0, *self.is1):
-            if obj is not None:
-                self.owned.discard(obj)
-                obj.destroy()
+            self._release(obj)
         self._Jc = self._Jk = self._J_kept = self._Jc_of = None
         self.is0, self.is1 = [], []
 
@@ -262,11 +260,8 @@ class BlockAssembler:
             # first Jacobian in this matrix: assemble it whole (which fixes its pattern),
             # then keep the constant blocks in a matrix of the same pattern
             self.assemble_full(J)
-            for name in ("_Jc", "_Jk", "_J_kept"):  # (the J_kept: a reference to the replaced matrix)
-                old = getattr(self, name)
-                if old is not None:
-                    self.owned.discard(old)
-                    old.destroy()
+            for old in (self._Jc, self._Jk, self._J_kept):  # (J_kept: a reference to the replaced matrix)
+                self._release(old)
             self._Jk = None
             self._Jc = self._kept_like(J)
             self._Jc_of, self._J_kept = J.handle, self.owned.add(J)
@@ -283,6 +278,11 @@ class BlockAssembler:
         self._Jc.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         self._add_blocks(J, self.variable)
         J.assemble()
+
+    def _release(self, obj) -> None:
+        if obj is not None:
+            self.owned.discard(obj)
+            obj.destroy()
 
     def _kept_like(self, J):
         M = self.owned.add(J.duplicate(copy=False))
@@ -311,9 +311,8 @@ class BlockAssembler:
             self._Jk.copy(self._Jc, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             self._add_blocks(self._Jc, moving)
         else:  # all static (the first assembly) or all moving: one kept matrix
-            if self._Jk is not None and not static:
-                self.owned.discard(self._Jk)
-                self._Jk.destroy()
+            if not static:
+                self._release(self._Jk)
                 self._Jk = None
             self._Jc.zeroEntries()
             self._add_blocks(self._Jc, self.constant)
